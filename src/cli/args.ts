@@ -1,0 +1,88 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FulcrumError, InvalidArgumentError, ZkConnectTimeoutError } from '../errors.js';
+import { parseConnectString, DEFAULT_ZK_CONNECT } from '../zk/connect-string.js';
+import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
+
+/** Bad command-line input: reported as one line with exit code 2. */
+export class UsageError extends FulcrumError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FULCRUM_USAGE', message, options);
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export const ZK_OPTIONS = {
+  zk: { type: 'string' },
+  root: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Options;
+
+export const ZK_HELP = `  --zk HOST:PORT[,HOST:PORT...]  ZooKeeper (env FULCRUM_ZK, default ${DEFAULT_ZK_CONNECT})
+  --root PATH                    parent of the server nodes (env FULCRUM_ROOT, default ${DEFAULT_ROOT})
+  -h, --help                     show this help`;
+
+/** parseArgs that turns every complaint into a UsageError and handles --help. */
+export function parseCli<O extends Options>(argv: string[], options: O, help: string, allowPositionals = false) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]!.replace(/^TypeError \[\w+\]: /, ''));
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(`${help.trim()}\n`);
+    process.exit(0);
+  }
+  return parsed;
+}
+
+/** The ZooKeeper connect string and root from flags, env, or defaults, validated. */
+export function zkTarget(values: { zk?: string; root?: string }): { zk: string; root: string } {
+  const zk = values.zk ?? process.env.FULCRUM_ZK ?? DEFAULT_ZK_CONNECT;
+  const root = values.root ?? process.env.FULCRUM_ROOT ?? DEFAULT_ROOT;
+  parseConnectString(zk);
+  validateRoot(root);
+  return { zk, root };
+}
+
+/** An integer flag within [min, max]; `fallback` when absent. */
+export function intFlag(values: Record<string, unknown>, name: string, fallback: number | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = values[name];
+  if (raw === undefined) {
+    if (fallback === undefined) throw new UsageError(`--${name} is required`);
+    return fallback;
+  }
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** Error codes that mean the user asked for something impossible (exit 2), not a crash. */
+const USER_CODES = new Set(['FULCRUM_USAGE', 'FULCRUM_INVALID_ARGUMENT', 'FULCRUM_ZK_CONNECT_TIMEOUT', 'FULCRUM_LISTEN', 'FULCRUM_NO_SERVERS']);
+
+/** Runs a command: one-line errors, exit 2 for bad input, 1 for anything else. */
+export function runCli(name: string, main: () => Promise<void>): void {
+  main().catch((e: unknown) => {
+    const err = e as Error & { code?: string };
+    const user = e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof ZkConnectTimeoutError || (e instanceof FulcrumError && USER_CODES.has(err.code!));
+    process.stderr.write(`${name}: ${err.message ?? String(e)}\n`);
+    if (!user && process.env.FULCRUM_DEBUG) process.stderr.write(`${err.stack}\n`);
+    process.exit(user ? 2 : 1);
+  });
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

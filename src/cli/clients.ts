@@ -1,0 +1,58 @@
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
+import { ClientRunner } from '../runner/client-runner.js';
+import { DEFAULT_STRATEGY } from '../balancing/index.js';
+import { getStrategy, strategyNames } from '../balancing/strategy.js';
+import { ZkSession } from '../zk/session.js';
+import { formatSpread, spreadOf } from './balance-table.js';
+
+const HELP = `
+usage: npm run clients -- --count M [options]
+
+ClientRunner: starts M clients S ms apart; each discovers the servers, picks one and connects
+straight to it (ping/pong proves the connection). Holds until SIGINT/SIGTERM or --hold-ms.
+
+  --count M           number of clients (1-20000)
+  --stagger-ms S      gap between client starts (default 10; 0 = all at once)
+  --hold-ms H         disconnect and exit after H ms (default: wait for a signal)
+  --strategy NAME     ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
+  --discovery MODE    cache (watch-driven, default) or read (every client reads all nodes)
+  --no-pending        do not count this process's unreported picks (the naive seed behaviour)
+${ZK_HELP}`;
+
+runCli('clients', async () => {
+  const { values } = parseCli(
+    process.argv.slice(2),
+    { ...ZK_OPTIONS, count: { type: 'string' }, 'stagger-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, strategy: { type: 'string' }, discovery: { type: 'string' }, 'no-pending': { type: 'boolean' } },
+    HELP,
+  );
+  const { zk, root } = zkTarget(values);
+  const count = intFlag(values, 'count', undefined, 1, 20_000);
+  const staggerMs = intFlag(values, 'stagger-ms', 10, 0, 60_000);
+  const holdMs = values['hold-ms'] === undefined ? undefined : intFlag(values, 'hold-ms', undefined, 0);
+  const discovery = values.discovery ?? 'cache';
+  if (discovery !== 'cache' && discovery !== 'read') throw new UsageError(`--discovery must be cache or read, got ${JSON.stringify(discovery)}`);
+  if (values.strategy !== undefined) getStrategy(values.strategy);
+  const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
+  await session.start();
+  let runner: ClientRunner;
+  try {
+    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'] });
+  } catch (e) {
+    session.close();
+    throw e;
+  }
+  runner.on('failed', (i, e) => console.error(`client ${i}: ${e.message}`));
+  const stop = holdMs === undefined ? untilSignal() : new Promise((r) => setTimeout(r, holdMs));
+  const started = runner.start();
+  const progress = setInterval(() => console.log(`clients connected ${runner.connected}/${count}, failed ${runner.failed}`), 1_000);
+  await Promise.race([started, stop]);
+  clearInterval(progress);
+  console.log(`clients connected ${runner.connected}/${count}, failed ${runner.failed}`);
+  const counts = [...runner.countsByServer().entries()].sort();
+  for (const [name, n] of counts) console.log(`  ${name}  ${n}`);
+  console.log(formatSpread(spreadOf(counts.map(([, n]) => n))));
+  await stop;
+  await runner.stop();
+  session.close();
+  console.log('clients disconnected');
+});

@@ -1,0 +1,99 @@
+import { runCli, parseCli, intFlag, zkTarget, ZK_OPTIONS, ZK_HELP } from './args.js';
+import { ServerRunner } from '../runner/server-runner.js';
+import { ClientRunner } from '../runner/client-runner.js';
+import { ServerCache } from '../discovery/server-cache.js';
+import { ZkSession } from '../zk/session.js';
+import { parseConnectString, DEFAULT_ZK_CONNECT } from '../zk/connect-string.js';
+import { isServing, startCluster, stopCluster, DEFAULT_ZK_DIR, DEFAULT_ZK_PORT, type ClusterLayout } from '../zk/local-zookeeper.js';
+import { renderBalanceTable, spreadOf, formatSpread } from './balance-table.js';
+import { LiveView } from './live-view.js';
+import { DEFAULT_STRATEGY } from '../balancing/index.js';
+
+const HELP = `
+usage: npm run demo [-- options]
+
+Starts ZooKeeper when none answers, 5 servers (one process each) and 200 clients started
+10 ms apart, shows the live balance table while it converges, prints the final spread,
+checks every node's balance against the server's real socket count, and exits cleanly.
+
+  --servers N      servers to start (default 5)
+  --clients M      clients to start (default 200)
+  --stagger-ms S   gap between client starts (default 10)
+  --strategy NAME  picking strategy (default ${DEFAULT_STRATEGY})
+${ZK_HELP}`;
+
+const LOCAL: ClusterLayout = { dir: DEFAULT_ZK_DIR, size: 1, basePort: DEFAULT_ZK_PORT };
+
+runCli('demo', async () => {
+  const { values } = parseCli(
+    process.argv.slice(2),
+    { ...ZK_OPTIONS, servers: { type: 'string' }, clients: { type: 'string' }, 'stagger-ms': { type: 'string' }, strategy: { type: 'string' } },
+    HELP,
+  );
+  const { zk, root } = zkTarget(values);
+  const nServers = intFlag(values, 'servers', 5, 1, 50);
+  const nClients = intFlag(values, 'clients', 200, 1, 10_000);
+  const staggerMs = intFlag(values, 'stagger-ms', 10, 0, 10_000);
+  const t0 = Date.now();
+  const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
+
+  let startedZk = false;
+  const first = parseConnectString(zk).hosts[0]!;
+  if (!(await isServing(first.port, first.host))) {
+    if (zk !== DEFAULT_ZK_CONNECT) throw new Error(`no ZooKeeper answers at ${zk}`);
+    log(`no ZooKeeper at ${zk}: starting a local standalone one (data in ${DEFAULT_ZK_DIR}/)`);
+    await startCluster(LOCAL);
+    startedZk = true;
+  }
+  log(`ZooKeeper ${zk} is serving`);
+
+  const session = new ZkSession({ connect: zk, connectTimeoutMs: 10_000 });
+  const servers = new ServerRunner({ count: nServers, zk, root, host: '127.0.0.1' });
+  let clients: ClientRunner | undefined;
+  let cache: ServerCache | undefined;
+  let view: LiveView | undefined;
+  try {
+    await session.start();
+    for (const s of await servers.start()) log(`server ${s.index} ${s.ip}:${s.port} pid ${s.pid} registered ${s.path}`);
+    cache = new ServerCache({ session, root });
+    await cache.start();
+    view = new LiveView(() => renderBalanceTable(cache!.current()), process.stdout.isTTY ? 100 : 1_000);
+    cache.on('snapshot', () => view!.invalidate());
+    clients = new ClientRunner({ count: nClients, staggerMs, session, root, strategy: values.strategy });
+    log(`starting ${nClients} clients, ${staggerMs} ms apart (strategy ${values.strategy ?? DEFAULT_STRATEGY})`);
+    const result = await clients.start();
+    log(`clients connected ${result.connected}, failed ${result.failed}`);
+    // Converged when ZooKeeper's balances add up to the clients' live connections.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const total = cache.current().servers.reduce((a, s) => a + s.balance, 0);
+      if (total === clients.liveClients) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    view.close();
+    const snap = cache.current();
+    console.log(`\nfinal balance (from ZooKeeper):\n${renderBalanceTable(snap)}`);
+    let exact = 0;
+    for (const s of servers.servers) {
+      const { live } = await servers.stats(s.index);
+      const node = snap.servers.find((n) => n.port === s.port);
+      if (node?.balance === live) exact++;
+      else log(`server ${s.id}: ZooKeeper says ${node?.balance}, live sockets ${live}`);
+    }
+    log(`${exact}/${servers.servers.length} nodes hold exactly their server's live socket count`);
+    log(`final spread: ${formatSpread(spreadOf(snap.servers.map((s) => s.balance)))}`);
+    if (exact !== servers.servers.length || result.failed > 0) process.exitCode = 1;
+  } finally {
+    view?.close();
+    log('disconnecting clients and stopping servers');
+    await clients?.stop();
+    cache?.close();
+    await servers.stop();
+    session.close();
+    if (startedZk) {
+      await stopCluster(LOCAL);
+      log('stopped the local ZooKeeper this demo started');
+    }
+    log('done');
+  }
+});

@@ -1,0 +1,41 @@
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP } from './args.js';
+import { ServerRunner } from '../runner/server-runner.js';
+import { DEFAULT_HOST } from '../server/cluster-server.js';
+import { connectZk } from '../zk/connect.js';
+
+const HELP = `
+usage: npm run servers -- --count N [options]
+
+ServerRunner: starts N fulcrum servers, each in its own OS process, registered in ZooKeeper.
+Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets).
+
+  --count N              number of servers (1-200)
+  --host IP              address to listen on and advertise (default ${DEFAULT_HOST})
+  --advertise IP         address to publish when --host is a wildcard such as 0.0.0.0
+  --port-base P          server i listens on P+i (default: free ports)
+  --max-connections C    refuse connections beyond C per server
+  --drain-ms MS          spread closing client sockets over MS on shutdown (default 0)
+${ZK_HELP}`;
+
+runCli('servers', async () => {
+  const { values } = parseCli(
+    process.argv.slice(2),
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' } },
+    HELP,
+  );
+  const { zk, root } = zkTarget(values);
+  const count = intFlag(values, 'count', undefined, 1, 200);
+  const portBase = intFlag(values, 'port-base', 0, 0, 65535 - count);
+  const maxConnections = values['max-connections'] === undefined ? undefined : intFlag(values, 'max-connections', undefined, 0);
+  const drainMs = intFlag(values, 'drain-ms', 0, 0, 600_000);
+  // Fail fast with a clear message rather than N children timing out one by one.
+  (await connectZk({ connect: zk, connectTimeoutMs: 5_000 })).close();
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, maxConnections, drainMs });
+  const servers = await runner.start();
+  for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  node ${s.path}`);
+  console.log(`${servers.length} servers registered under ${root}; Ctrl-C stops them`);
+  const sig = await untilSignal();
+  console.log(`${sig}: stopping ${servers.length} servers...`);
+  await runner.stop();
+  console.log('all servers stopped');
+});

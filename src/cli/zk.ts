@@ -1,0 +1,44 @@
+import { runCli, parseCli, intFlag, UsageError } from './args.js';
+import { connectStringOf, nodeSpecs, pidAlive, readPid, serverMode, startCluster, stopCluster, DEFAULT_ZK_DIR, DEFAULT_ZK_PORT, type ClusterLayout } from '../zk/local-zookeeper.js';
+
+const HELP = `
+usage: npm run zk -- start|stop|status [options]
+
+Runs a local ZooKeeper (Debian's zookeeper package; installed with apt-get when missing).
+
+  --ensemble N   run an N-node ensemble on loopback (3 or 5) instead of one standalone server
+  --port P       client port of the first node (default ${DEFAULT_ZK_PORT}; node i uses P+i-1)
+  --dir D        where data and logs live (default ${DEFAULT_ZK_DIR})
+  --fresh        start from empty data
+  -h, --help     show this help`;
+
+runCli('zk', async () => {
+  const { values, positionals } = parseCli(
+    process.argv.slice(2),
+    { ensemble: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, fresh: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    HELP,
+    true,
+  );
+  const cmd = positionals[0];
+  if (positionals.length !== 1 || !['start', 'stop', 'status'].includes(cmd!)) throw new UsageError(`expected one of start, stop, status (see --help), got ${JSON.stringify(positionals.join(' '))}`);
+  const size = intFlag(values, 'ensemble', 1, 1, 7);
+  if (size !== 1 && size % 2 === 0) throw new UsageError('--ensemble must be odd (1, 3, 5 or 7)');
+  const layout: ClusterLayout = { dir: values.dir ?? DEFAULT_ZK_DIR, size, basePort: intFlag(values, 'port', DEFAULT_ZK_PORT, 1, 53_000) };
+  if (cmd === 'start') {
+    const handles = await startCluster(layout, { fresh: values.fresh });
+    for (const h of handles) console.log(`zookeeper 127.0.0.1:${h.clientPort} pid ${h.pid} (${await serverMode(h.clientPort)}) dir ${h.dir}`);
+    console.log(`connect string: ${connectStringOf(layout)}`);
+  } else if (cmd === 'stop') {
+    const n = await stopCluster(layout);
+    console.log(n ? `stopped ${n} zookeeper process(es)` : 'no zookeeper was running');
+  } else {
+    let up = 0;
+    for (const spec of nodeSpecs(layout)) {
+      const pid = readPid(spec.dir);
+      const mode = await serverMode(spec.clientPort);
+      if (mode) up++;
+      console.log(`127.0.0.1:${spec.clientPort}  ${mode ?? 'not serving'}${pid && pidAlive(pid) ? `  pid ${pid}` : ''}`);
+    }
+    process.exitCode = up === layout.size ? 0 : 3;
+  }
+});

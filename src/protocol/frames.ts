@@ -1,0 +1,73 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { ProtocolError } from '../errors.js';
+
+/** Largest frame body accepted; a bigger length prefix closes the socket. */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+const HEADER_BYTES = 4;
+
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
+
+/** One message as a frame: a 4-byte big-endian body length, then a MessagePack body. */
+export function encodeFrame(message: unknown): Buffer {
+  const body = packr.pack(message);
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * Reassembles frames from arbitrary chunks. Throws ProtocolError on an oversize length or a body
+ * that is not exactly one MessagePack value; the caller closes that socket only.
+ */
+export class FrameDecoder {
+  private buffered: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+
+  push(chunk: Buffer): unknown[] {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    const out: unknown[] = [];
+    for (;;) {
+      if (this.buffered.length < HEADER_BYTES) break;
+      const len = this.buffered.readUInt32BE(0);
+      if (len > this.maxFrameBytes) throw new ProtocolError(`frame of ${len} bytes exceeds ${this.maxFrameBytes}`);
+      if (len === 0) throw new ProtocolError('empty frame');
+      if (this.buffered.length < HEADER_BYTES + len) break;
+      const body = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + len);
+      this.buffered = this.buffered.subarray(HEADER_BYTES + len);
+      try {
+        out.push(unpackr.unpack(body));
+      } catch (cause) {
+        throw new ProtocolError('undecodable frame', { cause });
+      }
+    }
+    return out;
+  }
+
+  /** Bytes of an incomplete frame still waiting for the rest. */
+  get pendingBytes(): number {
+    return this.buffered.length;
+  }
+}
+
+export interface PingMessage {
+  type: 'ping';
+  seq: number;
+}
+
+export interface PongMessage {
+  type: 'pong';
+  seq: number;
+  /** Id of the server that answered. */
+  id: string;
+}
+
+export function isPing(m: unknown): m is PingMessage {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ping' && Number.isInteger((m as { seq?: unknown }).seq);
+}
+
+export function isPong(m: unknown): m is PongMessage {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'pong' && typeof (m as { id?: unknown }).id === 'string';
+}

@@ -1,0 +1,131 @@
+import { EventEmitter } from 'node:events';
+import { BalanceProvider } from '../balancing/balance-provider.js';
+import { ClusterClient } from '../client/cluster-client.js';
+import { DownInstancePolicy } from '../client/down-instance-policy.js';
+import { ServerCache } from '../discovery/server-cache.js';
+import { ZkReadSource } from '../discovery/read-servers.js';
+import type { ServerInfo, ServerSource } from '../discovery/snapshot.js';
+import type { ZkSession } from '../zk/session.js';
+
+export interface ClientRunnerOptions {
+  count: number;
+  /** Gap between client starts; 0 starts them all at once (a burst). */
+  staggerMs: number;
+  session: ZkSession;
+  root: string;
+  /** Strategy name. @default the provider's default */
+  strategy?: string;
+  /** `cache`: one watch-driven cache for all clients; `read`: every client reads all nodes itself. @default 'cache' */
+  discovery?: 'cache' | 'read';
+  /** Count this process's unreported picks. @default true */
+  pending?: boolean;
+  /** Re-home when a server goes away. @default true */
+  reconnect?: boolean;
+  connectTimeoutMs?: number;
+}
+
+export interface ClientRunnerEvents {
+  connected: [index: number, server: ServerInfo];
+  failed: [index: number, err: Error];
+  rehomed: [index: number, server: ServerInfo];
+}
+
+/** Spawns M clients S ms apart; each discovers and connects on its own through a shared picker. */
+export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
+  readonly clients: ClusterClient[] = [];
+  readonly downPolicy = new DownInstancePolicy();
+  readonly provider: BalanceProvider;
+  readonly cache: ServerCache | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+  connected = 0;
+  failed = 0;
+
+  constructor(private readonly options: ClientRunnerOptions) {
+    super();
+    let source: ServerSource;
+    if ((options.discovery ?? 'cache') === 'cache') {
+      this.cache = new ServerCache({ session: options.session, root: options.root });
+      source = this.cache;
+    } else {
+      source = new ZkReadSource(options.session, options.root);
+    }
+    this.provider = new BalanceProvider({
+      source,
+      root: options.root,
+      strategy: options.strategy,
+      pending: options.pending,
+      isQuarantined: this.downPolicy.isQuarantined,
+    });
+  }
+
+  /** Starts every client; resolves when each has connected or failed once. */
+  async start(): Promise<{ connected: number; failed: number }> {
+    await this.options.session.start();
+    await this.cache?.start();
+    const attempts: Promise<void>[] = [];
+    for (let i = 0; i < this.options.count && !this.stopped; i++) {
+      attempts.push(this.launch(i));
+      if (this.options.staggerMs > 0 && i < this.options.count - 1) await this.sleep(this.options.staggerMs);
+    }
+    await Promise.all(attempts);
+    return { connected: this.connected, failed: this.failed };
+  }
+
+  private launch(i: number): Promise<void> {
+    const client = new ClusterClient({
+      provider: this.provider,
+      downPolicy: this.downPolicy,
+      key: `client-${i}`,
+      reconnect: this.options.reconnect ?? true,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+    });
+    this.clients.push(client);
+    let first = true;
+    client.on('connected', (server) => {
+      if (!first) this.emit('rehomed', i, server);
+    });
+    return client.connect().then(
+      (s) => {
+        first = false;
+        this.connected++;
+        this.emit('connected', i, client.server!);
+        void s;
+      },
+      (e: Error) => {
+        first = false;
+        this.failed++;
+        this.emit('failed', i, e);
+      },
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        r();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+
+  /** Live connections per server name, as the clients see them. */
+  countsByServer(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const c of this.clients) if (c.isConnected && c.server) m.set(c.server.name, (m.get(c.server.name) ?? 0) + 1);
+    return m;
+  }
+
+  get liveClients(): number {
+    return this.clients.filter((c) => c.isConnected).length;
+  }
+
+  /** Disconnects every client and stops watching; does not close the session. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.all(this.clients.map((c) => c.disconnect()));
+    this.cache?.close();
+  }
+}

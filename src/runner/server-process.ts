@@ -1,0 +1,54 @@
+// One ClusterServer in its own OS process, driven over IPC by the ServerRunner.
+import { ClusterServer, type ClusterServerStats } from '../server/cluster-server.js';
+import { FulcrumError } from '../errors.js';
+
+export interface ServerProcessConfig {
+  zk: string;
+  root: string;
+  host: string;
+  advertise?: string;
+  port: number;
+  maxConnections?: number;
+  sessionTimeoutMs?: number;
+  minWriteIntervalMs?: number;
+  drainMs?: number;
+  digest?: string;
+}
+
+export type ServerProcessMessage =
+  | { type: 'ready'; ip: string; port: number; id: string; path: string; pid: number }
+  | { type: 'failed'; code: string; message: string }
+  | { type: 'stats'; reqId: number; stats: ClusterServerStats; live: number; registered: boolean };
+
+export type ServerProcessRequest = { type: 'stats'; reqId: number } | { type: 'close'; drainMs?: number };
+
+function send(m: ServerProcessMessage): void {
+  process.send?.(m);
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2] ?? '{}') as ServerProcessConfig;
+  const server = new ClusterServer({ ...cfg, zk: cfg.zk });
+  let closing: Promise<void> | undefined;
+  const close = (drainMs?: number) => {
+    closing ??= server.close({ drainMs }).finally(() => process.exit(0));
+    return closing;
+  };
+  process.on('SIGTERM', () => void close());
+  process.on('SIGINT', () => void close());
+  process.on('disconnect', () => void close()); // the runner died: do not linger
+  process.on('message', (m: ServerProcessRequest) => {
+    if (m.type === 'stats') send({ type: 'stats', reqId: m.reqId, stats: server.stats, live: server.connections.size, registered: server.nodePath !== undefined });
+    else if (m.type === 'close') void close(m.drainMs);
+  });
+  try {
+    const { ip, port } = await server.listen();
+    send({ type: 'ready', ip, port, id: server.id, path: server.nodePath!, pid: process.pid });
+  } catch (e) {
+    const err = e as Error;
+    send({ type: 'failed', code: e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL', message: err.message });
+    process.exit(2);
+  }
+}
+
+void main();

@@ -1,0 +1,141 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { FulcrumError } from '../errors.js';
+import type { ClusterServerStats } from '../server/cluster-server.js';
+import type { ServerProcessConfig, ServerProcessMessage, ServerProcessRequest } from './server-process.js';
+
+export const DEFAULT_SERVER_START_TIMEOUT_MS = 20_000;
+
+const CHILD = fileURLToPath(new URL('./server-process.js', import.meta.url));
+
+export interface RunningServer {
+  index: number;
+  pid: number;
+  ip: string;
+  port: number;
+  id: string;
+  path: string;
+  child: ChildProcess;
+}
+
+export interface ServerRunnerOptions extends Omit<ServerProcessConfig, 'port'> {
+  count: number;
+  /** Server i listens on portBase + i; 0 picks free ports. @default 0 */
+  portBase?: number;
+}
+
+export class ServerStartError extends FulcrumError {
+  constructor(message: string, code = 'FULCRUM_SERVER_START') {
+    super(code, message);
+  }
+}
+
+/** Spins up N ClusterServers, each in its own OS process so one can be killed or paused alone. */
+export class ServerRunner {
+  readonly servers: RunningServer[] = [];
+  private reqId = 0;
+  private readonly paused = new Set<number>();
+
+  constructor(private readonly options: ServerRunnerOptions) {}
+
+  async start(): Promise<RunningServer[]> {
+    try {
+      await Promise.all(Array.from({ length: this.options.count }, (_, i) => this.add(i)));
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.servers.sort((a, b) => a.index - b.index);
+    return this.servers;
+  }
+
+  /** Starts one more server (e.g. scale-out); resolves once it is registered. */
+  async add(index = this.servers.length): Promise<RunningServer> {
+    const base = this.options.portBase ?? 0;
+    const { count: _count, portBase: _portBase, ...rest } = this.options;
+    const cfg: ServerProcessConfig = { ...rest, port: base === 0 ? 0 : base + index };
+    const child = fork(CHILD, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ready = await new Promise<ServerProcessMessage & { type: 'ready' }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new ServerStartError(`server ${index} did not register within ${DEFAULT_SERVER_START_TIMEOUT_MS} ms`));
+      }, DEFAULT_SERVER_START_TIMEOUT_MS);
+      child.on('message', (m: ServerProcessMessage) => {
+        if (m.type === 'ready') {
+          clearTimeout(timer);
+          resolve(m);
+        } else if (m.type === 'failed') {
+          clearTimeout(timer);
+          reject(new ServerStartError(`server ${index}: ${m.message}`, m.code));
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new ServerStartError(`server ${index} exited with code ${code} before registering`));
+      });
+    });
+    const s: RunningServer = { index, pid: ready.pid, ip: ready.ip, port: ready.port, id: ready.id, path: ready.path, child };
+    this.servers.push(s);
+    return s;
+  }
+
+  /** Sends a signal to one server process (SIGKILL to crash it, SIGSTOP/SIGCONT to pause it). */
+  signal(index: number, sig: NodeJS.Signals): void {
+    if (sig === 'SIGSTOP') this.paused.add(index);
+    if (sig === 'SIGCONT') this.paused.delete(index);
+    this.servers.find((s) => s.index === index)?.child.kill(sig);
+  }
+
+  /** Asks a server process for its live socket count and write stats. */
+  stats(index: number): Promise<{ stats: ClusterServerStats; live: number; registered: boolean }> {
+    const s = this.servers.find((x) => x.index === index);
+    if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.reject(new ServerStartError(`server ${index} is not running`));
+    const reqId = ++this.reqId;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        s.child.off('message', on);
+        reject(new ServerStartError(`server ${index} did not answer a stats request`));
+      }, 5_000);
+      const on = (m: ServerProcessMessage) => {
+        if (m.type === 'stats' && m.reqId === reqId) {
+          clearTimeout(timer);
+          s.child.off('message', on);
+          resolve(m);
+        }
+      };
+      s.child.on('message', on);
+      s.child.send({ type: 'stats', reqId } satisfies ServerProcessRequest);
+    });
+  }
+
+  /** Gracefully closes one server (node first, then its sockets) and waits for the process to exit. */
+  async close(index: number, drainMs?: number): Promise<void> {
+    const s = this.servers.find((x) => x.index === index);
+    if (!s) return;
+    await this.exit(s, () => s.child.send({ type: 'close', drainMs } satisfies ServerProcessRequest));
+  }
+
+  private async exit(s: RunningServer, ask: () => void): Promise<void> {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+    const exited = once(s.child, 'exit');
+    try {
+      ask();
+    } catch {
+      s.child.kill('SIGTERM');
+    }
+    const timer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Stops every server cleanly (SIGTERM: node first, then sockets). */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.servers.map((s) => {
+        if (this.paused.delete(s.index)) s.child.kill('SIGCONT');
+        return this.exit(s, () => s.child.kill('SIGTERM'));
+      }),
+    );
+  }
+}

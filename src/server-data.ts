@@ -1,0 +1,63 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { MalformedServerDataError } from './errors.js';
+
+/**
+ * What each server publishes in its ephemeral node: a plain MessagePack map that any
+ * MessagePack library in any language can decode.
+ */
+export interface ServerData {
+  /** Address clients connect to; never a wildcard address. */
+  ip: string;
+  port: number;
+  /** Live client connections of this server. */
+  balance: number;
+  id?: string;
+  startedAt?: number;
+  updatedAt?: number;
+  maxConnections?: number;
+  draining?: boolean;
+}
+
+// useRecords:false keeps the bytes standard MessagePack (no msgpackr record extension).
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '[::]', '']);
+
+export function encodeServerData(data: ServerData): Buffer {
+  return packr.pack(data);
+}
+
+function isNonNegInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+}
+
+/** Checks a decoded value; throws MalformedServerDataError naming the first bad field. */
+export function validateServerData(v: unknown): ServerData {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MalformedServerDataError('not a map');
+  const o = v as Record<string, unknown>;
+  if (typeof o.ip !== 'string' || WILDCARDS.has(o.ip)) throw new MalformedServerDataError(`bad ip ${JSON.stringify(o.ip)}`);
+  if (!isNonNegInt(o.port) || o.port < 1 || o.port > 65535) throw new MalformedServerDataError(`bad port ${String(o.port)}`);
+  if (!isNonNegInt(o.balance)) throw new MalformedServerDataError(`bad balance ${String(o.balance)}`);
+  if (o.maxConnections !== undefined && o.maxConnections !== null && !isNonNegInt(o.maxConnections)) {
+    throw new MalformedServerDataError(`bad maxConnections ${String(o.maxConnections)}`);
+  }
+  if (o.draining !== undefined && typeof o.draining !== 'boolean') throw new MalformedServerDataError('bad draining');
+  const out: ServerData = { ip: o.ip, port: o.port, balance: o.balance };
+  if (typeof o.id === 'string') out.id = o.id;
+  if (typeof o.startedAt === 'number') out.startedAt = o.startedAt;
+  if (typeof o.updatedAt === 'number') out.updatedAt = o.updatedAt;
+  if (isNonNegInt(o.maxConnections)) out.maxConnections = o.maxConnections;
+  if (o.draining === true) out.draining = true;
+  return out;
+}
+
+export function decodeServerData(buf: Buffer): ServerData {
+  let v: unknown;
+  try {
+    v = unpackr.unpack(buf);
+  } catch (cause) {
+    throw new MalformedServerDataError('not MessagePack', { cause });
+  }
+  return validateServerData(v);
+}

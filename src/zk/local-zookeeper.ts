@@ -1,0 +1,227 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join, resolve } from 'node:path';
+import { FulcrumError } from '../errors.js';
+
+/** Debian's zookeeper package puts its jar (with a Class-Path manifest) here. */
+export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
+export const DEFAULT_ZK_DIR = '.zk';
+export const DEFAULT_ZK_PORT = 2181;
+export const DEFAULT_TICK_MS = 2_000;
+export const DEFAULT_ZK_START_TIMEOUT_MS = 30_000;
+
+export class ZkLauncherError extends FulcrumError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FULCRUM_ZK_LAUNCHER', message, options);
+  }
+}
+
+/** Installs Debian's zookeeper package when its jar is missing (needs root, as CI is). */
+export function ensureZookeeperInstalled(log: (s: string) => void = () => {}): void {
+  if (existsSync(ZOOKEEPER_JAR)) return;
+  if (process.getuid?.() !== 0) throw new ZkLauncherError(`${ZOOKEEPER_JAR} is missing; run as root or: apt-get install -y zookeeper`);
+  log('installing zookeeper (apt-get)...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'zookeeper'], { stdio: 'ignore', env });
+  } catch (cause) {
+    throw new ZkLauncherError('apt-get install zookeeper failed', { cause });
+  }
+  if (!existsSync(ZOOKEEPER_JAR)) throw new ZkLauncherError(`apt-get finished but ${ZOOKEEPER_JAR} is still missing`);
+}
+
+/** Sends a four-letter command; resolves with the reply, or undefined when nothing answers in time. */
+export function fourLetter(port: number, cmd: 'ruok' | 'srvr' | 'mntr', host = '127.0.0.1', timeoutMs = 1_000): Promise<string | undefined> {
+  return new Promise((res) => {
+    const sock = net.connect(port, host);
+    let out = '';
+    const done = (v: string | undefined) => {
+      clearTimeout(timer);
+      sock.destroy();
+      res(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    sock.on('connect', () => sock.write(cmd));
+    sock.on('data', (b) => (out += b.toString()));
+    sock.on('end', () => done(out));
+    sock.on('error', () => done(undefined));
+  });
+}
+
+export async function isServing(port: number, host = '127.0.0.1'): Promise<boolean> {
+  // ruok only says the JVM is up; srvr answers once the server can serve (quorum formed).
+  const r = await fourLetter(port, 'srvr', host);
+  return r !== undefined && /Mode: /.test(r);
+}
+
+export async function serverMode(port: number, host = '127.0.0.1'): Promise<string | undefined> {
+  const r = await fourLetter(port, 'srvr', host);
+  return r ? /Mode: (\w+)/.exec(r)?.[1] : undefined;
+}
+
+export interface ZkNodeSpec {
+  /** Directory of this node: config, data, log, pid file. */
+  dir: string;
+  clientPort: number;
+  tickMs?: number;
+  /** For an ensemble: this node's id (1-based) and every member's quorum/election ports. */
+  myId?: number;
+  members?: { id: number; quorumPort: number; electionPort: number; clientPort: number }[];
+}
+
+export interface ZkNodeHandle {
+  pid: number;
+  clientPort: number;
+  dir: string;
+}
+
+function writeConfig(spec: ZkNodeSpec): string {
+  const dataDir = join(spec.dir, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const lines = [
+    `tickTime=${spec.tickMs ?? DEFAULT_TICK_MS}`,
+    `dataDir=${dataDir}`,
+    `clientPort=${spec.clientPort}`,
+    'clientPortAddress=127.0.0.1',
+    'admin.enableServer=false',
+    '4lw.commands.whitelist=ruok,srvr,mntr,stat,cons',
+    'maxClientCnxns=0',
+    // The default 60 connections per IP is too few for load tests that start many sessions.
+  ];
+  if (spec.members && spec.myId) {
+    lines.push('initLimit=10', 'syncLimit=5');
+    for (const m of spec.members) lines.push(`server.${m.id}=127.0.0.1:${m.quorumPort}:${m.electionPort}`);
+    writeFileSync(join(dataDir, 'myid'), `${spec.myId}\n`);
+  }
+  const cfg = join(spec.dir, 'zoo.cfg');
+  writeFileSync(cfg, `${lines.join('\n')}\n`);
+  return cfg;
+}
+
+/** Starts one ZooKeeper JVM detached (it outlives this process) and records its pid. */
+export function spawnZkNode(spec: ZkNodeSpec): ZkNodeHandle {
+  const dir = resolve(spec.dir);
+  mkdirSync(dir, { recursive: true });
+  const cfg = writeConfig({ ...spec, dir });
+  const log = openSync(join(dir, 'zookeeper.log'), 'a');
+  const child = spawn(
+    'java',
+    [
+      '-XX:-UsePerfData', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xms32m', '-Xmx256m',
+      `-Djava.io.tmpdir=${dir}`, `-Dzookeeper.log.dir=${dir}`,
+      '-cp', ZOOKEEPER_JAR, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg,
+    ],
+    { cwd: dir, detached: true, stdio: ['ignore', log, log] },
+  );
+  child.unref();
+  if (!child.pid) throw new ZkLauncherError('could not spawn java');
+  writeFileSync(join(dir, 'zookeeper.pid'), `${child.pid}\n`);
+  return { pid: child.pid, clientPort: spec.clientPort, dir };
+}
+
+export async function waitServing(ports: number[], timeoutMs = DEFAULT_ZK_START_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await Promise.all(ports.map((p) => isServing(p)));
+    if (ok.every(Boolean)) return;
+    if (Date.now() > deadline) throw new ZkLauncherError(`ZooKeeper on port(s) ${ports.join(',')} not serving after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function readPid(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dir, 'zookeeper.pid'), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stops a node by pid (SIGTERM, then SIGKILL) and waits for it to be gone. */
+export async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid)) {
+    if (Date.now() > deadline) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface ClusterLayout {
+  dir: string;
+  /** 1 for standalone, 3 (or 5) for an ensemble. */
+  size: number;
+  /** Client port of node 1; node i listens on basePort + i - 1. */
+  basePort: number;
+  tickMs?: number;
+}
+
+export function nodeSpecs(layout: ClusterLayout): ZkNodeSpec[] {
+  if (layout.size === 1) return [{ dir: join(layout.dir, 'standalone'), clientPort: layout.basePort, tickMs: layout.tickMs }];
+  const members = Array.from({ length: layout.size }, (_, i) => ({
+    id: i + 1,
+    clientPort: layout.basePort + i,
+    quorumPort: layout.basePort + 10_000 + i,
+    electionPort: layout.basePort + 11_000 + i,
+  }));
+  return members.map((m) => ({ dir: join(layout.dir, `node${m.id}`), clientPort: m.clientPort, tickMs: layout.tickMs, myId: m.id, members }));
+}
+
+export function connectStringOf(layout: ClusterLayout): string {
+  return nodeSpecs(layout).map((s) => `127.0.0.1:${s.clientPort}`).join(',');
+}
+
+/** Starts the nodes of a layout that are not already running; resolves once all serve. */
+export async function startCluster(layout: ClusterLayout, opts: { fresh?: boolean } = {}): Promise<ZkNodeHandle[]> {
+  ensureZookeeperInstalled();
+  const handles: ZkNodeHandle[] = [];
+  for (const spec of nodeSpecs(layout)) {
+    const old = readPid(spec.dir);
+    if (old && pidAlive(old)) {
+      handles.push({ pid: old, clientPort: spec.clientPort, dir: resolve(spec.dir) });
+      continue;
+    }
+    if (opts.fresh) rmSync(join(spec.dir, 'data'), { recursive: true, force: true });
+    if (await fourLetter(spec.clientPort, 'ruok', '127.0.0.1', 300)) {
+      throw new ZkLauncherError(`port ${spec.clientPort} is already in use by another process`);
+    }
+    handles.push(spawnZkNode(spec));
+  }
+  await waitServing(handles.map((h) => h.clientPort));
+  return handles;
+}
+
+export async function stopCluster(layout: ClusterLayout): Promise<number> {
+  let stopped = 0;
+  for (const spec of nodeSpecs(layout)) {
+    const pid = readPid(spec.dir);
+    if (pid && pidAlive(pid)) {
+      await stopPid(pid);
+      stopped++;
+    }
+    rmSync(join(spec.dir, 'zookeeper.pid'), { force: true });
+  }
+  return stopped;
+}

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import type ZooKeeper from 'zookeeper';
+import { connectZk } from '../../src/zk/connect.js';
+import { connectStringOf, startCluster, type ClusterLayout } from '../../src/zk/local-zookeeper.js';
+import { deleteTree, mkdirp } from '../../src/zk/paths.js';
+
+/** The ZooKeeper the test run shares; tickTime 1 s so sessions can time out in 2 s. */
+export const TEST_LAYOUT: ClusterLayout = { dir: '.zk/test', size: 1, basePort: 2281, tickMs: 1_000 };
+
+/** Connect string of the shared test ZooKeeper, started on first use (it outlives the test file). */
+export async function testZk(): Promise<string> {
+  if (process.env.FULCRUM_TEST_ZK) return process.env.FULCRUM_TEST_ZK;
+  await startCluster(TEST_LAYOUT);
+  return (process.env.FULCRUM_TEST_ZK = connectStringOf(TEST_LAYOUT));
+}
+
+/** A raw handle for test set-up and inspection; close it in `after`. */
+export async function rawZk(connect?: string): Promise<ZooKeeper> {
+  return connectZk({ connect: connect ?? (await testZk()), sessionTimeoutMs: 4_000, connectTimeoutMs: 10_000 });
+}
+
+/** A fresh root path for one test, plus a cleanup that deletes it. */
+export async function freshRoot(zk: ZooKeeper, label = 't'): Promise<{ root: string; cleanup: () => Promise<void> }> {
+  const base = `/fulcrum-test/${label}-${randomBytes(4).toString('hex')}`;
+  const root = `${base}/servers`;
+  await mkdirp(zk, root);
+  return { root, cleanup: () => deleteTree(zk, base) };
+}
+
+/** Polls `fn` until it returns true or the time runs out; returns whether it became true. */
+export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
