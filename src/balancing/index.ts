@@ -15,11 +15,11 @@ registerStrategy('hash', hash);
 registerStrategy('weighted', weighted);
 
 /**
- * The strategy used when none is configured. Chosen by measurement, not taste: p2c with
- * pending picks stays even under stale snapshots and many concurrent clients; the loadtest
- * confirms it against the others. Keep the constant here so that is the one place to change.
+ * The strategy used when none is configured. Chosen by measurement (README, "Strategies"):
+ * least-loaded over reported balance plus this process's pending picks reached spread <= 1
+ * in ramp and burst, where p2c left 2-3 and the seed rule without pending herded.
  */
-export const DEFAULT_STRATEGY = 'p2c';
+export const DEFAULT_STRATEGY = 'least';
 
 export { createHashStrategy, DEFAULT_VIRTUAL_NODES, hash } from './hash.js';
 export { least } from './least.js';

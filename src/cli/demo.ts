@@ -3,8 +3,8 @@ import { ServerRunner } from '../runner/server-runner.js';
 import { ClientRunner } from '../runner/client-runner.js';
 import { ServerCache } from '../discovery/server-cache.js';
 import { ZkSession } from '../zk/session.js';
-import { parseConnectString, DEFAULT_ZK_CONNECT } from '../zk/connect-string.js';
-import { isServing, startCluster, stopCluster, DEFAULT_ZK_DIR, DEFAULT_ZK_PORT, type ClusterLayout } from '../zk/local-zookeeper.js';
+import { DEFAULT_ZK_CONNECT } from '../zk/connect-string.js';
+import { ensureZk } from '../zk/local-zookeeper.js';
 import { renderBalanceTable, spreadOf, formatSpread } from './balance-table.js';
 import { LiveView } from './live-view.js';
 import { DEFAULT_STRATEGY } from '../balancing/index.js';
@@ -22,8 +22,6 @@ checks every node's balance against the server's real socket count, and exits cl
   --strategy NAME  picking strategy (default ${DEFAULT_STRATEGY})
 ${ZK_HELP}`;
 
-const LOCAL: ClusterLayout = { dir: DEFAULT_ZK_DIR, size: 1, basePort: DEFAULT_ZK_PORT };
-
 runCli('demo', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
@@ -37,14 +35,7 @@ runCli('demo', async () => {
   const t0 = Date.now();
   const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
 
-  let startedZk = false;
-  const first = parseConnectString(zk).hosts[0]!;
-  if (!(await isServing(first.port, first.host))) {
-    if (zk !== DEFAULT_ZK_CONNECT) throw new Error(`no ZooKeeper answers at ${zk}`);
-    log(`no ZooKeeper at ${zk}: starting a local standalone one (data in ${DEFAULT_ZK_DIR}/)`);
-    await startCluster(LOCAL);
-    startedZk = true;
-  }
+  const stopZk = await ensureZk(zk, DEFAULT_ZK_CONNECT, log);
   log(`ZooKeeper ${zk} is serving`);
 
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 10_000 });
@@ -90,10 +81,7 @@ runCli('demo', async () => {
     cache?.close();
     await servers.stop();
     session.close();
-    if (startedZk) {
-      await stopCluster(LOCAL);
-      log('stopped the local ZooKeeper this demo started');
-    }
+    await stopZk();
     log('done');
   }
 });

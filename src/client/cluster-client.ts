@@ -40,10 +40,11 @@ export interface ClusterClientEvents {
   failed: [err: Error, delayMs: number | undefined];
 }
 
-/** Exponential backoff with full jitter: uniform in [base, min(max, base·2^attempt)]. */
+/** Exponential backoff with jitter: uniform in [base, min(max, base·2^attempt)]; never above max. */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const cap = Math.min(maxMs, baseMs * 2 ** attempt);
-  return baseMs + random() * Math.max(0, cap - baseMs);
+  const base = Math.min(baseMs, maxMs);
+  const cap = Math.min(maxMs, base * 2 ** attempt);
+  return base + random() * Math.max(0, cap - base);
 }
 
 /**

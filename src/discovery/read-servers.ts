@@ -2,7 +2,7 @@ import type ZooKeeper from 'zookeeper';
 import { ZkOperationError } from '../errors.js';
 import { decodeServerData } from '../server-data.js';
 import { C, isZk, zkCode } from '../zk/codes.js';
-import { DEFAULT_ROOT } from '../zk/paths.js';
+import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
 
@@ -109,13 +109,16 @@ export async function sessionHandle(session: ZkSession): Promise<ZooKeeper> {
 
 /** "Read all nodes" discovery: every call is a fresh one-shot read. */
 export class ZkReadSource implements ServerSource {
+  readonly root: string;
   private version = 0;
 
   constructor(
     private readonly session: ZkSession,
-    readonly root: string = DEFAULT_ROOT,
+    root: string = DEFAULT_ROOT,
     private readonly opts: ReadServersOptions = {},
-  ) {}
+  ) {
+    this.root = validateRoot(root);
+  }
 
   async snapshot(): Promise<Snapshot> {
     const zk = await sessionHandle(this.session);

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type ZooKeeper from 'zookeeper';
 import { ClosedError, ZkOperationError } from '../errors.js';
 import { C, isConnectionProblem, isZk, zkCode } from '../zk/codes.js';
-import { DEFAULT_ROOT, mkdirp } from '../zk/paths.js';
+import { DEFAULT_ROOT, mkdirp, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { readNode, sessionHandle, toServerInfo, warnMalformedOnce, type MalformedHandler } from './read-servers.js';
 import { EMPTY_SNAPSHOT, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
@@ -171,7 +171,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   constructor(opts: ServerCacheOptions) {
     super();
     this.session = opts.session;
-    this.root = opts.root ?? DEFAULT_ROOT;
+    this.root = validateRoot(opts.root ?? DEFAULT_ROOT);
     this.onMalformed = opts.onMalformed ?? warnMalformedOnce(this.root);
     const every = opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
     this.resyncIntervalMs = every > 0 ? Math.max(every, MIN_RESYNC_INTERVAL_MS) : 0;
@@ -190,8 +190,11 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     this.session.on('expired', this.onExpired);
     const zk = await sessionHandle(this.session);
     if (this.closed) throw new ClosedError('ServerCache');
-    if (!this.zk) this.adopt(zk); // onSession may already have adopted it
-    void this.resync();
+    if (this.stats.resyncs === 0) {
+      // Not yet picked up by onSession (which fires when session.start() made the handle just now).
+      this.adopt(zk);
+      void this.resync();
+    }
     if (this.resyncIntervalMs > 0) {
       this.resyncTimer = setInterval(() => {
         if (this.session.isConnected) void this.resync();
@@ -280,42 +283,45 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     }
     const run: Run = { dirty: true, done: Promise.resolve(false) };
     this.listRun = run;
-    run.done = this.runList(run);
+    run.done = this.runList(run).catch((e: unknown) => this.unexpected(e));
     return run.done;
   }
 
   private async runList(run: Run): Promise<boolean> {
     const reads: Promise<boolean>[] = [];
     let ok = false;
-    while (run.dirty && !this.closed) {
-      run.dirty = false;
-      const all = this.listAll;
-      this.listAll = false;
-      try {
-        const zk = this.handle();
-        this.stats.reads++;
-        const names = await zk.get_children(this.root, true);
-        if (this.closed) break;
-        reads.push(...this.applyChildren(names, all));
-        ok = true;
-      } catch (e) {
-        ok = false;
-        if (all) this.listAll = true; // the full pass still has to happen
-        if (isZk(e, C.ZNONODE) && !this.closed) {
-          // Root missing: create it (servers will register under it) and list again.
-          try {
-            await mkdirp(this.handle(), this.root);
-            run.dirty = true;
-          } catch (e2) {
-            this.failed('mkdirp', this.root, e2);
+    try {
+      while (run.dirty && !this.closed) {
+        run.dirty = false;
+        const all = this.listAll;
+        this.listAll = false;
+        try {
+          const zk = this.handle();
+          this.stats.reads++;
+          const names = await zk.get_children(this.root, true);
+          if (this.closed) break;
+          reads.push(...this.applyChildren(names, all));
+          ok = true;
+        } catch (e) {
+          ok = false;
+          if (all) this.listAll = true; // the full pass still has to happen
+          if (isZk(e, C.ZNONODE) && !this.closed) {
+            // Root missing: create it (servers will register under it) and list again.
+            try {
+              await mkdirp(this.handle(), this.root);
+              run.dirty = true;
+            } catch (e2) {
+              this.failed('mkdirp', this.root, e2);
+            }
+          } else {
+            this.failed('get_children', this.root, e);
           }
-        } else {
-          this.failed('get_children', this.root, e);
         }
       }
+    } finally {
+      // Cleared synchronously after the last dirty check, so no request can slip in between.
+      if (this.listRun === run) this.listRun = undefined;
     }
-    // Cleared synchronously after the last dirty check, so no request can slip in between.
-    this.listRun = undefined;
     const results = await Promise.all(reads);
     // Complete: the last list worked, every read it started worked, and no full pass is still owed.
     const complete = ok && results.every(Boolean) && !this.listAll;
@@ -350,34 +356,37 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     }
     const run: Run = { dirty: true, done: Promise.resolve(false) };
     this.gets.set(name, run);
-    run.done = this.runGet(name, run);
+    run.done = this.runGet(name, run).catch((e: unknown) => this.unexpected(e));
     return run.done;
   }
 
   private async runGet(name: string, run: Run): Promise<boolean> {
     const path = `${this.root}/${name}`;
     let ok = false;
-    while (run.dirty && !this.closed && this.children.has(name)) {
-      run.dirty = false;
-      try {
-        const zk = this.handle();
-        this.stats.reads++;
-        const { stat, data } = await readNode(zk, path, true);
-        this.applyData(name, stat.mzxid, stat.version, data);
-        ok = true;
-      } catch (e) {
-        if (isZk(e, C.ZNONODE)) {
-          // Gone; the child watch reports it too, but do not wait for that.
-          this.children.delete(name);
-          this.drop(name);
+    try {
+      while (run.dirty && !this.closed && this.children.has(name)) {
+        run.dirty = false;
+        try {
+          const zk = this.handle();
+          this.stats.reads++;
+          const { stat, data } = await readNode(zk, path, true);
+          this.applyData(name, stat.mzxid, stat.version, data);
           ok = true;
-        } else {
-          ok = false;
-          this.failed('get', path, e);
+        } catch (e) {
+          if (isZk(e, C.ZNONODE)) {
+            // Gone; the child watch reports it too, but do not wait for that.
+            this.children.delete(name);
+            this.drop(name);
+            ok = true;
+          } else {
+            ok = false;
+            this.failed('get', path, e);
+          }
         }
       }
+    } finally {
+      if (this.gets.get(name) === run) this.gets.delete(name);
     }
-    this.gets.delete(name);
     // A name dropped from the list counts as done: nothing is owed for it.
     return ok || !this.children.has(name);
   }
@@ -476,7 +485,20 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
 
   private report(err: Error): void {
     this.stats.errors++;
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', err);
+    } catch {
+      // A throwing 'error' listener must not break the read loops (or reject a floating promise).
+    }
+  }
+
+  /** A bug, not a ZooKeeper failure: report it and make sure the next timer pass re-reads everything. */
+  private unexpected(e: unknown): boolean {
+    this.report(e instanceof Error ? e : new Error(String(e)));
+    this.needResync = true;
+    this.scheduleRetry();
+    return false;
   }
 
   private scheduleRetry(): void {

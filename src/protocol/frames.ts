@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { C1, Packr, Unpackr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 
 /** Largest frame body accepted; a bigger length prefix closes the socket. */
@@ -37,11 +37,15 @@ export class FrameDecoder {
       if (this.buffered.length < HEADER_BYTES + len) break;
       const body = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + len);
       this.buffered = this.buffered.subarray(HEADER_BYTES + len);
+      let message: unknown;
       try {
-        out.push(unpackr.unpack(body));
+        message = unpackr.unpack(body);
       } catch (cause) {
         throw new ProtocolError('undecodable frame', { cause });
       }
+      // msgpackr maps the never-used byte 0xc1 to a marker object instead of failing.
+      if (message === C1) throw new ProtocolError('undecodable frame (0xc1)');
+      out.push(message);
     }
     return out;
   }
@@ -69,5 +73,7 @@ export function isPing(m: unknown): m is PingMessage {
 }
 
 export function isPong(m: unknown): m is PongMessage {
-  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'pong' && typeof (m as { id?: unknown }).id === 'string';
+  return (
+    typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'pong' && typeof (m as { id?: unknown }).id === 'string' && Number.isInteger((m as { seq?: unknown }).seq)
+  );
 }

@@ -23,7 +23,8 @@ export type ServerProcessMessage =
 export type ServerProcessRequest = { type: 'stats'; reqId: number } | { type: 'close'; drainMs?: number };
 
 function send(m: ServerProcessMessage): void {
-  process.send?.(m);
+  // The runner may be gone (it gave up on a sibling); then there is nobody to tell.
+  if (process.connected) process.send?.(m);
 }
 
 async function main(): Promise<void> {

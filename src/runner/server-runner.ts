@@ -36,6 +36,8 @@ export class ServerRunner {
   readonly servers: RunningServer[] = [];
   private reqId = 0;
   private readonly paused = new Set<number>();
+  /** Every child forked and not yet exited, including ones still starting. */
+  private readonly children = new Set<ChildProcess>();
 
   constructor(private readonly options: ServerRunnerOptions) {}
 
@@ -43,7 +45,8 @@ export class ServerRunner {
     try {
       await Promise.all(Array.from({ length: this.options.count }, (_, i) => this.add(i)));
     } catch (e) {
-      await this.stop();
+      // Siblings may still be starting: stop them too, or they would register after we gave up.
+      await Promise.all([...this.children].map((child) => this.exitChild(child, () => child.kill('SIGTERM'))));
       throw e;
     }
     this.servers.sort((a, b) => a.index - b.index);
@@ -56,6 +59,8 @@ export class ServerRunner {
     const { count: _count, portBase: _portBase, ...rest } = this.options;
     const cfg: ServerProcessConfig = { ...rest, port: base === 0 ? 0 : base + index };
     const child = fork(CHILD, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
     const ready = await new Promise<ServerProcessMessage & { type: 'ready' }>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -116,15 +121,19 @@ export class ServerRunner {
     await this.exit(s, () => s.child.send({ type: 'close', drainMs } satisfies ServerProcessRequest));
   }
 
-  private async exit(s: RunningServer, ask: () => void): Promise<void> {
-    if (s.child.exitCode !== null || s.child.signalCode !== null) return;
-    const exited = once(s.child, 'exit');
+  private exit(s: RunningServer, ask: () => void): Promise<void> {
+    return this.exitChild(s.child, ask);
+  }
+
+  private async exitChild(child: ChildProcess, ask: () => void): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
     try {
       ask();
     } catch {
-      s.child.kill('SIGTERM');
+      child.kill('SIGTERM');
     }
-    const timer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
   }

@@ -62,7 +62,7 @@ const WILDCARD = new Set(['0.0.0.0', '::', '']);
  * A net.Server that publishes its live connection count in ZooKeeper. Bind with listen(),
  * leave with close(): the node goes first, then the sockets.
  */
-export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused: [Socket]; registered: [string]; error: [Error] }> {
+export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused: [Socket]; registered: [string]; balanceWritten: [balance: number]; error: [Error] }> {
   readonly server: net.Server;
   readonly session: ZkSession;
   private readonly ownsSession: boolean;
@@ -150,6 +150,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.registration = new Registration({ session: this.session, root: this.root, name: this.serverId.replace(/\//g, '_'), updater: this.updater, digest: this.options.digest });
     this.registration.on('error', (e) => this.emitError(e));
     this.updater.on('error', (e) => this.emitError(e));
+    this.updater.on('written', (b) => this.emit('balanceWritten', b));
     try {
       await this.registration.register();
     } catch (e) {

@@ -10,7 +10,7 @@ export function parseConnectString(s: string): { hosts: { host: string; port: nu
   const chroot = slash === -1 ? undefined : s.slice(slash);
   if (chroot !== undefined && !/^(\/[^/\s]+)+$/.test(chroot)) throw InvalidArgumentError.format('--zk', `has a bad chroot ${JSON.stringify(chroot)}`);
   const hosts = hostPart.split(',').map((h) => {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(h.trim());
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(h);
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) {
       throw InvalidArgumentError.format('--zk', `must be host:port[,host:port...], got ${JSON.stringify(s)}`);

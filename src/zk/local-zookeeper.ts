@@ -225,3 +225,24 @@ export async function stopCluster(layout: ClusterLayout): Promise<number> {
   }
   return stopped;
 }
+
+/** The standalone server `npm run zk -- start` manages. */
+export const LOCAL_LAYOUT: ClusterLayout = { dir: DEFAULT_ZK_DIR, size: 1, basePort: DEFAULT_ZK_PORT };
+
+/**
+ * Makes sure a ZooKeeper answers at `connect`: when nothing answers at the default local
+ * address it starts the local standalone server. Returns a stop function for what it started.
+ */
+export async function ensureZk(connect: string, defaultConnect: string, log: (s: string) => void = () => {}): Promise<() => Promise<void>> {
+  const first = connect.split(',')[0]!.split('/')[0]!;
+  const port = Number(first.slice(first.lastIndexOf(':') + 1));
+  const host = first.slice(0, first.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  if (await isServing(port, host)) return async () => {};
+  if (connect !== defaultConnect) throw new ZkLauncherError(`no ZooKeeper answers at ${connect}`);
+  log(`no ZooKeeper at ${connect}: starting a local standalone one (data in ${DEFAULT_ZK_DIR}/)`);
+  await startCluster(LOCAL_LAYOUT);
+  return async () => {
+    await stopCluster(LOCAL_LAYOUT);
+    log('stopped the local ZooKeeper started for this run');
+  };
+}

@@ -86,7 +86,7 @@ test('registry - index registers all six strategies under their names', () => {
   for (const name of ['least', 'p2c', 'round-robin', 'random', 'hash', 'weighted']) assert.ok(strategyNames().includes(name));
   assert.equal(getStrategy('least'), least);
   assert.equal(getStrategy('round-robin'), roundRobin);
-  assert.equal(DEFAULT_STRATEGY, 'p2c');
+  assert.equal(DEFAULT_STRATEGY, 'least');
   assert.equal(DEFAULT_VIRTUAL_NODES, 160);
 });
 
@@ -381,7 +381,7 @@ test('provider - p2c with pending spreads 1000 picks within 10% of the mean', as
   }
 });
 
-test('provider - default strategy is p2c', async () => {
+test('provider - default strategy picks the least-loaded server', async () => {
   const s = snap([server('a', 10), server('b', 3)]);
   const p = new BalanceProvider({ source: staticSource(s), pending: false, random: mulberry32(9) });
   for (let i = 0; i < 50; i++) assert.equal((await p.pick()).name, 'b');

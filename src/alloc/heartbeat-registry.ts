@@ -1,0 +1,266 @@
+import { EventEmitter } from 'node:events';
+import { ClosedError } from '../errors.js';
+import { BalanceUpdater } from '../registry/balance-updater.js';
+import { Registration } from '../registry/registration.js';
+import { decodeServerData } from '../server-data.js';
+import { C, isConnectionProblem, isZk } from '../zk/codes.js';
+import { pathLocks } from '../zk/keyed-mutex.js';
+import type { ZkSession } from '../zk/session.js';
+import { serverName, type HeartbeatRequest } from './heartbeat-request.js';
+import { NameTakenError, TooManyRegistrationsError, ZkUnavailableError } from './http-errors.js';
+
+/** Heartbeat registrations the service holds at most; each is a znode plus a timer. */
+export const DEFAULT_MAX_HEARTBEAT_SERVERS = 1_000;
+/** Wait between attempts to delete the node of an expired server while ZooKeeper is away. */
+export const DEFAULT_DELETE_RETRY_MS = 1_000;
+/**
+ * `id` prefix of nodes written for heartbeat servers. A restarted alloc service may take such a
+ * node over from its previous (not yet expired) session; a native server's node it never touches.
+ */
+export const HEARTBEAT_ID_PREFIX = 'heartbeat:';
+
+export interface HeartbeatRegistryOptions {
+  session: ZkSession;
+  root: string;
+  /** @default DEFAULT_MAX_HEARTBEAT_SERVERS (1000) */
+  maxServers?: number;
+  /** Passed to each BalanceUpdater. @default DEFAULT_MIN_WRITE_INTERVAL_MS (20) */
+  minWriteIntervalMs?: number;
+}
+
+/** What one heartbeat answered. */
+export interface HeartbeatResult {
+  name: string;
+  /** Epoch ms after which the node is deleted unless another heartbeat arrives. */
+  expiresAt: number;
+  ttlMs: number;
+  /** True when this heartbeat created the registration. */
+  created: boolean;
+}
+
+/** Public view of one heartbeat registration. */
+export interface HeartbeatInfo {
+  name: string;
+  ttlMs: number;
+  expiresAt: number;
+  lastHeartbeatAt: number;
+  heartbeats: number;
+}
+
+interface Entry {
+  readonly name: string;
+  readonly ip: string;
+  readonly port: number;
+  readonly startedAt: number;
+  maxConnections: number | undefined;
+  draining: boolean;
+  ttlMs: number;
+  expiresAt: number;
+  lastHeartbeatAt: number;
+  heartbeats: number;
+  timer: NodeJS.Timeout | undefined;
+  readonly updater: BalanceUpdater;
+  readonly registration: Registration;
+  /** Settles once the node exists (or the registration failed). */
+  ready: Promise<void>;
+}
+
+/**
+ * Servers that cannot run the ZooKeeper client register over HTTP: the alloc service holds an
+ * ephemeral node for each, on its own session, through the same Registration + BalanceUpdater
+ * path native servers use (versioned, coalesced writes; re-created after session expiry). A
+ * server whose heartbeats stop is deleted after its TTL.
+ */
+export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; error: [Error] }> {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxServers: number;
+  private readonly deleteRetries = new Set<NodeJS.Timeout>();
+  private closed = false;
+  /** Servers dropped because their heartbeats stopped. */
+  expiredCount = 0;
+
+  constructor(private readonly options: HeartbeatRegistryOptions) {
+    super();
+    this.maxServers = Math.max(1, options.maxServers ?? DEFAULT_MAX_HEARTBEAT_SERVERS);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  info(name: string): HeartbeatInfo | undefined {
+    const e = this.entries.get(name);
+    return e && { name, ttlMs: e.ttlMs, expiresAt: e.expiresAt, lastHeartbeatAt: e.lastHeartbeatAt, heartbeats: e.heartbeats };
+  }
+
+  /** Creates the registration on the first heartbeat of `ip:port`, refreshes it on the next ones. */
+  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
+    if (this.closed) throw new ClosedError('HeartbeatRegistry');
+    const name = serverName(req);
+    const known = this.entries.get(name);
+    if (known) {
+      this.apply(known, req);
+      await known.ready; // a heartbeat racing the first one answers once the node exists
+      return { name, expiresAt: known.expiresAt, ttlMs: known.ttlMs, created: false };
+    }
+    if (this.entries.size >= this.maxServers) throw new TooManyRegistrationsError(this.maxServers);
+    // A new node cannot be written now; refuse instead of hanging (existing ones keep updating locally).
+    if (!this.options.session.isConnected) throw new ZkUnavailableError();
+    const entry = this.createEntry(name, req);
+    this.entries.set(name, entry);
+    this.arm(entry);
+    try {
+      await entry.ready;
+    } catch (e) {
+      if (this.entries.get(name) === entry) this.entries.delete(name);
+      clearTimeout(entry.timer);
+      entry.updater.close();
+      await entry.registration.unregister().catch(() => {});
+      throw isConnectionProblem(e) || e instanceof ClosedError ? new ZkUnavailableError({ cause: e }) : e;
+    }
+    return { name, expiresAt: entry.expiresAt, ttlMs: entry.ttlMs, created: true };
+  }
+
+  private createEntry(name: string, req: HeartbeatRequest): Entry {
+    const now = Date.now();
+    // `entry` is read lazily by describe(), so metadata changes in later heartbeats are published.
+    const entry = {
+      name,
+      ip: req.ip,
+      port: req.port,
+      startedAt: now,
+      maxConnections: req.maxConnections,
+      draining: req.draining === true,
+      ttlMs: req.ttlMs,
+      expiresAt: now + req.ttlMs,
+      lastHeartbeatAt: now,
+      heartbeats: 1,
+      timer: undefined,
+    } as Omit<Entry, 'updater' | 'registration' | 'ready'> as Entry;
+    const updater = new BalanceUpdater({
+      zk: () => this.options.session.zk,
+      describe: () => ({
+        ip: entry.ip,
+        port: entry.port,
+        id: `${HEARTBEAT_ID_PREFIX}${name}`,
+        startedAt: entry.startedAt,
+        ...(entry.maxConnections !== undefined ? { maxConnections: entry.maxConnections } : {}),
+        ...(entry.draining ? { draining: true } : {}),
+      }),
+      minWriteIntervalMs: this.options.minWriteIntervalMs,
+    });
+    // Set before the node exists, so the very first write already carries the balance.
+    if (req.balance > 0) updater.increase(req.balance);
+    const registration = new Registration({ session: this.options.session, root: this.options.root, name, updater });
+    const forward = (e: Error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+    };
+    updater.on('error', forward);
+    registration.on('error', forward);
+    Object.assign(entry, { updater, registration });
+    entry.ready = this.create(entry);
+    entry.ready.catch(() => {}); // awaited by the first heartbeat; never an unhandled rejection
+    return entry;
+  }
+
+  private async create(entry: Entry): Promise<void> {
+    const zk = this.options.session.zk;
+    const path = entry.registration.path;
+    try {
+      const stat = await zk.exists(path, false);
+      if (stat.ephemeralOwner !== String(zk.client_id)) {
+        const [, data] = await zk.get(path, false);
+        let id: string | undefined;
+        try {
+          id = decodeServerData(data).id;
+        } catch {
+          id = undefined;
+        }
+        if (!id?.startsWith(HEARTBEAT_ID_PREFIX)) throw new NameTakenError(entry.name);
+      }
+    } catch (e) {
+      if (!isZk(e, C.ZNONODE)) throw e;
+    }
+    await entry.registration.register();
+  }
+
+  /** Brings a known registration up to the heartbeat: absolute balance, metadata, new deadline. */
+  private apply(entry: Entry, req: HeartbeatRequest): void {
+    const diff = req.balance - entry.updater.balance;
+    // BalanceUpdater counts in steps; the heartbeat carries the absolute count, so step by the difference.
+    if (diff > 0) entry.updater.increase(diff);
+    else if (diff < 0) entry.updater.decrease(-diff);
+    const draining = req.draining === true;
+    if (entry.maxConnections !== req.maxConnections || entry.draining !== draining) {
+      entry.maxConnections = req.maxConnections;
+      entry.draining = draining;
+      entry.updater.touch();
+    }
+    entry.ttlMs = req.ttlMs;
+    entry.lastHeartbeatAt = Date.now();
+    entry.heartbeats++;
+    this.arm(entry);
+  }
+
+  private arm(entry: Entry): void {
+    clearTimeout(entry.timer);
+    entry.expiresAt = Date.now() + entry.ttlMs;
+    entry.timer = setTimeout(() => {
+      this.expiredCount++;
+      void this.remove(entry.name).then(() => this.emit('expired', entry.name));
+    }, entry.ttlMs);
+    entry.timer.unref();
+  }
+
+  /** Deletes the registration at once; false when `name` is not a heartbeat server held here. */
+  async unregister(name: string): Promise<boolean> {
+    if (!this.entries.has(name)) return false;
+    await this.remove(name);
+    return true;
+  }
+
+  private async remove(name: string): Promise<void> {
+    const entry = this.entries.get(name);
+    if (!entry) return;
+    this.entries.delete(name);
+    clearTimeout(entry.timer);
+    await entry.ready.catch(() => {});
+    const sessionId = this.options.session.sessionId;
+    try {
+      await entry.registration.unregister();
+    } catch {
+      // ZooKeeper away: a dead server must not stay listed while our session lives on.
+      this.retryDelete(name, entry.registration.path, sessionId);
+    } finally {
+      entry.updater.close();
+    }
+  }
+
+  private retryDelete(name: string, path: string, sessionId: string | undefined): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.deleteRetries.delete(timer);
+      // A new session has no node of the old one; a new heartbeat for the name owns it again.
+      if (this.closed || this.entries.has(name) || this.options.session.sessionId !== sessionId) return;
+      void pathLocks
+        .runExclusive(path, async () => {
+          if (this.entries.has(name)) return;
+          await this.options.session.zk.delete_(path, -1);
+        })
+        .catch((e: unknown) => {
+          if (!isZk(e, C.ZNONODE)) this.retryDelete(name, path, sessionId);
+        });
+    }, DEFAULT_DELETE_RETRY_MS);
+    timer.unref();
+    this.deleteRetries.add(timer);
+  }
+
+  /** Deletes every node held here and stops all timers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.deleteRetries) clearTimeout(t);
+    this.deleteRetries.clear();
+    await Promise.all([...this.entries.keys()].map((name) => this.remove(name)));
+  }
+}

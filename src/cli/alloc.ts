@@ -1,0 +1,44 @@
+import '../balancing/index.js'; // registers the strategies before --strategy is checked
+import { getStrategy, strategyNames } from '../balancing/strategy.js';
+import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STRATEGY } from '../alloc/alloc-service.js';
+import { ZkSession } from '../zk/session.js';
+import { intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
+
+const HELP = `
+usage: npm run alloc [-- options]
+
+HTTP allocation service: GET / lists live servers least-loaded first (ip:port,ip:port,...),
+GET /allocate hands out one server, GET /servers /metrics /events, POST /register for
+HTTP-heartbeat servers; a browser on / gets the live dashboard. Ctrl-C stops it.
+
+  --port N                       HTTP port (default ${DEFAULT_ALLOC_PORT}; 0 = any free port)
+  --host ADDRESS                 address to listen on (default ${DEFAULT_ALLOC_HOST})
+  --strategy NAME                /allocate strategy: ${strategyNames().join(', ')} (default ${DEFAULT_ALLOC_STRATEGY})
+${ZK_HELP}`;
+
+const OPTIONS = {
+  ...ZK_OPTIONS,
+  port: { type: 'string' },
+  host: { type: 'string' },
+  strategy: { type: 'string' },
+} as const;
+
+runCli('alloc', async () => {
+  const { values } = parseCli(process.argv.slice(2), OPTIONS, HELP);
+  const { zk, root } = zkTarget(values);
+  const port = intFlag(values, 'port', DEFAULT_ALLOC_PORT, 0, 65535);
+  const host = values.host ?? DEFAULT_ALLOC_HOST;
+  if (host.trim() === '') throw new UsageError('--host must not be empty');
+  const strategy = values.strategy ?? DEFAULT_ALLOC_STRATEGY;
+  getStrategy(strategy); // a bad name is a usage error before anything connects
+  const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
+  const service = new AllocService({ session, root, port, host, strategy });
+  try {
+    const { url } = await service.start();
+    process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy})\n`);
+    await untilSignal();
+  } finally {
+    await service.close();
+    session.close();
+  }
+});
