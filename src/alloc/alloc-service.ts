@@ -205,7 +205,12 @@ export class AllocService {
     this.session.on('disconnected', this.onStatus);
     this.session.on('reconnected', this.onStatus);
     this.session.on('session', this.onStatus);
-    await this.cache.start();
+    try {
+      await this.cache.start();
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
     try {
       this.server.listen({ host: this.host, port: this.port });
       await once(this.server, 'listening');
@@ -257,7 +262,7 @@ export class AllocService {
       if (!found) throw new NotFoundError(`route ${req.method ?? ''} ${path}`);
       metric = found.route.metric;
       const method = req.method ?? 'GET';
-      const handler = found.route.methods[method];
+      const handler = Object.hasOwn(found.route.methods, method) ? found.route.methods[method] : undefined;
       if (!handler) throw new MethodNotAllowedError(method, found.param ? '/register/{ip}:{port}' : path, Object.keys(found.route.methods));
       run = Promise.resolve(handler(req, res, rawQuery));
     } catch (e) {
@@ -286,9 +291,12 @@ export class AllocService {
     const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     const status = tooBig ? '431 Request Header Fields Too Large' : timeout ? '408 Request Timeout' : '400 Bad Request';
-    const body = JSON.stringify({
-      error: { code: tooBig ? 'FULCRUM_ALLOC_HEADERS_TOO_LARGE' : timeout ? 'FULCRUM_ALLOC_REQUEST_TIMEOUT' : 'FULCRUM_ALLOC_BAD_HTTP', message: 'malformed HTTP request' },
-    });
+    const error = tooBig
+      ? { code: 'FULCRUM_ALLOC_HEADERS_TOO_LARGE', message: 'request headers too large' }
+      : timeout
+        ? { code: 'FULCRUM_ALLOC_REQUEST_TIMEOUT', message: 'request not received in time' }
+        : { code: 'FULCRUM_ALLOC_BAD_HTTP', message: 'malformed HTTP request' };
+    const body = JSON.stringify({ error });
     socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
 
@@ -391,18 +399,9 @@ export class AllocService {
 
   // ---- shared state -------------------------------------------------------------------------
 
-  /**
-   * Reservations reconciled with `snapshot`. BalanceProvider settles its reservations (retire
-   * on reported rises, expire by TTL) only inside a pick, so ask for a pick that excludes every
-   * server: it reconciles, then finds no candidate and adds nothing.
-   */
+  /** Reservations reconciled with `snapshot`. */
   private reservations(snapshot: Snapshot): ReadonlyMap<string, number> {
-    try {
-      this.provider.pickSync(snapshot, { exclude: new Set(snapshot.servers.map((s) => s.name)) });
-    } catch (e) {
-      if (!(e instanceof NoServersError)) throw e;
-    }
-    return this.provider.pending;
+    return this.provider.reconcile(snapshot);
   }
 
   private eventPayload(): unknown {

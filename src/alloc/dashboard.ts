@@ -22,7 +22,7 @@ header .root { color: var(--muted); font-family: ui-monospace, monospace; font-s
 #status[data-state="live"] { color: var(--ok); border-color: var(--ok); }
 #status[data-state="stale"] { color: var(--warn); border-color: var(--warn); }
 #status[data-state="down"] { color: var(--bad); border-color: var(--bad); }
-main { padding: 18px 24px; display: grid; gap: 18px; max-width: 1200px; }
+main { padding: 18px 24px; display: grid; gap: 18px; max-width: 1280px; margin: 0 auto; }
 .stats { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; }
 .stat { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
 .stat .label { display: block; color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: .6px; }
@@ -150,28 +150,37 @@ const SCRIPT = `
     var t0 = now - span;
     var top = 1;
     history.forEach(function (h) { h.forEach(function (p) { if (p.v > top) top = p.v; }); });
-    top = niceCeil(top);
+    // Balances are whole numbers: integer ticks, about four of them.
+    var step = niceStep(top / 4, [1, 2, 5]);
+    top = Math.ceil(top / step) * step;
+    if (top === 0) top = step;
     var x = function (t) { return L + ((Math.max(t, t0) - t0) / span) * (W - L - R); };
     var y = function (v) { return T + (1 - v / top) * (H - T - B); };
-    for (var i = 0; i <= 4; i++) {
-      var v = (top * i) / 4, yy = y(v);
+    for (var v = 0; v <= top; v += step) {
+      var yy = y(v);
       chart.appendChild(el('svg:line', { class: 'grid', x1: L, x2: W - R, y1: yy, y2: yy }));
-      chart.appendChild(el('svg:text', { class: 'axis', x: L - 6, y: yy + 4, 'text-anchor': 'end' }, Math.round(v * 10) / 10));
+      chart.appendChild(el('svg:text', { class: 'axis', x: L - 6, y: yy + 4, 'text-anchor': 'end' }, v));
     }
-    for (var j = 0; j <= 4; j++) {
-      var tt = t0 + (span * j) / 4, xx = x(tt);
-      var secs = Math.round((now - tt) / 1000);
-      chart.appendChild(el('svg:text', { class: 'axis', x: xx, y: H - 6, 'text-anchor': j === 0 ? 'start' : j === 4 ? 'end' : 'middle' }, j === 4 ? 'now' : '-' + secs + 's'));
+    // Time ticks at round ages (now, -5s, -10s, ...), labelled by how long ago.
+    var tick = [1, 2, 5, 10, 15, 30, 60, 120].map(function (k) { return k * 1000; }).find(function (k) { return span / k <= 6; }) || 120000;
+    for (var age = 0; age <= span; age += tick) {
+      var xx = x(now - age);
+      chart.appendChild(el('svg:line', { class: 'grid', x1: xx, x2: xx, y1: H - B, y2: H - B + 4 }));
+      var label = age === 0 ? 'now' : age % 60000 === 0 ? '-' + age / 60000 + 'm' : '-' + age / 1000 + 's';
+      chart.appendChild(el('svg:text', { class: 'axis', x: xx, y: H - 6, 'text-anchor': age === 0 ? 'end' : 'middle' }, label));
     }
     if (history.size === 0) {
       chart.appendChild(el('svg:text', { class: 'empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no servers registered'));
     }
     var legend = $('legend'); legend.textContent = '';
+    var index = 0, n = history.size;
     history.forEach(function (h, name) {
+      // Even servers share a value; nudge each line a little so none hides another.
+      var nudge = (index++ - (n - 1) / 2) * 1.5;
       // Step line: a balance holds until the next report, then jumps.
       var d = '', prev = null;
       h.forEach(function (p) {
-        var px = x(p.t), py = y(p.v);
+        var px = x(p.t), py = y(p.v) + nudge;
         d += prev === null ? 'M' + px.toFixed(1) + ' ' + py.toFixed(1) : ' H' + px.toFixed(1) + ' V' + py.toFixed(1);
         prev = p;
       });
@@ -184,11 +193,12 @@ const SCRIPT = `
     });
   }
 
-  function niceCeil(v) {
-    if (v <= 4) return 4;
+  // Smallest m * 10^k (m from mults) that is at least v, and never below 1.
+  function niceStep(v, mults) {
+    if (v <= 1) return 1;
     var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var m = [1, 2, 2.5, 5, 10].find(function (k) { return k * p >= v; });
-    return m * p;
+    for (var i = 0; i < mults.length; i++) if (mults[i] * p >= v) return mults[i] * p;
+    return 10 * p;
   }
 
   var source = new EventSource('events');

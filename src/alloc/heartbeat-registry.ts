@@ -47,13 +47,15 @@ export interface HeartbeatInfo {
   heartbeats: number;
 }
 
-interface Entry {
-  readonly name: string;
-  readonly ip: string;
-  readonly port: number;
-  readonly startedAt: number;
+/** What a heartbeat may change besides the balance. */
+interface Meta {
   maxConnections: number | undefined;
   draining: boolean;
+}
+
+interface Entry {
+  readonly name: string;
+  readonly meta: Meta;
   ttlMs: number;
   expiresAt: number;
   lastHeartbeatAt: number;
@@ -100,7 +102,10 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     const known = this.entries.get(name);
     if (known) {
       this.apply(known, req);
-      await known.ready; // a heartbeat racing the first one answers once the node exists
+      // A heartbeat racing the first one answers once the node exists, or fails like the first.
+      await known.ready.catch((e: unknown) => {
+        throw createFailure(e);
+      });
       return { name, expiresAt: known.expiresAt, ttlMs: known.ttlMs, created: false };
     }
     if (this.entries.size >= this.maxServers) throw new TooManyRegistrationsError(this.maxServers);
@@ -116,36 +121,24 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
       clearTimeout(entry.timer);
       entry.updater.close();
       await entry.registration.unregister().catch(() => {});
-      throw isConnectionProblem(e) || e instanceof ClosedError ? new ZkUnavailableError({ cause: e }) : e;
+      throw createFailure(e);
     }
     return { name, expiresAt: entry.expiresAt, ttlMs: entry.ttlMs, created: true };
   }
 
   private createEntry(name: string, req: HeartbeatRequest): Entry {
     const now = Date.now();
-    // `entry` is read lazily by describe(), so metadata changes in later heartbeats are published.
-    const entry = {
-      name,
-      ip: req.ip,
-      port: req.port,
-      startedAt: now,
-      maxConnections: req.maxConnections,
-      draining: req.draining === true,
-      ttlMs: req.ttlMs,
-      expiresAt: now + req.ttlMs,
-      lastHeartbeatAt: now,
-      heartbeats: 1,
-      timer: undefined,
-    } as Omit<Entry, 'updater' | 'registration' | 'ready'> as Entry;
+    // Read at every write, so metadata changed by a later heartbeat is published too.
+    const meta: Meta = { maxConnections: req.maxConnections, draining: req.draining === true };
     const updater = new BalanceUpdater({
       zk: () => this.options.session.zk,
       describe: () => ({
-        ip: entry.ip,
-        port: entry.port,
+        ip: req.ip,
+        port: req.port,
         id: `${HEARTBEAT_ID_PREFIX}${name}`,
-        startedAt: entry.startedAt,
-        ...(entry.maxConnections !== undefined ? { maxConnections: entry.maxConnections } : {}),
-        ...(entry.draining ? { draining: true } : {}),
+        startedAt: now,
+        ...(meta.maxConnections !== undefined ? { maxConnections: meta.maxConnections } : {}),
+        ...(meta.draining ? { draining: true } : {}),
       }),
       minWriteIntervalMs: this.options.minWriteIntervalMs,
     });
@@ -157,7 +150,18 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     };
     updater.on('error', forward);
     registration.on('error', forward);
-    Object.assign(entry, { updater, registration });
+    const entry: Entry = {
+      name,
+      meta,
+      ttlMs: req.ttlMs,
+      expiresAt: now + req.ttlMs,
+      lastHeartbeatAt: now,
+      heartbeats: 1,
+      timer: undefined,
+      updater,
+      registration,
+      ready: Promise.resolve(),
+    };
     entry.ready = this.create(entry);
     entry.ready.catch(() => {}); // awaited by the first heartbeat; never an unhandled rejection
     return entry;
@@ -191,9 +195,9 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     if (diff > 0) entry.updater.increase(diff);
     else if (diff < 0) entry.updater.decrease(-diff);
     const draining = req.draining === true;
-    if (entry.maxConnections !== req.maxConnections || entry.draining !== draining) {
-      entry.maxConnections = req.maxConnections;
-      entry.draining = draining;
+    if (entry.meta.maxConnections !== req.maxConnections || entry.meta.draining !== draining) {
+      entry.meta.maxConnections = req.maxConnections;
+      entry.meta.draining = draining;
       entry.updater.touch();
     }
     entry.ttlMs = req.ttlMs;
@@ -263,4 +267,9 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     this.deleteRetries.clear();
     await Promise.all([...this.entries.keys()].map((name) => this.remove(name)));
   }
+}
+
+/** What a failed first registration means to the caller: ZooKeeper away is a 503 to retry. */
+function createFailure(e: unknown): unknown {
+  return isConnectionProblem(e) || e instanceof ClosedError ? new ZkUnavailableError({ cause: e }) : e;
 }

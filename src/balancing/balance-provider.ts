@@ -83,11 +83,7 @@ export class BalanceProvider {
   /** Picks from a snapshot the caller already holds. Throws NoServersError if none fits. */
   pickSync(snapshot: Snapshot, opts: PickOptions = {}): Readonly<ServerInfo> {
     const pending = this.pendingPicks;
-    if (pending) {
-      pending.observe(snapshot);
-      pending.expire();
-    }
-    const view = pending?.view ?? NO_PENDING;
+    const view = this.reconcile(snapshot);
     const exclude = opts.exclude;
     const open = snapshot.servers.filter(
       (s) =>
@@ -104,6 +100,15 @@ export class BalanceProvider {
     if (!chosen) throw new NoServersError(this.root);
     pending?.add(chosen.name);
     return chosen;
+  }
+
+  /** Settles pending picks against `snapshot` (retire reported ones, expire old ones) without picking. */
+  reconcile(snapshot: Snapshot): ReadonlyMap<string, number> {
+    const pending = this.pendingPicks;
+    if (!pending) return NO_PENDING;
+    pending.observe(snapshot);
+    pending.expire();
+    return pending.view;
   }
 
   /** Forgets a pick whose connect failed, so it stops counting against that server. */

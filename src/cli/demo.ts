@@ -1,4 +1,4 @@
-import { runCli, parseCli, intFlag, zkTarget, ZK_OPTIONS, ZK_HELP } from './args.js';
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
 import { ClientRunner } from '../runner/client-runner.js';
 import { ServerCache } from '../discovery/server-cache.js';
@@ -8,6 +8,7 @@ import { ensureZk } from '../zk/local-zookeeper.js';
 import { renderBalanceTable, spreadOf, formatSpread } from './balance-table.js';
 import { LiveView } from './live-view.js';
 import { DEFAULT_STRATEGY } from '../balancing/index.js';
+import { AllocService } from '../alloc/alloc-service.js';
 
 const HELP = `
 usage: npm run demo [-- options]
@@ -20,18 +21,22 @@ checks every node's balance against the server's real socket count, and exits cl
   --clients M      clients to start (default 200)
   --stagger-ms S   gap between client starts (default 10)
   --strategy NAME  picking strategy (default ${DEFAULT_STRATEGY})
+  --alloc-port P   port of the allocation service and dashboard (default 9999; 0 = any free)
+  --hold-ms H      keep everything running H ms after converging, to look at the dashboard (default 0)
 ${ZK_HELP}`;
 
 runCli('demo', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, servers: { type: 'string' }, clients: { type: 'string' }, 'stagger-ms': { type: 'string' }, strategy: { type: 'string' } },
+    { ...ZK_OPTIONS, servers: { type: 'string' }, clients: { type: 'string' }, 'stagger-ms': { type: 'string' }, strategy: { type: 'string' }, 'alloc-port': { type: 'string' }, 'hold-ms': { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
   const nServers = intFlag(values, 'servers', 5, 1, 50);
   const nClients = intFlag(values, 'clients', 200, 1, 10_000);
   const staggerMs = intFlag(values, 'stagger-ms', 10, 0, 10_000);
+  const allocPort = intFlag(values, 'alloc-port', 9999, 0, 65535);
+  const holdMs = intFlag(values, 'hold-ms', 0, 0, 3_600_000);
   const t0 = Date.now();
   const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
 
@@ -43,11 +48,20 @@ runCli('demo', async () => {
   let clients: ClientRunner | undefined;
   let cache: ServerCache | undefined;
   let view: LiveView | undefined;
+  let alloc: AllocService | undefined;
   try {
     await session.start();
     for (const s of await servers.start()) log(`server ${s.index} ${s.ip}:${s.port} pid ${s.pid} registered ${s.path}`);
     cache = new ServerCache({ session, root });
     await cache.start();
+    try {
+      alloc = new AllocService({ session, root, port: allocPort });
+      log(`dashboard and allocation service: ${(await alloc.start()).url}`);
+    } catch (e) {
+      // A busy port must not spoil the demo: fall back to any free port.
+      alloc = new AllocService({ session, root, port: 0 });
+      log(`port ${allocPort} unavailable (${(e as Error).message}); dashboard: ${(await alloc.start()).url}`);
+    }
     view = new LiveView(() => renderBalanceTable(cache!.current()), process.stdout.isTTY ? 100 : 1_000);
     cache.on('snapshot', () => view!.invalidate());
     clients = new ClientRunner({ count: nClients, staggerMs, session, root, strategy: values.strategy });
@@ -74,10 +88,15 @@ runCli('demo', async () => {
     log(`${exact}/${servers.servers.length} nodes hold exactly their server's live socket count`);
     log(`final spread: ${formatSpread(spreadOf(snap.servers.map((s) => s.balance)))}`);
     if (exact !== servers.servers.length || result.failed > 0) process.exitCode = 1;
+    if (holdMs > 0) {
+      log(`holding for ${holdMs} ms (Ctrl-C to stop early)`);
+      await Promise.race([new Promise((r) => setTimeout(r, holdMs)), untilSignal()]);
+    }
   } finally {
     view?.close();
     log('disconnecting clients and stopping servers');
     await clients?.stop();
+    await alloc?.close();
     cache?.close();
     await servers.stop();
     session.close();

@@ -1,7 +1,8 @@
-import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP } from './args.js';
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
 import { DEFAULT_HOST } from '../server/cluster-server.js';
 import { connectZk } from '../zk/connect.js';
+import { digestId } from '../registry/registration.js';
 
 const HELP = `
 usage: npm run servers -- --count N [options]
@@ -15,12 +16,15 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
   --port-base P          server i listens on P+i (default: free ports)
   --max-connections C    refuse connections beyond C per server
   --drain-ms MS          spread closing client sockets over MS on shutdown (default 0)
+  --digest USER:PASS     protect the server nodes and the root with digest ACLs: anyone reads,
+                         only these credentials write, delete or register. Prefer the env
+                         FULCRUM_DIGEST: a flag is visible to every user in ps.
 ${ZK_HELP}`;
 
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -28,12 +32,20 @@ runCli('servers', async () => {
   const portBase = intFlag(values, 'port-base', 0, 0, 65535 - count);
   const maxConnections = values['max-connections'] === undefined ? undefined : intFlag(values, 'max-connections', undefined, 0);
   const drainMs = intFlag(values, 'drain-ms', 0, 0, 600_000);
+  const digest = values.digest ?? (process.env.FULCRUM_DIGEST || undefined);
+  if (digest !== undefined) {
+    try {
+      digestId(digest);
+    } catch {
+      throw new UsageError(`--digest / FULCRUM_DIGEST must be user:password`);
+    }
+  }
   // Fail fast with a clear message rather than N children timing out one by one.
-  (await connectZk({ connect: zk, connectTimeoutMs: 5_000 })).close();
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, maxConnections, drainMs });
+  (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, maxConnections, drainMs, digest });
   const servers = await runner.start();
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  node ${s.path}`);
-  console.log(`${servers.length} servers registered under ${root}; Ctrl-C stops them`);
+  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}; Ctrl-C stops them`);
   const sig = await untilSignal();
   console.log(`${sig}: stopping ${servers.length} servers...`);
   await runner.stop();

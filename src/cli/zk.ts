@@ -1,21 +1,42 @@
 import { runCli, parseCli, intFlag, UsageError } from './args.js';
-import { connectStringOf, nodeSpecs, pidAlive, readPid, serverMode, startCluster, stopCluster, DEFAULT_ZK_DIR, DEFAULT_ZK_PORT, type ClusterLayout } from '../zk/local-zookeeper.js';
+import {
+  connectStringOf,
+  nodeSpecs,
+  pidAlive,
+  readPid,
+  serverMode,
+  startCluster,
+  stopCluster,
+  DEFAULT_TICK_MS,
+  DEFAULT_ZK_DIR,
+  DEFAULT_ZK_PORT,
+  type ClusterLayout,
+} from '../zk/local-zookeeper.js';
 
 const HELP = `
 usage: npm run zk -- start|stop|status [options]
 
 Runs a local ZooKeeper (Debian's zookeeper package; installed with apt-get when missing).
 
-  --ensemble N   run an N-node ensemble on loopback (3 or 5) instead of one standalone server
-  --port P       client port of the first node (default ${DEFAULT_ZK_PORT}; node i uses P+i-1)
+  --ensemble N   run an N-node ensemble on loopback (3, 5 or 7) instead of one standalone server;
+                 node i: client port P+i-1, quorum port P+10000+i-1, election port P+11000+i-1
+  --port P       client port of the first node (default ${DEFAULT_ZK_PORT})
   --dir D        where data and logs live (default ${DEFAULT_ZK_DIR})
+  --tick-ms T    ZooKeeper tickTime (default ${DEFAULT_TICK_MS}); session timeouts are clamped to [2T, 20T]
   --fresh        start from empty data
   -h, --help     show this help`;
 
 runCli('zk', async () => {
   const { values, positionals } = parseCli(
     process.argv.slice(2),
-    { ensemble: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, fresh: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    {
+      ensemble: { type: 'string' },
+      port: { type: 'string' },
+      dir: { type: 'string' },
+      'tick-ms': { type: 'string' },
+      fresh: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     HELP,
     true,
   );
@@ -23,7 +44,13 @@ runCli('zk', async () => {
   if (positionals.length !== 1 || !['start', 'stop', 'status'].includes(cmd!)) throw new UsageError(`expected one of start, stop, status (see --help), got ${JSON.stringify(positionals.join(' '))}`);
   const size = intFlag(values, 'ensemble', 1, 1, 7);
   if (size !== 1 && size % 2 === 0) throw new UsageError('--ensemble must be odd (1, 3, 5 or 7)');
-  const layout: ClusterLayout = { dir: values.dir ?? DEFAULT_ZK_DIR, size, basePort: intFlag(values, 'port', DEFAULT_ZK_PORT, 1, 53_000) };
+  const layout: ClusterLayout = {
+    dir: values.dir ?? DEFAULT_ZK_DIR,
+    size,
+    // The quorum and election ports sit 10000 and 11000 above the client ports.
+    basePort: intFlag(values, 'port', DEFAULT_ZK_PORT, 1, 65_535 - 11_000 - (size - 1)),
+    tickMs: intFlag(values, 'tick-ms', DEFAULT_TICK_MS, 100, 60_000),
+  };
   if (cmd === 'start') {
     const handles = await startCluster(layout, { fresh: values.fresh });
     for (const h of handles) console.log(`zookeeper 127.0.0.1:${h.clientPort} pid ${h.pid} (${await serverMode(h.clientPort)}) dir ${h.dir}`);

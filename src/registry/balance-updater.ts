@@ -44,7 +44,7 @@ export interface BalanceWriteStats {
  * failed with connection loss yet was applied cannot double-count when it is retried, and events
  * arriving during a write are folded into the next one.
  */
-export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; error: [Error] }> {
+export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; error: [Error]; lost: [path: string] }> {
   private value = 0;
   private generation = 0;
   private writtenGeneration = 0;
@@ -125,6 +125,11 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
     return this.path;
   }
 
+  /** The node version our last write produced (-1 when detached). */
+  get attachedVersion(): number {
+    return this.version;
+  }
+
   /** Resolves once ZooKeeper holds what the counter holds now (or the node is detached). */
   flushed(): Promise<void> {
     if (this.writtenGeneration >= this.generation || !this.path) return Promise.resolve();
@@ -153,8 +158,10 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
     } catch (e) {
       this.stats.failures++;
       if (isZk(e, C.ZNONODE)) {
-        // The node vanished (expired session): the registration recreates it with the live count.
+        // The node vanished (expired session, or deleted by someone): the registration listens
+        // for 'lost' and recreates it with the live count.
         this.detach();
+        this.emit('lost', path);
       } else {
         retryIn = this.retryDelayMs;
         if (!(e instanceof ClosedError) && zkCode(e) === undefined && this.listenerCount('error') > 0) this.emit('error', e as Error);

@@ -19,6 +19,11 @@ export interface ClientRunnerOptions {
   discovery?: 'cache' | 'read';
   /** Count this process's unreported picks. @default true */
   pending?: boolean;
+  /**
+   * Independent pickers the clients are dealt over (client i uses picker i % pickers), each with
+   * its own pending picks, as if they ran in that many processes. @default 1
+   */
+  pickers?: number;
   /** Re-home when a server goes away. @default true */
   reconnect?: boolean;
   connectTimeoutMs?: number;
@@ -34,7 +39,7 @@ export interface ClientRunnerEvents {
 export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly clients: ClusterClient[] = [];
   readonly downPolicy = new DownInstancePolicy();
-  readonly provider: BalanceProvider;
+  readonly providers: BalanceProvider[];
   readonly cache: ServerCache | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
@@ -50,13 +55,16 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     } else {
       source = new ZkReadSource(options.session, options.root);
     }
-    this.provider = new BalanceProvider({
-      source,
-      root: options.root,
-      strategy: options.strategy,
-      pending: options.pending,
-      isQuarantined: this.downPolicy.isQuarantined,
-    });
+    const pickers = Math.max(1, Math.min(options.pickers ?? 1, options.count));
+    this.providers = Array.from(
+      { length: pickers },
+      () => new BalanceProvider({ source, root: options.root, strategy: options.strategy, pending: options.pending, isQuarantined: this.downPolicy.isQuarantined }),
+    );
+  }
+
+  /** Adds and connects one more client (e.g. for churn); resolves when it connected or failed. */
+  addClient(): Promise<void> {
+    return this.launch(this.clients.length);
   }
 
   /** Starts every client; resolves when each has connected or failed once. */
@@ -74,7 +82,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
 
   private launch(i: number): Promise<void> {
     const client = new ClusterClient({
-      provider: this.provider,
+      provider: this.providers[i % this.providers.length]!,
       downPolicy: this.downPolicy,
       key: `client-${i}`,
       reconnect: this.options.reconnect ?? true,
@@ -86,11 +94,10 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
       if (!first) this.emit('rehomed', i, server);
     });
     return client.connect().then(
-      (s) => {
+      () => {
         first = false;
         this.connected++;
         this.emit('connected', i, client.server!);
-        void s;
       },
       (e: Error) => {
         first = false;

@@ -12,6 +12,7 @@ export interface ServerProcessConfig {
   sessionTimeoutMs?: number;
   minWriteIntervalMs?: number;
   drainMs?: number;
+  /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;
 }
 
@@ -29,7 +30,14 @@ function send(m: ServerProcessMessage): void {
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as ServerProcessConfig;
-  const server = new ClusterServer({ ...cfg, zk: cfg.zk });
+  const digest = cfg.digest ?? process.env.FULCRUM_DIGEST;
+  let server: ClusterServer;
+  try {
+    server = new ClusterServer({ ...cfg, zk: cfg.zk, digest: digest || undefined });
+  } catch (e) {
+    send({ type: 'failed', code: e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL', message: (e as Error).message });
+    process.exit(2);
+  }
   let closing: Promise<void> | undefined;
   const close = (drainMs?: number) => {
     closing ??= server.close({ drainMs }).finally(() => process.exit(0));

@@ -56,9 +56,13 @@ export class ServerRunner {
   /** Starts one more server (e.g. scale-out); resolves once it is registered. */
   async add(index = this.servers.length): Promise<RunningServer> {
     const base = this.options.portBase ?? 0;
-    const { count: _count, portBase: _portBase, ...rest } = this.options;
+    const { count: _count, portBase: _portBase, digest, ...rest } = this.options;
     const cfg: ServerProcessConfig = { ...rest, port: base === 0 ? 0 : base + index };
-    const child = fork(CHILD, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The config travels on the child's command line (visible in ps); the secret goes by environment.
+    const env = { ...process.env };
+    delete env.FULCRUM_DIGEST;
+    if (digest) env.FULCRUM_DIGEST = digest;
+    const child = fork(CHILD, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     const ready = await new Promise<ServerProcessMessage & { type: 'ready' }>((resolve, reject) => {

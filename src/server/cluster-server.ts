@@ -3,7 +3,7 @@ import net, { type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
-import { Registration } from '../registry/registration.js';
+import { digestId, Registration } from '../registry/registration.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { pingHandler } from './ping-handler.js';
@@ -42,7 +42,11 @@ export interface ClusterServerOptions {
   sessionTimeoutMs?: number;
   /** @default 10000 */
   connectTimeoutMs?: number;
-  /** `user:password`: protect the node with digest ACLs (anyone reads, only we write). */
+  /**
+   * `user:password`: authenticate the session and protect the node (and the root) with digest
+   * ACLs: anyone reads, only this identity writes, deletes or registers. Every server sharing a
+   * root must use the same credentials.
+   */
   digest?: string;
   /** @default DEFAULT_DRAIN_MS (0) */
   drainMs?: number;
@@ -85,6 +89,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const host = options.host ?? DEFAULT_HOST;
     const advertise = options.advertise ?? host;
     if (WILDCARD.has(advertise)) throw InvalidArgumentError.format('advertise', `must be a reachable address when listening on ${host || 'all interfaces'}`);
+    if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
     if (typeof options.zk === 'string') {
       this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest });
       this.ownsSession = true;

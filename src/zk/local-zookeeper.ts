@@ -33,7 +33,7 @@ export function ensureZookeeperInstalled(log: (s: string) => void = () => {}): v
 }
 
 /** Sends a four-letter command; resolves with the reply, or undefined when nothing answers in time. */
-export function fourLetter(port: number, cmd: 'ruok' | 'srvr' | 'mntr', host = '127.0.0.1', timeoutMs = 1_000): Promise<string | undefined> {
+export function fourLetter(port: number, cmd: 'ruok' | 'srvr' | 'mntr' | 'cons' | 'stat', host = '127.0.0.1', timeoutMs = 1_000): Promise<string | undefined> {
   return new Promise((res) => {
     const sock = net.connect(port, host);
     let out = '';
@@ -59,6 +59,23 @@ export async function isServing(port: number, host = '127.0.0.1'): Promise<boole
 export async function serverMode(port: number, host = '127.0.0.1'): Promise<string | undefined> {
   const r = await fourLetter(port, 'srvr', host);
   return r ? /Mode: (\w+)/.exec(r)?.[1] : undefined;
+}
+
+/** Hex ids (no 0x, no leading zeros, like `client_id`) of the sessions connected to the node at `port`. */
+export async function sessionsOn(port: number, host = '127.0.0.1'): Promise<Set<string>> {
+  const r = await fourLetter(port, 'cons', host);
+  const out = new Set<string>();
+  for (const m of (r ?? '').matchAll(/sid=0x([0-9a-f]+)/gi)) out.add(BigInt(`0x${m[1]}`).toString(16));
+  return out;
+}
+
+/** The node of a layout that currently leads (or the standalone node); undefined while none does. */
+export async function findLeader(layout: ClusterLayout): Promise<ZkNodeSpec | undefined> {
+  for (const spec of nodeSpecs(layout)) {
+    const mode = await serverMode(spec.clientPort);
+    if (mode === 'leader' || mode === 'standalone') return spec;
+  }
+  return undefined;
 }
 
 export interface ZkNodeSpec {

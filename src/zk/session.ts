@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type ZooKeeper from 'zookeeper';
-import { ClosedError } from '../errors.js';
-import { connectZk, type ZkConnectOptions } from './connect.js';
+import { ClosedError, ZkConnectTimeoutError } from '../errors.js';
+import { connectZk, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './connect.js';
 
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 5_000;
 
@@ -28,6 +28,10 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   private suspectTimer: NodeJS.Timeout | undefined;
   private connected = false;
   private starting: Promise<ZooKeeper> | undefined;
+  /** The replacement of an expired handle while it runs; start() waits for it instead of opening a second handle. */
+  private replacing: Promise<ZooKeeper | undefined> | undefined;
+  /** Every session id this object ever held (hex), so owners can recognise their own old ephemerals. */
+  private readonly pastIds = new Set<string>();
 
   constructor(readonly options: ZkConnectOptions) {
     super();
@@ -48,9 +52,20 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     return this.handle ? String(this.handle.client_id) : undefined;
   }
 
-  /** Connects once; the first failure is thrown so callers can report an unreachable ZooKeeper. */
+  /** True when `id` (an ephemeralOwner, hex) is the current or an earlier session of this object. */
+  ownsSessionId(id: string): boolean {
+    return this.pastIds.has(id);
+  }
+
+  /**
+   * Connects once; the first failure is thrown so callers can report an unreachable ZooKeeper.
+   * While an expired handle is being replaced it waits for that replacement (at most the connect
+   * timeout) instead of opening a second handle.
+   */
   async start(): Promise<ZooKeeper> {
+    if (this.stopped) throw new ClosedError('ZooKeeper session');
     if (this.handle) return this.handle;
+    if (this.replacing) return this.awaitReplacement(this.replacing);
     this.starting ??= connectZk(this.options).then((zk) => {
       if (this.stopped) {
         zk.close();
@@ -66,26 +81,42 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     }
   }
 
-  private async replace(): Promise<void> {
+  private async awaitReplacement(replacing: Promise<ZooKeeper | undefined>): Promise<ZooKeeper> {
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+    try {
+      const zk = await Promise.race([replacing, timeout]);
+      if (zk === 'timeout') throw new ZkConnectTimeoutError(this.options.connect, timeoutMs);
+      if (!zk || this.stopped) throw new ClosedError('ZooKeeper session');
+      return zk;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async replace(): Promise<ZooKeeper | undefined> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         const zk = await connectZk(this.options);
         if (this.stopped) {
           zk.close();
-          return;
+          return undefined;
         }
         this.attach(zk);
-        return;
+        return zk;
       } catch {
         const delay = Math.min(250 * 2 ** attempt, DEFAULT_RECONNECT_MAX_DELAY_MS);
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
       }
     }
+    return undefined;
   }
 
   private attach(zk: ZooKeeper): void {
     this.handle = zk;
     this.connected = true;
+    this.pastIds.add(String(zk.client_id));
     zk.on('connecting', () => {
       if (this.handle !== zk) return;
       this.connected = false;
@@ -107,8 +138,13 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       this.handle = undefined;
       this.connected = false;
       if (this.stopped || code === 0) return;
+      // Set before 'expired' is emitted, so a start() from a listener already waits for it.
+      const replacing = this.replace();
+      this.replacing = replacing;
+      void replacing.finally(() => {
+        if (this.replacing === replacing) this.replacing = undefined;
+      });
       this.emit('expired', code);
-      void this.replace();
     });
     this.emit('session', zk);
   }

@@ -10,8 +10,8 @@ const SERVERS = 5;
 
 test('alloc - 2,000 simultaneous allocations over 5 empty servers end with a spread of at most 1', async (t) => {
   const f = await startAlloc({ servers: SERVERS, label: 'burst' });
-  // Many sockets so the requests really are in flight together (the listen backlog is 511).
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // One socket per request, so all 2,000 really are in flight at once.
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const sockets: net.Socket[] = [];
   try {
     const started = Date.now();

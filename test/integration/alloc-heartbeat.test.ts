@@ -73,7 +73,8 @@ test('alloc heartbeat - later heartbeats set the absolute balance and keep the s
         return d?.maxConnections === 10 && d.draining === true;
       }),
     );
-    assert.equal((await request(f.url)).text, '', 'a draining server is not listed');
+    assert.ok(await eventually(async () => (await request(f.url)).text === ''), 'a draining server is not listed');
+    assert.equal((await request(`${f.url}allocate`)).status, 503, 'nor handed out');
     assert.equal((await statOf(f.raw, path))?.czxid, created?.czxid, 'never re-created');
   } finally {
     await f.close();

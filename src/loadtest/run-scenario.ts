@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ServerCache } from '../discovery/server-cache.js';
+import { ClientRunner, type ClientRunnerOptions } from '../runner/client-runner.js';
+import { ServerRunner } from '../runner/server-runner.js';
+import { connectZk } from '../zk/connect.js';
+import { deleteTree, mkdirp } from '../zk/paths.js';
+import { ZkSession } from '../zk/session.js';
+import { BalanceRecorder } from './balance-recorder.js';
+import type { Scenario, ScenarioResult } from './scenario.js';
+import { renderBalancePlot } from './svg-plot.js';
+import { burst } from './scenarios/burst.js';
+import { churn } from './scenarios/churn.js';
+import { failover } from './scenarios/failover.js';
+import { ramp } from './scenarios/ramp.js';
+import { scaleOut } from './scenarios/scale-out.js';
+
+export const SCENARIOS: readonly Scenario[] = [ramp, burst, failover, scaleOut, churn];
+
+export interface RunOptions {
+  connect: string;
+  fast?: boolean;
+  strategy?: string;
+  pending?: boolean;
+  pickers?: number;
+  /** Directory for the SVG plot; none written when absent. */
+  outDir?: string;
+  log?: (line: string) => void;
+  /** Called with the cache once it runs (e.g. to drive a live table). */
+  onCache?: (cache: ServerCache) => void;
+}
+
+export interface RunResult extends ScenarioResult {
+  scenario: string;
+  strategy: string;
+  plot?: string;
+  durationMs: number;
+}
+
+/** Runs one scenario against real server processes under a throw-away root, and cleans up. */
+export async function runScenario(scenario: Scenario, opts: RunOptions): Promise<RunResult> {
+  const log = opts.log ?? (() => {});
+  const base = `/fulcrum-loadtest/${scenario.name}-${randomBytes(3).toString('hex')}`;
+  const root = `${base}/servers`;
+  const admin = await connectZk({ connect: opts.connect });
+  await mkdirp(admin, root);
+  const session = new ZkSession({ connect: opts.connect });
+  const servers = new ServerRunner({ count: scenario.servers, zk: opts.connect, root, host: '127.0.0.1', sessionTimeoutMs: scenario.serverSessionTimeoutMs });
+  const cache = new ServerCache({ session, root });
+  const recorder = new BalanceRecorder(cache);
+  const runners: ClientRunner[] = [];
+  const t0 = Date.now();
+  try {
+    await session.start();
+    await cache.start();
+    opts.onCache?.(cache);
+    recorder.start();
+    await servers.start();
+    log(`${scenario.name}: ${scenario.servers} server processes up`);
+    const result = await scenario.run({
+      connect: opts.connect,
+      root,
+      session,
+      cache,
+      servers,
+      recorder,
+      fast: opts.fast ?? false,
+      log,
+      clients: (o) => {
+        const full: ClientRunnerOptions = { session, root, strategy: opts.strategy, pending: opts.pending, pickers: opts.pickers, ...o };
+        const r = new ClientRunner(full);
+        runners.push(r);
+        return r;
+      },
+    });
+    recorder.stop();
+    const strategy = opts.strategy ?? 'default';
+    let plot: string | undefined;
+    if (opts.outDir) {
+      mkdirSync(opts.outDir, { recursive: true });
+      plot = join(opts.outDir, `${scenario.name}-${strategy}.svg`);
+      writeFileSync(plot, renderBalancePlot(recorder.samples, recorder.marks, `fulcrum loadtest · ${scenario.name} · strategy ${strategy}`));
+    }
+    return { ...result, scenario: scenario.name, strategy, plot, durationMs: Date.now() - t0 };
+  } finally {
+    recorder.stop();
+    await Promise.all(runners.map((r) => r.stop()));
+    await servers.stop();
+    cache.close();
+    session.close();
+    await deleteTree(admin, base).catch(() => {});
+    admin.close();
+  }
+}
