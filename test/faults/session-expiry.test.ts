@@ -76,6 +76,7 @@ test('expiry - a server paused (SIGSTOP) past its session timeout re-registers w
     const alive = socks.filter((s) => !closedByUs.has(s));
     assert.equal(alive.length, expected);
     const results = await Promise.allSettled(alive.map((s, i) => ping(s, i + 1)));
+    console.log((await import("node:child_process")).execSync(`ss -tn state established "( sport = :${srv!.port} )"; ls -l /proc/${srv!.pid}/fd`).toString(), alive[17]!.localPort);
     console.log(results.map((r, i) => `${i}:${r.status}`).join(" "), JSON.stringify(await runner.stats(0)), alive.map((s) => `${s.localPort}/${s.bytesRead}/${s.bytesWritten}`).join(" "));
     const ids = results.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason)));
     assert.ok(ids.every((id) => id === srv!.id), 'every kept socket still answers');

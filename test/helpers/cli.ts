@@ -148,14 +148,7 @@ export function pidsWithArg(marker: string): number[] {
   return pids;
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { pidAlive } from '../../src/zk/local-zookeeper.js';
 
 /** SIGKILLs the given pids that are still alive (processes a test started, directly or via a runner). */
 export function killPids(pids: number[]): void {

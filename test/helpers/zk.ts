@@ -4,8 +4,8 @@ import { connectZk } from '../../src/zk/connect.js';
 import { connectStringOf, startCluster, type ClusterLayout } from '../../src/zk/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../../src/zk/paths.js';
 
-/** The ZooKeeper the test run shares; tickTime 1 s so sessions can time out in 2 s. */
-export const TEST_LAYOUT: ClusterLayout = { dir: '.zk/test', size: 1, basePort: 2281, tickMs: 1_000 };
+/** The ZooKeeper the test run shares; tickTime 1 s so sessions can time out in 2 s. Port: FULCRUM_TEST_ZK_PORT (default 2281). */
+export const TEST_LAYOUT: ClusterLayout = { dir: '.zk/test', size: 1, basePort: Number(process.env.FULCRUM_TEST_ZK_PORT ?? 2281), tickMs: 1_000 };
 
 /** Connect string of the shared test ZooKeeper, started on first use (it outlives the test file). */
 export async function testZk(): Promise<string> {

@@ -16,18 +16,8 @@ import { DEFAULT_PENDING_TTL_MS, PendingPicks } from '../../src/balancing/pendin
 import { getStrategy, strategyNames, type PickContext, type Strategy } from '../../src/balancing/strategy.js';
 import { makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from '../../src/discovery/snapshot.js';
 import { InvalidArgumentError, NoServersError } from '../../src/errors.js';
+import { mulberry32 } from '../helpers/random.js';
 
-/** Small seeded PRNG so every run makes the same picks. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function server(name: string, balance = 0, extra: Partial<ServerInfo> = {}): ServerInfo {
   return { name, ip: '10.0.0.1', port: 9000, balance, ...extra };

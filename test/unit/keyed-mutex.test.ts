@@ -2,18 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { KeyedMutex, pathLocks } from '../../src/zk/keyed-mutex.js';
+import { mulberry32 } from '../helpers/random.js';
 
-/** Seeded PRNG so the interleaving is the same every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('keyed-mutex - at most one holder per key under 1000 interleaved sections on 50 keys', async () => {
   const m = new KeyedMutex();
