@@ -7,6 +7,7 @@ import { encodeServerData } from '../../src/server-data.js';
 import { encodeFrame, FrameDecoder, isPong } from '../../src/protocol/frames.js';
 import { freshRoot, rawZk, testZk, eventually } from '../helpers/zk.js';
 import { balancesExact, closeAll, closeSocket, openSocket, startServers, zkBalances } from '../helpers/cluster.js';
+import { plainDecode } from '../helpers/plain-msgpack.js';
 
 let zk: ZooKeeper;
 let connect: string;
@@ -15,6 +16,25 @@ before(async () => {
   zk = await rawZk(connect);
 });
 after(() => zk.close());
+
+test('server - a node read with an independent msgpack decoder shows ip, port and the exact balance', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'plain');
+  const [s] = await startServers(1, { zk: connect, root });
+  const socks: net.Socket[] = [];
+  try {
+    for (let i = 0; i < 7; i++) socks.push(await openSocket(s!.endpoint!.port));
+    assert.ok(await balancesExact(zk, root, [s!]));
+    const [, data] = await zk.get(`${root}/${s!.id}`, false);
+    const m = plainDecode(data as Buffer) as Record<string, unknown>;
+    assert.equal(m.ip, '127.0.0.1');
+    assert.equal(m.port, s!.endpoint!.port);
+    assert.equal(m.balance, 7);
+  } finally {
+    await Promise.all(socks.map(closeSocket));
+    await closeAll([s!]);
+    await cleanup();
+  }
+});
 
 test('server - registers one ephemeral node holding ip, port and balance', async () => {
   const { root, cleanup } = await freshRoot(zk, 'reg');
