@@ -4,13 +4,13 @@ import './balancing/index.js';
 export * from './errors.js';
 export { encodeServerData, decodeServerData, validateServerData, type ServerData } from './server-data.js';
 
-export { ZkSession, type ZkSessionEvents } from './zk/session.js';
+export { ZkSession, rearmStreams, type ZkSessionEvents } from './zk/session.js';
 export { connectZk, DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './zk/connect.js';
 export { DEFAULT_ZK_CONNECT, parseConnectString } from './zk/connect-string.js';
 export { DEFAULT_ROOT } from './zk/paths.js';
 export { KeyedMutex, pathLocks } from './zk/keyed-mutex.js';
 
-export { Registration, type RegistrationOptions } from './registry/registration.js';
+export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions } from './registry/registration.js';
 export { BalanceUpdater, DEFAULT_MIN_WRITE_INTERVAL_MS, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
 
 export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cache.js';

@@ -144,7 +144,20 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     });
     // Set before the node exists, so the very first write already carries the balance.
     if (req.balance > 0) updater.increase(req.balance);
-    const registration = new Registration({ session: this.options.session, root: this.options.root, name, updater });
+    const registration = new Registration({
+      session: this.options.session,
+      root: this.options.root,
+      name,
+      updater,
+      // A heartbeat node left by an earlier alloc session is ours to take over; a native server's never is.
+      replaceForeign: ({ data }) => {
+        try {
+          return decodeServerData(data).id?.startsWith(HEARTBEAT_ID_PREFIX) === true;
+        } catch {
+          return false;
+        }
+      },
+    });
     const forward = (e: Error) => {
       if (this.listenerCount('error') > 0) this.emit('error', e);
     };

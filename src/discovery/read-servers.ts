@@ -94,11 +94,7 @@ export async function readServers(zk: ZooKeeper, root: string, opts: ReadServers
   return infos.filter((s): s is ServerInfo => s !== undefined);
 }
 
-/**
- * The current handle of a session, starting the session when it has none.
- * Caveat: ZkSession.start() does not coalesce with its own post-expiry replace(), so calling
- * this in that gap could open a second handle; the cache only calls it before its first load.
- */
+/** The current handle of a session, starting the session (or waiting for its replacement) when it has none. */
 export async function sessionHandle(session: ZkSession): Promise<ZooKeeper> {
   try {
     return session.zk;

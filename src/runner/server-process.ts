@@ -19,7 +19,15 @@ export interface ServerProcessConfig {
 export type ServerProcessMessage =
   | { type: 'ready'; ip: string; port: number; id: string; path: string; pid: number }
   | { type: 'failed'; code: string; message: string }
-  | { type: 'stats'; reqId: number; stats: ClusterServerStats; live: number; registered: boolean };
+  | { type: 'stats'; reqId: number; stats: ClusterServerStats; live: number; registered: boolean; zk: ServerProcessZkState };
+
+/** The server's ZooKeeper session as the process sees it. */
+export interface ServerProcessZkState {
+  sessionId: string | undefined;
+  connected: boolean;
+  /** Old handles given up after a freeze and not yet closed. */
+  abandoned: number;
+}
 
 export type ServerProcessRequest = { type: 'stats'; reqId: number } | { type: 'close'; drainMs?: number };
 
@@ -47,7 +55,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void close());
   process.on('disconnect', () => void close()); // the runner died: do not linger
   process.on('message', (m: ServerProcessRequest) => {
-    if (m.type === 'stats') send({ type: 'stats', reqId: m.reqId, stats: server.stats, live: server.connections.size, registered: server.nodePath !== undefined });
+    if (m.type === 'stats') {
+      const zk = { sessionId: server.session.sessionId, connected: server.session.isConnected, abandoned: server.session.abandonedHandles };
+      send({ type: 'stats', reqId: m.reqId, stats: server.stats, live: server.connections.size, registered: server.isRegistered, zk });
+    }
     else if (m.type === 'close') void close(m.drainMs);
   });
   try {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { FulcrumError } from '../errors.js';
 import type { ClusterServerStats } from '../server/cluster-server.js';
-import type { ServerProcessConfig, ServerProcessMessage, ServerProcessRequest } from './server-process.js';
+import type { ServerProcessConfig, ServerProcessMessage, ServerProcessRequest, ServerProcessZkState } from './server-process.js';
 
 export const DEFAULT_SERVER_START_TIMEOUT_MS = 20_000;
 
@@ -97,7 +97,7 @@ export class ServerRunner {
   }
 
   /** Asks a server process for its live socket count and write stats. */
-  stats(index: number): Promise<{ stats: ClusterServerStats; live: number; registered: boolean }> {
+  stats(index: number): Promise<{ stats: ClusterServerStats; live: number; registered: boolean; zk: ServerProcessZkState }> {
     const s = this.servers.find((x) => x.index === index);
     if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.reject(new ServerStartError(`server ${index} is not running`));
     const reqId = ++this.reqId;

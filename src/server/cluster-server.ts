@@ -121,6 +121,11 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     return this.registration?.path;
   }
 
+  /** True while the node exists for our current session, as far as the registration knows. */
+  get isRegistered(): boolean {
+    return this.registration?.registered ?? false;
+  }
+
   get stats(): ClusterServerStats {
     const w = this.updater?.stats ?? { events: 0, writes: 0, badVersion: 0, failures: 0 };
     return { ...w, ...this.counters, balance: this.balance, reregistrations: this.registration?.reregistrations ?? 0 };

@@ -11,6 +11,7 @@ import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { closeSocket, openSocket } from '../helpers/cluster.js';
 import { expireSession } from '../helpers/expire-session.js';
+import { startProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { dataOf, measured, ping, statOf, whenTrue } from '../helpers/fault-util.js';
 import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
 
@@ -75,18 +76,82 @@ test('expiry - a server paused (SIGSTOP) past its session timeout re-registers w
     assert.equal(dropped, 0, 'no client socket was dropped');
     const alive = socks.filter((s) => !closedByUs.has(s));
     assert.equal(alive.length, expected);
-    const results = await Promise.allSettled(alive.map((s, i) => ping(s, i + 1)));
-    console.log((await import("node:child_process")).execSync(`ss -tn state established "( sport = :${srv!.port} )"; ls -l /proc/${srv!.pid}/fd`).toString(), alive[17]!.localPort);
-    console.log(results.map((r, i) => `${i}:${r.status}`).join(" "), JSON.stringify(await runner.stats(0)), alive.map((s) => `${s.localPort}/${s.bytesRead}/${s.bytesWritten}`).join(" "));
-    const ids = results.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason)));
-    assert.ok(ids.every((id) => id === srv!.id), 'every kept socket still answers');
+    assert.equal(socks.length - closedByUs.size, expected);
+    const pingAll = async (round: number) => {
+      const ids = await Promise.all(alive.map((s, i) => ping(s, round * 1000 + i)));
+      assert.ok(ids.every((id) => id === srv!.id), `round ${round}: every kept socket answers`);
+    };
+    await pingAll(1);
+    // The old handle was given up at once; it dies in the background (its next reconnect learns
+    // the expiry). The native addon then touches a stale fd number: sockets must survive that too.
+    assert.ok(await eventually(async () => (await runner.stats(0)).zk.abandoned === 0, 15_000, 50), 'the old handle has closed');
+    await pingAll(2);
+    for (const s of alive.splice(0, 2)) {
+      closedByUs.add(s);
+      await closeSocket(s);
+    }
+    alive.push(await open(srv!.port));
+    assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === expected - 1), 'still exact afterwards');
+    await pingAll(3);
     const st = await runner.stats(0);
-    assert.equal(st.live, expected);
+    assert.equal(st.live, expected - 1);
     assert.ok(st.stats.reregistrations >= 1, 'counted as a re-registration');
   } finally {
     for (const s of socks) closedByUs.add(s);
     await Promise.all(socks.map(closeSocket));
     await runner.stop();
+    await cleanup();
+  }
+});
+
+test('expiry - a server partitioned from ZooKeeper past its session timeout keeps serving old and new sockets, then re-registers exactly', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'partition');
+  const zkPort = Number(connect.split(',')[0]!.split(':')[1]);
+  let px: FaultProxy | undefined;
+  let server: ClusterServer | undefined;
+  const socks: net.Socket[] = [];
+  try {
+    px = await startProxy(zkPort);
+    server = new ClusterServer({ zk: `127.0.0.1:${px.port}`, root, sessionTimeoutMs: SESSION_TIMEOUT_MS });
+    await server.listen();
+    const path = server.nodePath!;
+    const port = server.endpoint!.port;
+    for (let i = 0; i < 10; i++) socks.push(await openSocket(port));
+    assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 10));
+    const oldOwner = (await statOf(zk, path))!.ephemeralOwner;
+
+    await px.blackhole(true);
+    const cutAt = Date.now();
+    // While the handle times out and retries (closing and opening its socket again and again),
+    // new clients keep arriving; every socket, old and new, must stay served.
+    let seq = 0;
+    while ((await statOf(zk, path)) !== undefined) {
+      assert.ok(Date.now() - cutAt < 20_000, 'ZooKeeper expired the partitioned session');
+      socks.push(await openSocket(port));
+      const ids = await Promise.all(socks.map((s) => ping(s, ++seq)));
+      assert.ok(ids.every((id) => id === server!.id));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    measured('partition: node gone after the cut', Date.now() - cutAt);
+    for (let i = 0; i < 3; i++) socks.push(await openSocket(port));
+    const expected = socks.length;
+    await px.blackhole(false);
+    const healAt = Date.now();
+    const backAt = await whenTrue(async () => {
+      const st = await statOf(zk, path);
+      return st !== undefined && st.ephemeralOwner !== oldOwner && (await dataOf(zk, path))?.balance === expected;
+    }, 20_000);
+    assert.ok(backAt !== undefined, `re-registered with balance ${expected}`);
+    measured('partition: re-registered with the exact balance after the heal', backAt - healAt);
+    const ids = await Promise.all(socks.map((s) => ping(s, ++seq)));
+    assert.ok(ids.every((id) => id === server!.id), 'every socket still served');
+    assert.equal(server.connections.size, expected);
+    assert.deepEqual(await zk.get_children(root, false), [server.id]);
+  } finally {
+    await px?.blackhole(false);
+    await Promise.all(socks.map(closeSocket));
+    await server?.close();
+    await px?.close();
     await cleanup();
   }
 });
@@ -201,5 +266,6 @@ test('session - start() while an expired handle is being replaced waits for that
     assert.deepEqual(await a.get_children('/', false).then(() => true), true, 'the replacement works');
   } finally {
     session.close();
+    for (const h of handles) h.close(); // a second handle (the bug) would otherwise keep the process alive
   }
 });
