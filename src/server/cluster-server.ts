@@ -1,6 +1,5 @@
 import { EventEmitter, once } from 'node:events';
 import net, { type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
 import { digestId, Registration } from '../registry/registration.js';
@@ -248,9 +247,4 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.updater?.close();
     if (this.ownsSession) this.session.close();
   }
-}
-
-/** A short random id, for runners that need unique names before a port is known. */
-export function randomId(): string {
-  return randomBytes(4).toString('hex');
 }
