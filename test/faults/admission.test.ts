@@ -1,21 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { balancesExact, closeSocket } from '../helpers/cluster.js';
 import { dataOf, measured, ping } from '../helpers/fault-util.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
 
 const CAP = 50;
 
 let zk: ZooKeeper;
 let connect: string;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-});
-after(() => zk.close());
+useTestZk((z, c) => ((zk = z), (connect = c)));
 
 interface Probe {
   sock: net.Socket;

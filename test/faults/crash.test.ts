@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
@@ -9,7 +9,7 @@ import { ServerRunner } from '../../src/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { zkBalances } from '../helpers/cluster.js';
 import { exitOf, measured, statOf, whenTrue } from '../helpers/fault-util.js';
-import { TEST_LAYOUT, eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { TEST_LAYOUT, eventually, freshRoot, useTestZk } from '../helpers/zk.js';
 
 const SESSION_TIMEOUT_MS = 3_000;
 /** ZooKeeper expires sessions on tick boundaries: at most one tick after the timeout. Plus slack for this machine. */
@@ -17,11 +17,7 @@ const NODE_GONE_BOUND_MS = SESSION_TIMEOUT_MS + (TEST_LAYOUT.tickMs ?? 2_000) + 
 
 let zk: ZooKeeper;
 let connect: string;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-});
-after(() => zk.close());
+useTestZk((z, c) => ((zk = z), (connect = c)));
 
 test('crash - kill -9 of a server: its node goes within the session timeout, its clients re-home to survivors, nothing else breaks', async () => {
   const { root, cleanup } = await freshRoot(zk, 'crash');

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
 import { ClientRunner } from '../../src/runner/client-runner.js';
@@ -6,18 +6,14 @@ import { ServerRunner } from '../../src/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { zkBalances } from '../helpers/cluster.js';
 import { exitOf, measured, statOf, whenTrue } from '../helpers/fault-util.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
 
 const SESSION_TIMEOUT_MS = 3_000;
 const DRAIN_MS = 1_000;
 
 let zk: ZooKeeper;
 let connect: string;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-});
-after(() => zk.close());
+useTestZk((z, c) => ((zk = z), (connect = c)));
 
 test('drain - SIGTERM and close(): the node goes first, then the sockets (spread over drainMs), clients re-home, the process exits 0', async () => {
   const { root, cleanup } = await freshRoot(zk, 'drain');

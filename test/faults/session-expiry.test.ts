@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type net from 'node:net';
@@ -13,7 +13,7 @@ import { closeSocket, openSocket } from '../helpers/cluster.js';
 import { expireSession } from '../helpers/expire-session.js';
 import { startProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { dataOf, measured, ping, statOf, whenTrue } from '../helpers/fault-util.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually, freshRoot, rawZk, useTestZk } from '../helpers/zk.js';
 
 /** The shared test ZooKeeper runs tickTime 1000, so 3 s is a legal (and quick) session timeout. */
 const SESSION_TIMEOUT_MS = 3_000;
@@ -22,11 +22,7 @@ const REREGISTER_BOUND_MS = 4_000;
 
 let zk: ZooKeeper;
 let connect: string;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-});
-after(() => zk.close());
+useTestZk((z, c) => ((zk = z), (connect = c)));
 
 test('expiry - a server paused (SIGSTOP) past its session timeout re-registers with its current balance and drops no client socket', async () => {
   const { root, cleanup } = await freshRoot(zk, 'sigstop');

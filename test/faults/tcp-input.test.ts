@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
@@ -7,7 +7,7 @@ import { ClusterServer } from '../../src/server/cluster-server.js';
 import { balancesExact, closeSocket, openSocket } from '../helpers/cluster.js';
 import { dataOf, measured, ping } from '../helpers/fault-util.js';
 import { mulberry32 } from '../helpers/random.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
 
 const FUZZ_SOCKETS = 1_000;
 const WAVE = 100;
@@ -15,11 +15,7 @@ const GOOD_SOCKETS = 20;
 
 let zk: ZooKeeper;
 let connect: string;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-});
-after(() => zk.close());
+useTestZk((z, c) => ((zk = z), (connect = c)));
 
 /** True when `p` settles within `ms` (the timer is cleared either way). */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {

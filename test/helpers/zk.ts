@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import type ZooKeeper from 'zookeeper';
 import { connectZk } from '../../src/zk/connect.js';
 import { connectStringOf, startCluster, type ClusterLayout } from '../../src/zk/local-zookeeper.js';
@@ -35,4 +36,18 @@ export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Registers before/after hooks for a test file: opens a raw handle on the shared test ZooKeeper
+ * before the tests, hands it (and the connect string) to `set`, and closes it afterwards.
+ */
+export function useTestZk(set: (zk: ZooKeeper, connect: string) => void): void {
+  let handle: ZooKeeper | undefined;
+  before(async () => {
+    const connect = await testZk();
+    handle = await rawZk(connect);
+    set(handle, connect);
+  });
+  after(() => handle?.close());
 }

@@ -1,21 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { ClusterServer, ListenError } from '../../src/server/cluster-server.js';
 import { encodeServerData } from '../../src/server-data.js';
 import { encodeFrame, FrameDecoder, isPong } from '../../src/protocol/frames.js';
-import { freshRoot, rawZk, testZk, eventually } from '../helpers/zk.js';
+import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
 import { balancesExact, closeAll, closeSocket, openSocket, startServers, zkBalances } from '../helpers/cluster.js';
 import { plainDecode } from '../helpers/plain-msgpack.js';
 
 let zk: ZooKeeper;
 let connect: string;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-});
-after(() => zk.close());
+useTestZk((z, c) => ((zk = z), (connect = c)));
 
 test('server - a node read with an independent msgpack decoder shows ip, port and the exact balance', async () => {
   const { root, cleanup } = await freshRoot(zk, 'plain');
