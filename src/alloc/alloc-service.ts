@@ -1,5 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { BalanceProvider } from '../balancing/balance-provider.js';
 import { hash } from '../balancing/index.js';
@@ -142,6 +142,22 @@ export class AllocService {
   private readonly onStatus = () => this.events.notify();
   private readonly onBackgroundError = (e: Error) => this.countError(e instanceof FulcrumError ? e.code : 'FULCRUM_UNKNOWN');
 
+  /** Adds (on start) or removes (on close) the listeners this service keeps on its cache, heartbeats and session. */
+  private subscribe(on: boolean): void {
+    const pairs: [EventEmitter, string, (...args: never[]) => void][] = [
+      [this.cache, 'snapshot', this.onSnapshot],
+      [this.cache, 'error', this.onBackgroundError],
+      [this.heartbeats, 'error', this.onBackgroundError],
+      [this.session, 'disconnected', this.onStatus],
+      [this.session, 'reconnected', this.onStatus],
+      [this.session, 'session', this.onStatus],
+    ];
+    for (const [emitter, event, fn] of pairs) {
+      if (on) emitter.on(event, fn as (...args: unknown[]) => void);
+      else emitter.off(event, fn as (...args: unknown[]) => void);
+    }
+  }
+
   constructor(options: AllocServiceOptions) {
     this.session = options.session;
     this.root = validateRoot(options.root);
@@ -199,12 +215,7 @@ export class AllocService {
   async start(): Promise<AllocAddress> {
     if (this.bound) return this.bound;
     await this.session.start();
-    this.cache.on('snapshot', this.onSnapshot);
-    this.cache.on('error', this.onBackgroundError);
-    this.heartbeats.on('error', this.onBackgroundError);
-    this.session.on('disconnected', this.onStatus);
-    this.session.on('reconnected', this.onStatus);
-    this.session.on('session', this.onStatus);
+    this.subscribe(true);
     try {
       await this.cache.start();
     } catch (e) {
@@ -429,12 +440,7 @@ export class AllocService {
     this.server.closeAllConnections();
     await stopped;
     await this.heartbeats.close();
-    this.cache.off('snapshot', this.onSnapshot);
-    this.cache.off('error', this.onBackgroundError);
-    this.heartbeats.off('error', this.onBackgroundError);
-    this.session.off('disconnected', this.onStatus);
-    this.session.off('reconnected', this.onStatus);
-    this.session.off('session', this.onStatus);
+    this.subscribe(false);
     this.cache.close();
     this.metrics.close();
     this.bound = undefined;

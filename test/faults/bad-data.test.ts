@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { Packr } from 'msgpackr';
@@ -15,7 +15,7 @@ import { request, startAlloc } from '../helpers/alloc-fixture.js';
 import { closeSocket, openSocket } from '../helpers/cluster.js';
 import { dataOf } from '../helpers/fault-util.js';
 import { mulberry32 } from '../helpers/random.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually, freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
 
 const packr = new Packr({ useRecords: false });
 const pack = (v: unknown) => packr.pack(v);
@@ -74,16 +74,8 @@ function warningsAbout(root: string): { names: Set<string>; stop: () => void } {
 let zk: ZooKeeper;
 let connect: string;
 let session: ZkSession;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-  session = new ZkSession({ connect, sessionTimeoutMs: 4_000 });
-  await session.start();
-});
-after(() => {
-  session.close();
-  zk.close();
-});
+useTestZk((z, c) => ((zk = z), (connect = c)));
+useTestSession((s) => (session = s), { sessionTimeoutMs: 4_000 });
 
 test('bad data - read-all discovery and every strategy skip malformed nodes with a warning and still pick the good server', async () => {
   const { root, cleanup } = await freshRoot(zk, 'bad-read');

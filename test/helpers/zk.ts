@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { after, before } from 'node:test';
 import type ZooKeeper from 'zookeeper';
-import { connectZk } from '../../src/zk/connect.js';
+import { connectZk, type ZkConnectOptions } from '../../src/zk/connect.js';
+import { ZkSession } from '../../src/zk/session.js';
 import { connectStringOf, startCluster, type ClusterLayout } from '../../src/zk/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../../src/zk/paths.js';
 
@@ -50,4 +51,15 @@ export function useTestZk(set: (zk: ZooKeeper, connect: string) => void): void {
     set(handle, connect);
   });
   after(() => handle?.close());
+}
+
+/** Like useTestZk, for a supervised ZkSession on the shared test ZooKeeper (started before, closed after). */
+export function useTestSession(set: (session: ZkSession) => void, opts: Omit<ZkConnectOptions, 'connect'> = {}): void {
+  let session: ZkSession | undefined;
+  before(async () => {
+    session = new ZkSession({ ...opts, connect: await testZk() });
+    await session.start();
+    set(session);
+  });
+  after(() => session?.close());
 }

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
@@ -10,21 +10,13 @@ import { NoServersError } from '../../src/errors.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { closeAll, closeSocket, openSocket, startServers, balancesExact } from '../helpers/cluster.js';
-import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
 
 let zk: ZooKeeper;
 let connect: string;
 let session: ZkSession;
-before(async () => {
-  connect = await testZk();
-  zk = await rawZk(connect);
-  session = new ZkSession({ connect });
-  await session.start();
-});
-after(() => {
-  session.close();
-  zk.close();
-});
+useTestZk((z, c) => ((zk = z), (connect = c)));
+useTestSession((s) => (session = s));
 
 test('client - reads all nodes, picks the least-loaded server and proves it with a pong', async () => {
   const { root, cleanup } = await freshRoot(zk, 'least');
