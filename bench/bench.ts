@@ -7,7 +7,7 @@ import { ServerCache } from '../src/discovery/server-cache.js';
 import { connectZk } from '../src/zk/connect.js';
 import { ZkSession } from '../src/zk/session.js';
 import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
-import { ensureZk } from '../src/zk/local-zookeeper.js';
+import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 
 const zkConnect = process.env.FULCRUM_ZK ?? DEFAULT_ZK_CONNECT;

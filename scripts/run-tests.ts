@@ -1,7 +1,7 @@
 // Starts the shared test ZooKeeper, runs every suite with node:test, stops ZooKeeper again.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connectStringOf, startCluster, stopCluster } from '../src/zk/local-zookeeper.js';
+import { connectStringOf, startCluster, stopCluster } from '../src/tools/local-zookeeper.js';
 import { TEST_LAYOUT } from '../test/helpers/zk.js';
 
 const SUITES = ['unit', 'integration', 'load', 'faults', 'browser'].map((s) => `dist/test/${s}`);

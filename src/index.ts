@@ -1,5 +1,5 @@
-// fulcrum's public API. Internals (runners, CLI, load tests) are not exported here.
-import './balancing/index.js';
+// fulcrum's public API: what an application links. Tooling (src/tools: CLI, runners, load tests,
+// the local ZooKeeper launcher) is not exported; the allocation service is its own entry point, 'fulcrum/alloc'.
 
 export * from './errors.js';
 export { encodeServerData, decodeServerData, validateServerData, type ServerData } from './server-data.js';
@@ -17,8 +17,8 @@ export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cach
 export { readServers, ZkReadSource } from './discovery/read-servers.js';
 export { makeSnapshot, addressOf, EMPTY_SNAPSHOT, type ServerInfo, type Snapshot, type ServerSource } from './discovery/snapshot.js';
 
-export { registerStrategy, getStrategy, strategyNames, effectiveLoad, type Strategy, type PickContext } from './balancing/strategy.js';
-export { DEFAULT_STRATEGY, least, p2c, roundRobin, random, hash, weighted } from './balancing/index.js';
+export { effectiveLoad, type Strategy, type PickContext } from './balancing/strategy.js';
+export { BUILTIN_STRATEGIES, DEFAULT_STRATEGY, registerStrategy, getStrategy, strategyNames, least, p2c, roundRobin, random, hash, weighted } from './balancing/index.js';
 export { BalanceProvider, type BalanceProviderOptions, type PickOptions } from './balancing/balance-provider.js';
 export { PendingPicks, DEFAULT_PENDING_TTL_MS } from './balancing/pending-picks.js';
 
@@ -29,4 +29,3 @@ export { encodeFrame, FrameDecoder, DEFAULT_MAX_FRAME_BYTES, type PingMessage, t
 export { ClusterClient, backoffDelay, type ClusterClientOptions } from './client/cluster-client.js';
 export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instance-policy.js';
 
-export * from './alloc/index.js';

@@ -1,7 +1,8 @@
 import { NoServersError } from '../errors.js';
-import { DEFAULT_STRATEGY } from './index.js';
+import { DEFAULT_STRATEGY } from './strategy-registry.js';
 import { PendingPicks } from './pending-picks.js';
-import { getStrategy, type PickContext, type Strategy } from './strategy.js';
+import { type PickContext, type Strategy } from './strategy.js';
+import { getStrategy } from './strategy-registry.js';
 import type { ServerInfo, ServerSource, Snapshot } from '../discovery/snapshot.js';
 
 export interface BalanceProviderOptions {

@@ -1,4 +1,3 @@
-import { InvalidArgumentError } from '../errors.js';
 import type { ServerInfo, Snapshot } from '../discovery/snapshot.js';
 
 /** What a strategy may look at besides the snapshot. Everything here is read-only. */
@@ -19,22 +18,6 @@ export interface PickContext {
  * not quarantined) when a strategy sees them.
  */
 export type Strategy = (candidates: readonly Readonly<ServerInfo>[], snapshot: Snapshot, ctx: PickContext) => Readonly<ServerInfo> | undefined;
-
-const strategies = new Map<string, Strategy>();
-
-export function registerStrategy(name: string, strategy: Strategy): void {
-  strategies.set(name, strategy);
-}
-
-export function getStrategy(name: string): Strategy {
-  const s = strategies.get(name);
-  if (!s) throw InvalidArgumentError.format('--strategy', `must be one of ${strategyNames().join(', ')}, got ${JSON.stringify(name)}`);
-  return s;
-}
-
-export function strategyNames(): string[] {
-  return [...strategies.keys()].sort();
-}
 
 /** A server's load as this process believes it: reported balance plus its own unreported picks. */
 export function effectiveLoad(s: Readonly<ServerInfo>, ctx: PickContext): number {

@@ -4,7 +4,6 @@ import type net from 'node:net';
 import { Packr } from 'msgpackr';
 import type ZooKeeper from 'zookeeper';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
-import '../../src/balancing/index.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
 import { ZkReadSource } from '../../src/discovery/read-servers.js';

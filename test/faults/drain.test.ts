@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { ClientRunner } from '../../src/runner/client-runner.js';
-import { ServerRunner } from '../../src/runner/server-runner.js';
+import { ClientRunner } from '../../src/tools/runner/client-runner.js';
+import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { zkBalances } from '../helpers/cluster.js';
 import { exitOf, measured, statOf, whenTrue } from '../helpers/fault-util.js';

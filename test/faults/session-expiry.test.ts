@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { NodeConflictError } from '../../src/registry/registration.js';
-import { ServerRunner } from '../../src/runner/server-runner.js';
+import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { encodeServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';

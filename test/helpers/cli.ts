@@ -55,7 +55,7 @@ function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
   return env;
 }
 
-/** Starts `node dist/src/cli/<cmd>.js args…` from the repository root. */
+/** Starts `node dist/src/tools/cli/<cmd>.js args…` from the repository root. */
 export function startCli(cmd: CliCommand, args: string[], opts: CliOptions = {}): CliProcess {
   const t0 = Date.now();
   const child = spawn(process.execPath, [join('dist', 'src', 'cli', `${cmd}.js`), ...args], {
@@ -148,7 +148,7 @@ export function pidsWithArg(marker: string): number[] {
   return pids;
 }
 
-export { pidAlive } from '../../src/zk/local-zookeeper.js';
+export { pidAlive } from '../../src/tools/local-zookeeper.js';
 
 /** SIGKILLs the given pids that are still alive (processes a test started, directly or via a runner). */
 export function killPids(pids: number[]): void {

@@ -1,5 +1,5 @@
-import type { ClusterLayout } from '../../src/zk/local-zookeeper.js';
-import { isServing, nodeSpecs } from '../../src/zk/local-zookeeper.js';
+import type { ClusterLayout } from '../../src/tools/local-zookeeper.js';
+import { isServing, nodeSpecs } from '../../src/tools/local-zookeeper.js';
 import { TEST_LAYOUT } from './zk.js';
 
 /**

@@ -3,7 +3,7 @@ import { after, before } from 'node:test';
 import type ZooKeeper from 'zookeeper';
 import { connectZk, type ZkConnectOptions } from '../../src/zk/connect.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { connectStringOf, startCluster, type ClusterLayout } from '../../src/zk/local-zookeeper.js';
+import { connectStringOf, startCluster, type ClusterLayout } from '../../src/tools/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../../src/zk/paths.js';
 
 /** The ZooKeeper the test run shares; tickTime 1 s so sessions can time out in 2 s. Port: FULCRUM_TEST_ZK_PORT (default 2281). */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { request } from '../helpers/alloc-fixture.js';
 import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
 
-const CLI = 'dist/src/cli/alloc.js';
+const CLI = 'dist/src/tools/cli/alloc.js';
 
 test('alloc cli - bad input is one line on stderr and exit code 2', () => {
   for (const args of [['--port', 'x'], ['--port', '70000'], ['--strategy', 'nope'], ['--root', 'relative'], ['--zk', 'nohost'], ['--bogus'], ['--host', '']]) {

@@ -84,7 +84,7 @@ async function childrenOf(zk: ZooKeeper, path: string): Promise<string[]> {
 
 test('cli - npm scripts run the compiled commands', () => {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  for (const cmd of COMMANDS) assert.equal(pkg.scripts[cmd], `node dist/src/cli/${cmd}.js`);
+  for (const cmd of COMMANDS) assert.equal(pkg.scripts[cmd], `node dist/src/tools/cli/${cmd}.js`);
 });
 
 test('cli - --help exits 0 and prints usage', async () => {

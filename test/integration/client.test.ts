@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
-import '../../src/balancing/index.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ZkReadSource } from '../../src/discovery/read-servers.js';
 import { NoServersError } from '../../src/errors.js';

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientRunner } from '../../src/runner/client-runner.js';
-import { ServerRunner } from '../../src/runner/server-runner.js';
+import { ClientRunner } from '../../src/tools/runner/client-runner.js';
+import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { spreadOf } from '../../src/cli/balance-table.js';
+import { spreadOf } from '../../src/tools/balance-table.js';
 import { freshRoot, rawZk, testZk, eventually } from '../helpers/zk.js';
 import { zkBalances } from '../helpers/cluster.js';
 

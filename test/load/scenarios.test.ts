@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runScenario, SCENARIOS } from '../../src/loadtest/run-scenario.js';
+import { runScenario, SCENARIOS } from '../../src/tools/loadtest/run-scenario.js';
 import { testZk } from '../helpers/zk.js';
 
 const byName = (name: string) => SCENARIOS.find((s) => s.name === name)!;

@@ -13,7 +13,8 @@ import {
   weighted,
 } from '../../src/balancing/index.js';
 import { DEFAULT_PENDING_TTL_MS, PendingPicks } from '../../src/balancing/pending-picks.js';
-import { getStrategy, strategyNames, type PickContext, type Strategy } from '../../src/balancing/strategy.js';
+import { type PickContext, type Strategy } from '../../src/balancing/strategy.js';
+import { getStrategy, strategyNames } from '../../src/balancing/strategy-registry.js';
 import { makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from '../../src/discovery/snapshot.js';
 import { InvalidArgumentError, NoServersError } from '../../src/errors.js';
 import { mulberry32 } from '../helpers/random.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { intFlag, parseCli, UsageError, zkTarget, ZK_OPTIONS } from '../../src/cli/args.js';
+import { intFlag, parseCli, UsageError, zkTarget, ZK_OPTIONS } from '../../src/tools/cli/args.js';
 import { FulcrumError, InvalidArgumentError } from '../../src/errors.js';
 import { DEFAULT_ZK_CONNECT } from '../../src/zk/connect-string.js';
 import { DEFAULT_ROOT } from '../../src/zk/paths.js';

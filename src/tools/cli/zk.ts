@@ -11,7 +11,7 @@ import {
   DEFAULT_ZK_DIR,
   DEFAULT_ZK_PORT,
   type ClusterLayout,
-} from '../zk/local-zookeeper.js';
+} from '../local-zookeeper.js';
 
 const HELP = `
 usage: npm run zk -- start|stop|status [options]

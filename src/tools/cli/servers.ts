@@ -1,8 +1,8 @@
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
-import { DEFAULT_HOST } from '../server/cluster-server.js';
-import { connectZk } from '../zk/connect.js';
-import { digestId } from '../registry/registration.js';
+import { DEFAULT_HOST } from '../../server/cluster-server.js';
+import { connectZk } from '../../zk/connect.js';
+import { digestId } from '../../registry/registration.js';
 
 const HELP = `
 usage: npm run servers -- --count N [options]

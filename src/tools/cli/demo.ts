@@ -1,14 +1,14 @@
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
 import { ClientRunner } from '../runner/client-runner.js';
-import { ServerCache } from '../discovery/server-cache.js';
-import { ZkSession } from '../zk/session.js';
-import { DEFAULT_ZK_CONNECT } from '../zk/connect-string.js';
-import { ensureZk } from '../zk/local-zookeeper.js';
-import { renderBalanceTable, spreadOf, formatSpread } from './balance-table.js';
+import { ServerCache } from '../../discovery/server-cache.js';
+import { ZkSession } from '../../zk/session.js';
+import { DEFAULT_ZK_CONNECT } from '../../zk/connect-string.js';
+import { ensureZk } from '../local-zookeeper.js';
+import { renderBalanceTable, spreadOf, formatSpread } from '../balance-table.js';
 import { LiveView } from './live-view.js';
-import { DEFAULT_STRATEGY } from '../balancing/index.js';
-import { AllocService } from '../alloc/alloc-service.js';
+import { DEFAULT_STRATEGY } from '../../balancing/index.js';
+import { AllocService } from '../../alloc/alloc-service.js';
 
 const HELP = `
 usage: npm run demo [-- options]

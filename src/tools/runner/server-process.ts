@@ -1,6 +1,6 @@
 // One ClusterServer in its own OS process, driven over IPC by the ServerRunner.
-import { ClusterServer, type ClusterServerStats } from '../server/cluster-server.js';
-import { FulcrumError } from '../errors.js';
+import { ClusterServer, type ClusterServerStats } from '../../server/cluster-server.js';
+import { FulcrumError } from '../../errors.js';
 
 export interface ServerProcessConfig {
   zk: string;

@@ -1,4 +1,4 @@
-import { formatSpread, spreadOf } from '../../cli/balance-table.js';
+import { formatSpread, spreadOf } from '../../balance-table.js';
 import type { Scenario } from '../scenario.js';
 import { settle } from '../settle.js';
 

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { FulcrumError, InvalidArgumentError, ZkConnectTimeoutError } from '../errors.js';
-import { parseConnectString, DEFAULT_ZK_CONNECT } from '../zk/connect-string.js';
-import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
+import { FulcrumError, InvalidArgumentError, ZkConnectTimeoutError } from '../../errors.js';
+import { parseConnectString, DEFAULT_ZK_CONNECT } from '../../zk/connect-string.js';
+import { DEFAULT_ROOT, validateRoot } from '../../zk/paths.js';
 
 /** Bad command-line input: reported as one line with exit code 2. */
 export class UsageError extends FulcrumError {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ServerCache } from '../discovery/server-cache.js';
+import { ServerCache } from '../../discovery/server-cache.js';
 import { ClientRunner, type ClientRunnerOptions } from '../runner/client-runner.js';
 import { ServerRunner } from '../runner/server-runner.js';
-import { connectZk } from '../zk/connect.js';
-import { deleteTree, mkdirp } from '../zk/paths.js';
-import { ZkSession } from '../zk/session.js';
+import { connectZk } from '../../zk/connect.js';
+import { deleteTree, mkdirp } from '../../zk/paths.js';
+import { ZkSession } from '../../zk/session.js';
 import { BalanceRecorder } from './balance-recorder.js';
 import type { Scenario, ScenarioResult } from './scenario.js';
 import { renderBalancePlot } from './svg-plot.js';

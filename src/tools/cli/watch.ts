@@ -1,7 +1,7 @@
 import { runCli, parseCli, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP } from './args.js';
-import { ServerCache } from '../discovery/server-cache.js';
-import { ZkSession } from '../zk/session.js';
-import { renderBalanceTable } from './balance-table.js';
+import { ServerCache } from '../../discovery/server-cache.js';
+import { ZkSession } from '../../zk/session.js';
+import { renderBalanceTable } from '../balance-table.js';
 import { LiveView } from './live-view.js';
 
 const HELP = `

@@ -1,4 +1,4 @@
-import { formatSpread } from '../../cli/balance-table.js';
+import { formatSpread } from '../../balance-table.js';
 import type { Scenario } from '../scenario.js';
 import { settle } from '../settle.js';
 

@@ -1,10 +1,10 @@
 import { runCli, parseCli, intFlag, zkTarget, UsageError } from './args.js';
-import { DEFAULT_STRATEGY } from '../balancing/index.js';
-import { getStrategy, strategyNames } from '../balancing/strategy.js';
+import { DEFAULT_STRATEGY } from '../../balancing/index.js';
+import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
 import { runScenario, SCENARIOS, type RunResult } from '../loadtest/run-scenario.js';
-import { DEFAULT_ZK_CONNECT } from '../zk/connect-string.js';
-import { ensureZk } from '../zk/local-zookeeper.js';
-import { renderBalanceTable } from './balance-table.js';
+import { DEFAULT_ZK_CONNECT } from '../../zk/connect-string.js';
+import { ensureZk } from '../local-zookeeper.js';
+import { renderBalanceTable } from '../balance-table.js';
 import { LiveView } from './live-view.js';
 
 const HELP = `

@@ -1,4 +1,4 @@
-import { spreadOf, type Spread } from '../cli/balance-table.js';
+import { spreadOf, type Spread } from '../balance-table.js';
 import type { ScenarioContext } from './scenario.js';
 
 export interface Settled {

@@ -1,9 +1,9 @@
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
 import { ClientRunner } from '../runner/client-runner.js';
-import { DEFAULT_STRATEGY } from '../balancing/index.js';
-import { getStrategy, strategyNames } from '../balancing/strategy.js';
-import { ZkSession } from '../zk/session.js';
-import { formatSpread, spreadOf } from './balance-table.js';
+import { DEFAULT_STRATEGY } from '../../balancing/index.js';
+import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
+import { ZkSession } from '../../zk/session.js';
+import { formatSpread, spreadOf } from '../balance-table.js';
 
 const HELP = `
 usage: npm run clients -- --count M [options]

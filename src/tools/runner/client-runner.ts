@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { BalanceProvider } from '../balancing/balance-provider.js';
-import { ClusterClient } from '../client/cluster-client.js';
-import { DownInstancePolicy } from '../client/down-instance-policy.js';
-import { ServerCache } from '../discovery/server-cache.js';
-import { ZkReadSource } from '../discovery/read-servers.js';
-import type { ServerInfo, ServerSource } from '../discovery/snapshot.js';
-import type { ZkSession } from '../zk/session.js';
+import { BalanceProvider } from '../../balancing/balance-provider.js';
+import { ClusterClient } from '../../client/cluster-client.js';
+import { DownInstancePolicy } from '../../client/down-instance-policy.js';
+import { ServerCache } from '../../discovery/server-cache.js';
+import { ZkReadSource } from '../../discovery/read-servers.js';
+import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
+import type { ZkSession } from '../../zk/session.js';
 
 export interface ClientRunnerOptions {
   count: number;

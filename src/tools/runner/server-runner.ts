@@ -1,8 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { FulcrumError } from '../errors.js';
-import type { ClusterServerStats } from '../server/cluster-server.js';
+import { FulcrumError } from '../../errors.js';
+import type { ClusterServerStats } from '../../server/cluster-server.js';
 import type { ServerProcessConfig, ServerProcessMessage, ServerProcessRequest, ServerProcessZkState } from './server-process.js';
 
 export const DEFAULT_SERVER_START_TIMEOUT_MS = 20_000;

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { formatSpread } from '../../cli/balance-table.js';
+import { formatSpread } from '../../balance-table.js';
 import type { Scenario } from '../scenario.js';
 import { settle } from '../settle.js';
 

@@ -1,4 +1,4 @@
-import type { ServerCache } from '../discovery/server-cache.js';
+import type { ServerCache } from '../../discovery/server-cache.js';
 
 export interface BalanceSample {
   /** ms since the recorder started */

@@ -1,7 +1,6 @@
-import '../balancing/index.js'; // registers the strategies before --strategy is checked
-import { getStrategy, strategyNames } from '../balancing/strategy.js';
-import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STRATEGY } from '../alloc/alloc-service.js';
-import { ZkSession } from '../zk/session.js';
+import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
+import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STRATEGY } from '../../alloc/alloc-service.js';
+import { ZkSession } from '../../zk/session.js';
 import { intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 
 const HELP = `

@@ -1,7 +1,7 @@
-import type { ServerCache } from '../discovery/server-cache.js';
+import type { ServerCache } from '../../discovery/server-cache.js';
 import type { ClientRunner, ClientRunnerOptions } from '../runner/client-runner.js';
 import type { ServerRunner } from '../runner/server-runner.js';
-import type { ZkSession } from '../zk/session.js';
+import type { ZkSession } from '../../zk/session.js';
 import type { BalanceRecorder } from './balance-recorder.js';
 
 export interface ScenarioContext {

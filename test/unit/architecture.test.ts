@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { describe, it } from 'node:test';
+
+// Layers from the bottom up; a module may import its own layer or lower ones only.
+const LAYERS: readonly (readonly string[])[] = [
+  ['errors.ts', 'server-data.ts', 'protocol', 'log'],
+  ['zk'],
+  ['registry', 'discovery'],
+  ['balancing'],
+  ['server', 'client'],
+  ['index.ts', 'messaging'],
+  ['alloc'],
+  ['tools'],
+];
+const SRC = 'src';
+
+function layerOf(file: string): number {
+  const top = relative(SRC, file).split('/')[0] ?? '';
+  const i = LAYERS.findIndex((l) => l.includes(top) || l.includes(top.replace(/\.ts$/, '')));
+  assert.notEqual(i, -1, `${file} belongs to no layer; add its folder to LAYERS`);
+  return i;
+}
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'/gm)].map((m) => (m[1] ?? m[2]) as string);
+}
+
+const resolveTs = (from: string, spec: string) => normalize(join(dirname(from), spec)).replace(/\.js$/, '.ts');
+
+describe('architecture', () => {
+  const files = sources(SRC);
+
+  it('architecture - no module imports from a layer above its own', () => {
+    const bad: string[] = [];
+    for (const f of files) {
+      for (const spec of imports(f).filter((s) => s.startsWith('.'))) {
+        const target = resolveTs(f, spec);
+        if (layerOf(target) > layerOf(f)) bad.push(`${f} -> ${target}`);
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('architecture - the library entry point pulls in no HTTP, metrics or tooling', () => {
+    const seen = new Set<string>();
+    const external = new Set<string>();
+    const walk = (f: string) => {
+      if (seen.has(f)) return;
+      seen.add(f);
+      for (const spec of imports(f)) {
+        if (spec.startsWith('.')) walk(resolveTs(f, spec));
+        else external.add(spec);
+      }
+    };
+    walk(join(SRC, 'index.ts'));
+    assert.deepEqual([...seen].filter((f) => /^src\/(alloc|tools)\//.test(f)), []);
+    for (const pkg of ['prom-client', 'node:http', 'http', 'playwright-core']) assert.equal(external.has(pkg), false, `index.ts reaches ${pkg}`);
+    assert.ok(seen.has('src/zk/session.ts') && seen.has('src/server/cluster-server.ts'), 'the walk follows imports');
+  });
+
+  it('architecture - built-in strategies are registered without importing for side effects', () => {
+    const sideEffect = files.filter((f) => imports(f).length > 0 && /^\s*import\s+'\./m.test(readFileSync(f, 'utf8')));
+    assert.deepEqual(sideEffect, []);
+  });
+});
