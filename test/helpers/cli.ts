@@ -58,7 +58,7 @@ function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
 /** Starts `node dist/src/tools/cli/<cmd>.js args…` from the repository root. */
 export function startCli(cmd: CliCommand, args: string[], opts: CliOptions = {}): CliProcess {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [join('dist', 'src', 'cli', `${cmd}.js`), ...args], {
+  const child = spawn(process.execPath, [join('dist', 'src', 'tools', 'cli', `${cmd}.js`), ...args], {
     cwd: REPO_ROOT,
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
