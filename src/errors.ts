@@ -77,3 +77,41 @@ export class ClosedError extends FulcrumError {
     super('FULCRUM_CLOSED', `${what} is closed`);
   }
 }
+
+/** The server refused a login (or closed the socket with an `error` frame); `code` is the server's code, e.g. FULCRUM_TOKEN_EXPIRED. */
+export class LoginError extends FulcrumError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** No route for the user: it is not logged in anywhere (as far as the routers know). */
+export class UserOfflineError extends FulcrumError {
+  readonly user: string;
+  constructor(user: string) {
+    super('FULCRUM_USER_OFFLINE', `user ${JSON.stringify(user)} is not online`);
+    this.user = user;
+  }
+}
+
+/** The message reached the user's connection but was not acknowledged in time. */
+export class PushTimeoutError extends FulcrumError {
+  readonly user: string;
+  readonly server: string;
+  readonly id: string;
+  constructor(user: string, server: string, id: string, timeoutMs: number) {
+    super('FULCRUM_PUSH_TIMEOUT', `user ${JSON.stringify(user)} on ${server} did not acknowledge message ${id} within ${timeoutMs} ms`);
+    this.user = user;
+    this.server = server;
+    this.id = id;
+  }
+}
+
+/** A server's gateway could not be reached, refused our credentials or did not answer in time. */
+export class GatewayUnavailableError extends FulcrumError {
+  readonly server: string;
+  constructor(server: string, problem: string, options?: { cause?: unknown }) {
+    super('FULCRUM_GATEWAY_UNAVAILABLE', `gateway of ${server}: ${problem}`, options);
+    this.server = server;
+  }
+}

@@ -29,3 +29,14 @@ export { encodeFrame, FrameDecoder, DEFAULT_MAX_FRAME_BYTES, type PingMessage, t
 export { ClusterClient, backoffDelay, type ClusterClientOptions } from './client/cluster-client.js';
 export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instance-policy.js';
 
+
+// Messaging: users, routes, push / private send / rooms / broadcast, kick, tokens.
+export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientFrame, BadFrameError, type ClientFrame, type MessageFrame, type MessageId, type WelcomeFrame, type ErrorFrame, type SentFrame, type KickedFrame } from './protocol/messages.js';
+export { type LoginOptions } from './client/login.js';
+export { type ReceivedMessage, type SendResult } from './client/cluster-client.js';
+export { MessagingServer, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats } from './messaging/messaging-server.js';
+export { PushClient, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, type PushClientOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/push-client.js';
+export { issueToken, checkToken, DEFAULT_TOKEN_TTL_MS } from './messaging/token.js';
+export { RouteTable } from './messaging/route-table.js';
+export { compareLogins, routesRootOf, type Route, type LoginOrder } from './messaging/route.js';
+export { DEFAULT_MAX_USERS_PER_SHARD } from './messaging/route-shards.js';

@@ -16,6 +16,9 @@ export interface ServerData {
   updatedAt?: number;
   maxConnections?: number;
   draining?: boolean;
+  /** Messaging gateway (routers and peer servers deliver here); absent on servers without messaging. */
+  gatewayIp?: string;
+  gatewayPort?: number;
 }
 
 // useRecords:false keeps the bytes standard MessagePack (no msgpackr record extension).
@@ -43,12 +46,18 @@ export function validateServerData(v: unknown): ServerData {
     throw new MalformedServerDataError(`bad maxConnections ${String(o.maxConnections)}`);
   }
   if (o.draining !== undefined && typeof o.draining !== 'boolean') throw new MalformedServerDataError('bad draining');
+  if (o.gatewayIp !== undefined && o.gatewayIp !== null && (typeof o.gatewayIp !== 'string' || WILDCARDS.has(o.gatewayIp))) throw new MalformedServerDataError(`bad gatewayIp ${JSON.stringify(o.gatewayIp)}`);
+  if (o.gatewayPort !== undefined && o.gatewayPort !== null && (!isNonNegInt(o.gatewayPort) || o.gatewayPort < 1 || o.gatewayPort > 65535)) throw new MalformedServerDataError(`bad gatewayPort ${String(o.gatewayPort)}`);
   const out: ServerData = { ip: o.ip, port: o.port, balance: o.balance };
   if (typeof o.id === 'string') out.id = o.id;
   if (typeof o.startedAt === 'number') out.startedAt = o.startedAt;
   if (typeof o.updatedAt === 'number') out.updatedAt = o.updatedAt;
   if (isNonNegInt(o.maxConnections)) out.maxConnections = o.maxConnections;
   if (o.draining === true) out.draining = true;
+  if (typeof o.gatewayIp === 'string' && typeof o.gatewayPort === 'number') {
+    out.gatewayIp = o.gatewayIp;
+    out.gatewayPort = o.gatewayPort;
+  }
   return out;
 }
 

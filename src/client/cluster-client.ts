@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
 import net, { type Socket } from 'node:net';
-import { AllServersFailedError, ClosedError, NoServersError, ProtocolError } from '../errors.js';
+import { AllServersFailedError, ClosedError, FulcrumError, NoServersError, ProtocolError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
 import { encodeFrame, FrameDecoder, isPong } from '../protocol/frames.js';
+import { isFrameOf, type KickedFrame, type MessageFrame, type MessageId, type SentFrame } from '../protocol/messages.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
+import { isFinalLoginError, loginOn, type LoginOptions } from './login.js';
 
 export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -30,7 +32,24 @@ export interface ClusterClientOptions {
   backoffBaseMs?: number;
   /** @default 5000 */
   backoffMaxMs?: number;
+  /** Log in as this user after connecting, and again after every re-home. Also settable through connect(). */
+  login?: LoginOptions;
+  /** Acknowledge every received message at once (after the 'message' listeners ran). @default true */
+  autoAck?: boolean;
+  /** send() gives up waiting for `sent` after this. @default 10000 */
+  sendTimeoutMs?: number;
 }
+
+/** A message pushed to this client (`message` frame). */
+export type ReceivedMessage = Omit<MessageFrame, 'type'>;
+
+/** The answer to send(): whether the receiver acknowledged it, and if not, why (e.g. FULCRUM_USER_OFFLINE). */
+export interface SendResult {
+  delivered: boolean;
+  code?: string;
+}
+
+export const DEFAULT_SEND_TIMEOUT_MS = 10_000;
 
 export interface ClusterClientEvents {
   connected: [server: ServerInfo, pongId: string | undefined];
@@ -38,6 +57,12 @@ export interface ClusterClientEvents {
   disconnected: [server: ServerInfo, willReconnect: boolean];
   /** A connect round failed; with reconnect on, it tries again after `delayMs`. */
   failed: [err: Error, delayMs: number | undefined];
+  /** Logged in (after connect and after every re-home); `server` is the id from `welcome`. */
+  loggedIn: [user: string, server: string];
+  /** A message from a push, a private send, a room or a broadcast. */
+  message: [message: ReceivedMessage];
+  /** The server closed us on purpose (logged in elsewhere: 'replaced'; by an operator: 'kicked'); no re-homing follows. */
+  kicked: [reason: string];
 }
 
 /** Exponential backoff with jitter: uniform in [base, min(max, base·2^attempt)]; never above max. */
@@ -59,9 +84,26 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   private seq = 0;
   /** How often this client had to re-home. */
   reconnects = 0;
+  private login: LoginOptions | undefined;
+  private readonly rooms = new Set<string>();
+  private readonly sends = new Map<MessageId, { resolve: (r: SendResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private sendSeq = 0;
+  private kickedReason: string | undefined;
+  private barrier: { seq: number; resolve: () => void }[] = [];
 
   constructor(private readonly options: ClusterClientOptions) {
     super();
+    this.login = options.login;
+  }
+
+  /** The user this client logs in as, if any. */
+  get user(): string | undefined {
+    return this.login?.user;
+  }
+
+  /** Set when the server kicked this client. */
+  get kicked(): string | undefined {
+    return this.kickedReason;
   }
 
   get server(): ServerInfo | undefined {
@@ -80,8 +122,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
    * Connects to the best server, trying others on failure (`avoid` names servers to skip while
    * others exist). NoServersError when none is registered; AllServersFailedError after maxAttempts.
    */
-  async connect(avoid: Iterable<string> = []): Promise<Socket> {
+  async connect(arg: Iterable<string> | LoginOptions = []): Promise<Socket> {
     if (this.closed) throw new ClosedError('client');
+    let avoid: Iterable<string> = [];
+    if (Symbol.iterator in arg) avoid = arg;
+    else this.login = arg;
     if (this.isConnected) return this.sock!;
     const maxAttempts = this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const tried = new Set<string>(avoid);
@@ -101,17 +146,34 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         throw e;
       }
       try {
-        const { socket, pongId } = await this.open(server);
+        const { socket, pongId, decoder } = await this.open(server);
+        let rest: unknown[] = [];
+        let welcomeServer: string | undefined;
+        if (this.login) {
+          try {
+            const r = await loginOn(socket, decoder, this.login, this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS);
+            rest = r.rest;
+            welcomeServer = r.welcome.server;
+          } catch (e) {
+            socket.destroy();
+            throw e;
+          }
+        }
         if (this.closed) {
           socket.destroy();
           throw new ClosedError('client');
         }
         this.options.downPolicy?.succeed(server.name);
-        this.adopt(socket, server);
+        this.adopt(socket, server, decoder, rest);
         this.emit('connected', server, pongId);
+        if (this.login && welcomeServer !== undefined) this.emit('loggedIn', this.login.user, welcomeServer);
         return socket;
       } catch (e) {
         if (e instanceof ClosedError) throw e;
+        if (isFinalLoginError(e)) {
+          this.options.provider.release(server.name);
+          throw e;
+        }
         lastError = e;
         tried.add(server.name);
         this.options.provider.release(server.name);
@@ -125,7 +187,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     return new Promise((r) => setTimeout(r, ms));
   }
 
-  private open(server: ServerInfo): Promise<{ socket: Socket; pongId: string | undefined }> {
+  private open(server: ServerInfo): Promise<{ socket: Socket; pongId: string | undefined; decoder: FrameDecoder }> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
     const ping = this.options.ping ?? true;
     return new Promise((resolve, reject) => {
@@ -156,7 +218,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         socket.off('error', fail);
         socket.off('end', onEnd);
         socket.off('close', onEnd);
-        resolve({ socket, pongId });
+        resolve({ socket, pongId, decoder });
       };
       socket.once('error', fail);
       socket.once('end', onEnd);
@@ -169,15 +231,30 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     });
   }
 
-  private adopt(socket: Socket, server: ServerInfo): void {
+  private adopt(socket: Socket, server: ServerInfo, decoder: FrameDecoder, rest: unknown[]): void {
     this.sock = socket;
     this.current = server;
     socket.on('error', () => {});
-    socket.resume(); // the default protocol sends nothing unasked; do not let bytes pile up
+    for (const m of rest) this.onFrame(m);
+    let speaksFrames = true;
+    socket.on('data', (chunk: Buffer) => {
+      if (!speaksFrames) return;
+      let frames: unknown[];
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        speaksFrames = false; // a custom server protocol: not ours to judge
+        return;
+      }
+      for (const m of frames) this.onFrame(m);
+    });
+    socket.resume();
+    for (const room of this.rooms) socket.write(encodeFrame({ type: 'join', room }));
     socket.once('close', () => {
       if (this.sock !== socket) return;
       this.sock = undefined;
-      const again = !this.closed && (this.options.reconnect ?? true);
+      this.failSends(new FulcrumError('FULCRUM_DISCONNECTED', 'the connection closed before the answer'));
+      const again = !this.closed && this.kickedReason === undefined && (this.options.reconnect ?? true);
       this.emit('disconnected', server, again);
       if (again) {
         this.options.downPolicy?.fail(server.name);
@@ -204,6 +281,92 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         },
       );
     }, delay);
+  }
+
+  private onFrame(m: unknown): void {
+    if (isFrameOf<MessageFrame>(m, 'message')) {
+      const { type: _t, ...msg } = m;
+      this.emit('message', msg);
+      if (this.options.autoAck ?? true) this.ack(m.id);
+    } else if (isFrameOf<SentFrame>(m, 'sent')) {
+      const p = this.sends.get(m.id);
+      if (!p) return;
+      this.sends.delete(m.id);
+      clearTimeout(p.timer);
+      p.resolve(m.code === undefined ? { delivered: m.delivered === true } : { delivered: m.delivered === true, code: String(m.code) });
+    } else if (isFrameOf<KickedFrame>(m, 'kicked')) {
+      this.kickedReason = String(m.reason);
+      this.emit('kicked', this.kickedReason);
+    } else if (isPong(m)) {
+      this.barrier = this.barrier.filter((b) => (b.seq === m.seq ? (b.resolve(), false) : true));
+    }
+  }
+
+  private write(frame: object): void {
+    if (!this.sock || this.sock.destroyed) throw new FulcrumError('FULCRUM_DISCONNECTED', 'not connected');
+    this.sock.write(encodeFrame(frame));
+  }
+
+  /** Acknowledges a message (automatic unless autoAck is false). */
+  ack(id: MessageId): void {
+    if (this.sock && !this.sock.destroyed) this.sock.write(encodeFrame({ type: 'ack', id }));
+  }
+
+  /** Resolves once the server processed everything sent before (a ping round trip on the same socket). */
+  private sync(): Promise<void> {
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new FulcrumError('FULCRUM_DISCONNECTED', 'no pong')), this.options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS);
+      this.barrier.push({
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      this.write({ type: 'ping', seq });
+    });
+  }
+
+  /** Joins a room (kept across re-homes); resolves once the server has taken it in. */
+  async join(room: string): Promise<void> {
+    this.rooms.add(room);
+    this.write({ type: 'join', room });
+    await this.sync();
+  }
+
+  async leave(room: string): Promise<void> {
+    this.rooms.delete(room);
+    this.write({ type: 'leave', room });
+    await this.sync();
+  }
+
+  /** A private message to another user, routed through the cluster; resolves with the `sent` answer. */
+  send(to: string, body: unknown): Promise<SendResult> {
+    const id = ++this.sendSeq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.sends.delete(id);
+        reject(new FulcrumError('FULCRUM_SEND_TIMEOUT', `no answer to send ${id}`));
+      }, this.options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS);
+      this.sends.set(id, { resolve, reject, timer });
+      try {
+        this.write({ type: 'send', id, to, body });
+      } catch (e) {
+        clearTimeout(timer);
+        this.sends.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  private failSends(e: Error): void {
+    for (const p of this.sends.values()) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
+    this.sends.clear();
+    this.barrier = [];
   }
 
   /** Closes the connection for good (no re-homing). */

@@ -49,6 +49,8 @@ export interface ClusterServerOptions {
   digest?: string;
   /** @default DEFAULT_DRAIN_MS (0) */
   drainMs?: number;
+  /** Messaging gateway address to publish in the node (see MessagingServer). @default none */
+  gateway?: { ip: string; port: number };
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -152,6 +154,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       startedAt: this.startedAt,
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
+      ...(this.options.gateway ? { gatewayIp: this.options.gateway.ip, gatewayPort: this.options.gateway.port } : {}),
     });
     this.updater = new BalanceUpdater({ zk: () => this.session.zk, describe, minWriteIntervalMs: this.options.minWriteIntervalMs });
     // Sockets accepted before registration are already counted by the updater's local counter.

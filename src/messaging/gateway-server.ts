@@ -1,0 +1,114 @@
+import { once } from 'node:events';
+import net, { type Socket } from 'node:net';
+import { encodeFrame, FrameDecoder } from '../protocol/frames.js';
+import { WIRE_ERRORS, isName, isMessageId } from '../protocol/messages.js';
+import { checkGatewayProof, gatewayNonce } from './gateway-auth.js';
+import type { GatewayRequest, GatewayResult } from './gateway-protocol.js';
+
+/** Largest gateway frame (a message body plus a little); bigger closes the peer. @default 1 MiB */
+export const DEFAULT_GATEWAY_MAX_FRAME_BYTES = 1024 * 1024;
+/** A peer that has not authenticated after this long is closed. @default 5000 */
+export const GATEWAY_AUTH_TIMEOUT_MS = 5_000;
+
+export const GATEWAY_AUTH_FAILED = 'FULCRUM_GATEWAY_AUTH';
+
+export interface GatewayServerOptions {
+  /** Name sent in `hello`. */
+  server: () => string;
+  /** With a secret, peers must prove it before any request is read. */
+  secret?: string;
+  /** Answers one authenticated request. */
+  handle: (req: GatewayRequest) => Promise<Omit<GatewayResult, 'type' | 'rid'>>;
+}
+
+function parseRequest(m: unknown): GatewayRequest | undefined {
+  if (typeof m !== 'object' || m === null) return undefined;
+  const o = m as Record<string, unknown>;
+  if (!Number.isSafeInteger(o.rid)) return undefined;
+  if (o.type === 'deliver' && isName(o.user) && isMessageId(o.id) && 'body' in o) return o as unknown as GatewayRequest;
+  if (o.type === 'publish' && isMessageId(o.id) && 'body' in o && (o.room === undefined || isName(o.room))) return o as unknown as GatewayRequest;
+  if (o.type === 'kick' && isName(o.user) && typeof o.reason === 'string') return o as unknown as GatewayRequest;
+  return undefined;
+}
+
+/**
+ * A server's gateway: routers and peer servers deliver here over persistent connections. Every
+ * connection starts with a challenge; until it is answered nothing the peer sends is acted on.
+ */
+export class GatewayServer {
+  readonly server: net.Server;
+  private readonly peers = new Set<Socket>();
+  readonly stats = { peers: 0, refused: 0, requests: 0 };
+
+  constructor(private readonly options: GatewayServerOptions) {
+    this.server = net.createServer((s) => this.accept(s));
+  }
+
+  async listen(host: string, port: number): Promise<{ ip: string; port: number }> {
+    this.server.listen({ host, port });
+    await once(this.server, 'listening');
+    return { ip: host, port: (this.server.address() as net.AddressInfo).port };
+  }
+
+  private accept(socket: Socket): void {
+    socket.on('error', () => {});
+    socket.setNoDelay(true);
+    this.peers.add(socket);
+    socket.once('close', () => this.peers.delete(socket));
+    const nonce = gatewayNonce();
+    const decoder = new FrameDecoder(DEFAULT_GATEWAY_MAX_FRAME_BYTES);
+    let authed = false;
+    const refuse = (message: string) => {
+      this.stats.refused++;
+      socket.end(encodeFrame({ type: 'error', code: GATEWAY_AUTH_FAILED, message }));
+      socket.pause(); // read nothing more from it
+      setTimeout(() => socket.destroy(), 500).unref();
+    };
+    const authTimer = setTimeout(() => refuse('no authentication in time'), GATEWAY_AUTH_TIMEOUT_MS);
+    authTimer.unref();
+    socket.once('close', () => clearTimeout(authTimer));
+    socket.on('data', (chunk: Buffer) => {
+      let frames: unknown[];
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const m of frames) {
+        if (socket.destroyed || !socket.readable) return;
+        if (!authed) {
+          const o = m as { type?: unknown; proof?: unknown } | null;
+          if (o?.type !== 'auth') return refuse('the first frame must be auth');
+          if (this.options.secret !== undefined && !checkGatewayProof(this.options.secret, nonce, o.proof)) return refuse('bad proof');
+          authed = true;
+          clearTimeout(authTimer);
+          this.stats.peers++;
+          socket.write(encodeFrame({ type: 'ready' }));
+          continue;
+        }
+        const req = parseRequest(m);
+        if (!req) {
+          socket.end(encodeFrame({ type: 'error', code: WIRE_ERRORS.badFrame, message: 'bad gateway request' }));
+          return;
+        }
+        this.stats.requests++;
+        this.options.handle(req).then(
+          (r) => {
+            if (!socket.destroyed) socket.write(encodeFrame({ type: 'result', rid: req.rid, ...r } satisfies GatewayResult));
+          },
+          () => {
+            if (!socket.destroyed) socket.write(encodeFrame({ type: 'result', rid: req.rid, ok: false, code: 'FULCRUM_INTERNAL' } satisfies GatewayResult));
+          },
+        );
+      }
+    });
+    socket.write(encodeFrame({ type: 'hello', server: this.options.server(), nonce }));
+  }
+
+  async close(): Promise<void> {
+    const closed = this.server.listening ? new Promise<void>((r) => this.server.close(() => r())) : Promise.resolve();
+    for (const s of this.peers) s.destroy();
+    await closed;
+  }
+}

@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto';
+import { ServerCache } from '../discovery/server-cache.js';
+import type { ServerInfo } from '../discovery/snapshot.js';
+import { ClosedError, GatewayUnavailableError, InvalidArgumentError, PushTimeoutError, UserOfflineError, FulcrumError } from '../errors.js';
+import { DELIVERY_CODES, KICK_REASONS, isName } from '../protocol/messages.js';
+import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
+import { ZkSession } from '../zk/session.js';
+import { GatewayPool } from './gateway-pool.js';
+import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
+import { routesRootOf, type Route } from './route.js';
+import { RouteTable } from './route-table.js';
+
+/** How long a pushed message may wait for the client's ack. @default 5000 */
+export const DEFAULT_ACK_TIMEOUT_MS = 5_000;
+/** Extra time a gateway request gets beyond the ack timeout. */
+const GATEWAY_SLACK_MS = 2_000;
+/** `online()` returns at most this many users unless told otherwise. @default 100 */
+export const DEFAULT_ONLINE_LIMIT = 100;
+
+export interface PushClientOptions {
+  /** A connect string (the client owns its session) or a shared ZkSession. */
+  zk: string | ZkSession;
+  /** Servers root. @default DEFAULT_ROOT ('/fulcrum/servers') */
+  root?: string;
+  /** @default routesRootOf(root) ('/fulcrum/routes') */
+  routesRoot?: string;
+  /** The cluster secret; required to talk to gateways of servers that have one. */
+  secret?: string;
+  /** @default DEFAULT_ACK_TIMEOUT_MS (5000) */
+  ackTimeoutMs?: number;
+  /** @default 2000 */
+  gatewayConnectTimeoutMs?: number;
+  /** A server using this client for its own routing handles its own requests in-process. */
+  local?: LocalGateway;
+}
+
+/** In-process stand-in for one server's gateway. */
+export interface LocalGateway {
+  readonly server: string;
+  handle(req: GatewayRequestBody): Promise<Omit<GatewayResult, 'type' | 'rid'>>;
+}
+
+export interface PushOptions {
+  /** @default the client's ackTimeoutMs */
+  ackTimeoutMs?: number;
+  /** While the user is offline or its server unreachable, wait this long for a new route. @default 0 */
+  waitMs?: number;
+  /** Sender shown to the receiver as `from`. */
+  from?: string;
+}
+
+/** A push the client acknowledged. */
+export interface PushResult {
+  delivered: true;
+  acked: true;
+  server: string;
+  id: string;
+}
+
+export interface PushManyEntry {
+  user: string;
+  delivered: boolean;
+  acked: boolean;
+  server?: string;
+  id?: string;
+  error?: { code: string; message: string };
+}
+
+export interface FanoutResult {
+  /** Servers that answered. */
+  servers: number;
+  /** Connections the message was written to. */
+  recipients: number;
+}
+
+export interface OnlineUser {
+  user: string;
+  server: string;
+  since: number;
+}
+
+export interface OnlineQuery {
+  prefix?: string;
+  /** @default DEFAULT_ONLINE_LIMIT (100) */
+  limit?: number;
+}
+
+/**
+ * Reaches logged-in users from any Node process without HTTP: the routers' view of the route
+ * table (from ZooKeeper watches) says which server holds a user, and the message goes straight
+ * to that server's gateway over a persistent, authenticated connection. Never through ZooKeeper.
+ */
+export class PushClient {
+  readonly session: ZkSession;
+  readonly routes: RouteTable;
+  readonly servers: ServerCache;
+  private readonly pool: GatewayPool;
+  private readonly ownsSession: boolean;
+  private readonly tag = randomBytes(4).toString('hex');
+  private counter = 0;
+  private started: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: PushClientOptions) {
+    const root = validateRoot(options.root ?? DEFAULT_ROOT);
+    const routesRoot = validateRoot(options.routesRoot ?? routesRootOf(root));
+    if (typeof options.zk === 'string') {
+      this.session = new ZkSession({ connect: options.zk });
+      this.ownsSession = true;
+    } else {
+      this.session = options.zk;
+      this.ownsSession = false;
+    }
+    this.servers = new ServerCache({ session: this.session, root });
+    this.routes = new RouteTable({ session: this.session, routesRoot });
+    this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs });
+    this.servers.on('removed', (s) => this.pool.forget(s.name));
+  }
+
+  /** Loads the servers and the route table; every other method calls it. */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('PushClient'));
+    this.started ??= Promise.all([this.servers.start(), this.routes.start()]).then(() => {});
+    return this.started;
+  }
+
+  /** A fresh message id (unique per process run). */
+  nextId(): string {
+    return `${this.tag}-${++this.counter}`;
+  }
+
+  /**
+   * Delivers `message` to `user` and waits for the client's ack. Rejects with UserOfflineError
+   * (FULCRUM_USER_OFFLINE), PushTimeoutError (FULCRUM_PUSH_TIMEOUT: written, not acked in time)
+   * or GatewayUnavailableError (FULCRUM_GATEWAY_UNAVAILABLE: its server could not be reached).
+   */
+  async push(user: string, message: unknown, opts: PushOptions = {}): Promise<PushResult> {
+    if (!isName(user)) throw InvalidArgumentError.format('user', 'must be a non-empty string of at most 128 bytes');
+    await this.start();
+    const ackTimeoutMs = opts.ackTimeoutMs ?? this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    const deadline = Date.now() + (opts.waitMs ?? 0);
+    const id = this.nextId();
+    for (let attempt = 0; ; attempt++) {
+      const route = this.routes.best(user);
+      let err: FulcrumError;
+      if (!route) err = new UserOfflineError(user);
+      else {
+        try {
+          const body: GatewayRequestBody = { type: 'deliver', user, id, body: message, ack: true, ackTimeoutMs, ...(opts.from !== undefined ? { from: opts.from } : {}) };
+          const r = await this.send(route.server, body, ackTimeoutMs + GATEWAY_SLACK_MS);
+          if (r.ok) return { delivered: true, acked: true, server: route.server, id };
+          if (r.code === DELIVERY_CODES.notAcked) throw new PushTimeoutError(user, route.server, id, ackTimeoutMs);
+          err = new UserOfflineError(user); // the route was stale: the user just left or moved
+        } catch (e) {
+          if (!(e instanceof GatewayUnavailableError)) throw e;
+          err = e;
+        }
+      }
+      const left = deadline - Date.now();
+      // A stale route may already have been replaced: one immediate retry when it has.
+      const moved = route !== undefined && this.routes.best(user) !== route && attempt === 0;
+      if (!moved && left <= 0) throw err;
+      if (!moved) await this.routes.waitForChange(user, Math.min(left, 250));
+    }
+  }
+
+  /** Pushes to many users at once; one entry per user, in order, never throwing for one user's failure. */
+  async pushMany(users: readonly string[], message: unknown, opts: PushOptions = {}): Promise<PushManyEntry[]> {
+    return Promise.all(
+      users.map(async (user): Promise<PushManyEntry> => {
+        try {
+          const r = await this.push(user, message, opts);
+          return { user, delivered: true, acked: true, server: r.server, id: r.id };
+        } catch (e) {
+          const code = e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL';
+          const out: PushManyEntry = { user, delivered: e instanceof PushTimeoutError, acked: false, error: { code, message: (e as Error).message } };
+          if (e instanceof PushTimeoutError) Object.assign(out, { server: e.server, id: e.id });
+          return out;
+        }
+      }),
+    );
+  }
+
+  /** Writes `message` to every member of `room` on every server. */
+  async publish(room: string, message: unknown, opts: { from?: string } = {}): Promise<FanoutResult> {
+    if (!isName(room)) throw InvalidArgumentError.format('room', 'must be a non-empty string of at most 128 bytes');
+    return this.fanout({ type: 'publish', id: this.nextId(), body: message, room, ...(opts.from !== undefined ? { from: opts.from } : {}) });
+  }
+
+  /** Writes `message` to every online user, once each. */
+  async broadcast(message: unknown, opts: { from?: string } = {}): Promise<FanoutResult> {
+    return this.fanout({ type: 'publish', id: this.nextId(), body: message, ...(opts.from !== undefined ? { from: opts.from } : {}) });
+  }
+
+  private async fanout(body: GatewayRequestBody): Promise<FanoutResult> {
+    await this.start();
+    const names = this.servers.current().servers.filter((s) => s.gatewayPort !== undefined || s.name === this.options.local?.server).map((s) => s.name);
+    const results = await Promise.all(names.map((n) => this.send(n, body, DEFAULT_ACK_TIMEOUT_MS).catch(() => undefined)));
+    const answered = results.filter((r): r is GatewayResult => r !== undefined && r.ok);
+    return { servers: answered.length, recipients: answered.reduce((n, r) => n + (r.recipients ?? 0), 0) };
+  }
+
+  /** Closes the user's connection with `kicked {reason}`; false when the user is not online. */
+  async kick(user: string, reason: string = KICK_REASONS.kicked): Promise<boolean> {
+    if (!isName(user)) throw InvalidArgumentError.format('user', 'must be a non-empty string of at most 128 bytes');
+    await this.start();
+    const route = this.routes.best(user);
+    if (!route) return false;
+    const r = await this.send(route.server, { type: 'kick', user, reason }, DEFAULT_ACK_TIMEOUT_MS);
+    return r.ok && r.kicked === true;
+  }
+
+  /** The user's route as the routers see it, or undefined when offline. Call start() first. */
+  route(user: string): OnlineUser | undefined {
+    const r = this.routes.best(user);
+    return r && { user, server: r.server, since: r.since };
+  }
+
+  /** Online users sorted by name, filtered by prefix; `total` counts every match. Call start() first. */
+  online(query: OnlineQuery = {}): { total: number; users: OnlineUser[] } {
+    const prefix = query.prefix ?? '';
+    const limit = Math.max(0, query.limit ?? DEFAULT_ONLINE_LIMIT);
+    const matches: [string, Route][] = [];
+    for (const e of this.routes.entries()) if (e[0].startsWith(prefix)) matches.push(e);
+    matches.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return { total: matches.length, users: matches.slice(0, limit).map(([user, r]) => ({ user, server: r.server, since: r.since })) };
+  }
+
+  /** One request to a server's gateway (or the in-process one). */
+  async send(server: string, body: GatewayRequestBody, timeoutMs: number): Promise<GatewayResult> {
+    const local = this.options.local;
+    if (local && local.server === server) return { type: 'result', rid: 0, ...(await local.handle(body)) };
+    const info: ServerInfo | undefined = this.servers.current().servers.find((s) => s.name === server);
+    if (!info) throw new GatewayUnavailableError(server, 'not registered');
+    if (info.gatewayIp === undefined || info.gatewayPort === undefined) throw new GatewayUnavailableError(server, 'publishes no gateway');
+    return this.pool.request(server, info.gatewayIp, info.gatewayPort, body, timeoutMs);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pool.close();
+    this.routes.close();
+    this.servers.close();
+    if (this.ownsSession) this.session.close();
+  }
+}

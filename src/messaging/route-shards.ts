@@ -1,0 +1,172 @@
+import { mkdirp } from '../zk/paths.js';
+import { C, isZk } from '../zk/codes.js';
+import type { ZkSession } from '../zk/session.js';
+import { shardName, serverOfShard } from './route.js';
+import { encodeShard } from './shard-codec.js';
+import { EphemeralNode, DEFAULT_NODE_WRITE_INTERVAL_MS } from './ephemeral-node.js';
+
+/** A shard splits (the shard count doubles) beyond this many users. @default 8192 */
+export const DEFAULT_MAX_USERS_PER_SHARD = 8_192;
+/** …or beyond this many estimated bytes: well under ZooKeeper's 1 MB node limit. */
+export const MAX_SHARD_BYTES = 512 * 1024;
+/** Per-entry overhead besides the user name (msgpack array of two numbers plus map framing). */
+const ENTRY_OVERHEAD_BYTES = 16;
+
+export interface RouteShardsOptions {
+  session: ZkSession;
+  routesRoot: string;
+  /** Node name of this server. */
+  server: string;
+  /** @default DEFAULT_NODE_WRITE_INTERVAL_MS (20) */
+  minWriteIntervalMs?: number;
+  /** @default DEFAULT_MAX_USERS_PER_SHARD (8192) */
+  maxUsersPerShard?: number;
+  acl?: { perms: number; scheme: string; auth: string }[];
+}
+
+/** FNV-1a: a stable, cheap spread of user names over shards. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+interface Shard {
+  users: Map<string, readonly [number, number]>;
+  bytes: number;
+  node: EphemeralNode;
+}
+
+/**
+ * This server's users in ZooKeeper: ephemeral nodes `<routes>/<server>#<k>` (k < 2^n), owned by
+ * the server's session so they vanish with it. Changes are coalesced per shard; the shard count
+ * doubles when one gets big, so no node nears the 1 MB limit even with a million users.
+ */
+export class RouteShards {
+  private shards: Shard[] = [];
+  private count = 0;
+  private closed = false;
+  private readonly maxUsers: number;
+
+  constructor(private readonly options: RouteShardsOptions) {
+    this.maxUsers = Math.max(1, options.maxUsersPerShard ?? DEFAULT_MAX_USERS_PER_SHARD);
+    this.shards = [this.makeShard(0)];
+  }
+
+  /** Creates the routes root and removes shards of our name left by a dead predecessor process. */
+  async start(): Promise<void> {
+    const zk = await this.options.session.start();
+    await mkdirp(zk, this.options.routesRoot);
+    const names: string[] = await zk.get_children(this.options.routesRoot, false);
+    await Promise.all(
+      names
+        .filter((n) => serverOfShard(n) === this.options.server)
+        .map(async (n) => {
+          const path = `${this.options.routesRoot}/${n}`;
+          try {
+            const stat = (await zk.exists(path, false)) as { ephemeralOwner: unknown };
+            if (String(stat.ephemeralOwner) !== String(zk.client_id)) await zk.delete_(path, -1);
+          } catch (e) {
+            if (!isZk(e, C.ZNONODE)) throw e;
+          }
+        }),
+    );
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** ZooKeeper writes (creates and sets) so far, over all shards. */
+  get writes(): number {
+    return this.shards.reduce((n, s) => n + s.node.stats.writes, 0);
+  }
+
+  private makeShard(k: number): Shard {
+    const users = new Map<string, readonly [number, number]>();
+    const node = new EphemeralNode({
+      session: this.options.session,
+      path: `${this.options.routesRoot}/${shardName(this.options.server, k)}`,
+      produce: () => encodeShard({ server: this.options.server, users }),
+      minWriteIntervalMs: this.options.minWriteIntervalMs ?? DEFAULT_NODE_WRITE_INTERVAL_MS,
+      acl: this.options.acl,
+    });
+    return { users, bytes: 0, node };
+  }
+
+  private shardOf(user: string): Shard {
+    return this.shards[fnv1a(user) & (this.shards.length - 1)]!;
+  }
+
+  set(user: string, since: number, seq: number): void {
+    if (this.closed) return;
+    const shard = this.shardOf(user);
+    if (!shard.users.has(user)) {
+      this.count++;
+      shard.bytes += user.length + ENTRY_OVERHEAD_BYTES;
+    }
+    shard.users.set(user, [since, seq]);
+    shard.node.touch();
+    if (shard.users.size > this.maxUsers || shard.bytes > MAX_SHARD_BYTES) this.split();
+  }
+
+  delete(user: string): void {
+    if (this.closed) return;
+    const shard = this.shardOf(user);
+    if (!shard.users.delete(user)) return;
+    this.count--;
+    shard.bytes -= user.length + ENTRY_OVERHEAD_BYTES;
+    shard.node.touch();
+  }
+
+  has(user: string): boolean {
+    return this.shardOf(user).users.has(user);
+  }
+
+  /** Doubles the shard count. New shards are touched first so a moving user is in at least one node throughout. */
+  private split(): void {
+    const old = this.shards;
+    const n = old.length * 2;
+    const added = Array.from({ length: old.length }, (_, i) => this.makeShard(old.length + i));
+    this.shards = [...old, ...added];
+    for (const s of old) {
+      for (const [user, entry] of s.users) {
+        const k = fnv1a(user) & (n - 1);
+        if (k < old.length) continue;
+        const target = this.shards[k]!;
+        target.users.set(user, entry);
+        target.bytes += user.length + ENTRY_OVERHEAD_BYTES;
+      }
+    }
+    for (const s of added) s.node.touch();
+    // The old shards shed their movers once the new ones are written.
+    void Promise.all(added.map((s) => s.node.flushed())).then(() => {
+      if (this.closed) return;
+      for (const s of old) {
+        for (const user of s.users.keys()) {
+          if ((fnv1a(user) & (n - 1)) >= old.length) {
+            s.users.delete(user);
+            s.bytes -= user.length + ENTRY_OVERHEAD_BYTES;
+          }
+        }
+        s.node.touch();
+      }
+    });
+  }
+
+  flushed(): Promise<void> {
+    return Promise.all(this.shards.map((s) => s.node.flushed())).then(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.shards.map((s) => s.node.close()));
+  }
+}

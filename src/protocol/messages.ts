@@ -1,0 +1,149 @@
+// The messaging frames of the client wire protocol (same framing as ping/pong: see frames.ts).
+
+/** Longest `user` or `room`, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 128;
+/** Longest string `id`, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 128;
+
+/** Stable codes of `error` frames; the socket is closed right after one. */
+export const WIRE_ERRORS = {
+  badFrame: 'FULCRUM_BAD_FRAME',
+  notLoggedIn: 'FULCRUM_NOT_LOGGED_IN',
+  alreadyLoggedIn: 'FULCRUM_ALREADY_LOGGED_IN',
+  tokenMissing: 'FULCRUM_TOKEN_MISSING',
+  tokenInvalid: 'FULCRUM_TOKEN_INVALID',
+  tokenExpired: 'FULCRUM_TOKEN_EXPIRED',
+  tokenWrongUser: 'FULCRUM_TOKEN_WRONG_USER',
+} as const;
+
+/** Codes carried by `sent {delivered:false}` and gateway results. */
+export const DELIVERY_CODES = {
+  offline: 'FULCRUM_USER_OFFLINE',
+  notAcked: 'FULCRUM_PUSH_TIMEOUT',
+  unavailable: 'FULCRUM_GATEWAY_UNAVAILABLE',
+} as const;
+
+/** Why a server closed a connection on purpose (`kicked` frame). */
+export const KICK_REASONS = { replaced: 'replaced', kicked: 'kicked' } as const;
+
+export type MessageId = string | number;
+
+export interface LoginFrame {
+  type: 'login';
+  user: string;
+  token?: string;
+}
+export interface AckFrame {
+  type: 'ack';
+  id: MessageId;
+}
+export interface SendFrame {
+  type: 'send';
+  id: MessageId;
+  to: string;
+  body: unknown;
+}
+export interface JoinFrame {
+  type: 'join';
+  room: string;
+}
+export interface LeaveFrame {
+  type: 'leave';
+  room: string;
+}
+export interface ClientPingFrame {
+  type: 'ping';
+  seq: number;
+}
+
+/** Every frame a client may send. */
+export type ClientFrame = LoginFrame | AckFrame | SendFrame | JoinFrame | LeaveFrame | ClientPingFrame;
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  user: string;
+  server: string;
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+}
+export interface MessageFrame {
+  type: 'message';
+  id: MessageId;
+  body: unknown;
+  from?: string;
+  room?: string;
+}
+export interface SentFrame {
+  type: 'sent';
+  id: MessageId;
+  delivered: boolean;
+  /** Why not, when `delivered` is false. */
+  code?: string;
+}
+export interface KickedFrame {
+  type: 'kicked';
+  reason: string;
+}
+
+/** A frame that breaks the protocol; the server answers with an `error` frame and closes. */
+export class BadFrameError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BadFrameError';
+  }
+}
+
+/** A non-empty string of at most MAX_NAME_BYTES UTF-8 bytes. */
+export function isName(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && Buffer.byteLength(v, 'utf8') <= MAX_NAME_BYTES;
+}
+
+export function isMessageId(v: unknown): v is MessageId {
+  return (typeof v === 'string' && v.length > 0 && Buffer.byteLength(v, 'utf8') <= MAX_ID_BYTES) || Number.isSafeInteger(v);
+}
+
+function field(o: Record<string, unknown>, name: string, ok: (v: unknown) => boolean, what: string): void {
+  if (!ok(o[name])) throw new BadFrameError(WIRE_ERRORS.badFrame, `${String(o.type)}: ${name} must be ${what}`);
+}
+
+const NAME = `a non-empty string of at most ${MAX_NAME_BYTES} bytes`;
+const ID = `a non-empty string of at most ${MAX_ID_BYTES} bytes or an integer`;
+
+/** Checks one decoded frame from a client; throws BadFrameError naming the first problem. */
+export function parseClientFrame(m: unknown): ClientFrame {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new BadFrameError(WIRE_ERRORS.badFrame, 'a frame must be a map');
+  const o = m as Record<string, unknown>;
+  switch (o.type) {
+    case 'ping':
+      field(o, 'seq', Number.isInteger, 'an integer');
+      return { type: 'ping', seq: o.seq as number };
+    case 'login':
+      field(o, 'user', isName, NAME);
+      if (o.token !== undefined && o.token !== null) field(o, 'token', (v) => typeof v === 'string' && v.length <= 4096, 'a string');
+      return typeof o.token === 'string' ? { type: 'login', user: o.user as string, token: o.token } : { type: 'login', user: o.user as string };
+    case 'ack':
+      field(o, 'id', isMessageId, ID);
+      return { type: 'ack', id: o.id as MessageId };
+    case 'send':
+      field(o, 'id', isMessageId, ID);
+      field(o, 'to', isName, NAME);
+      if (!('body' in o)) throw new BadFrameError(WIRE_ERRORS.badFrame, 'send: body is missing');
+      return { type: 'send', id: o.id as MessageId, to: o.to as string, body: o.body };
+    case 'join':
+    case 'leave':
+      field(o, 'room', isName, NAME);
+      return { type: o.type, room: o.room as string };
+    default:
+      throw new BadFrameError(WIRE_ERRORS.badFrame, `unknown frame type ${JSON.stringify(typeof o.type === 'string' ? o.type.slice(0, 40) : o.type)}`);
+  }
+}
+
+export function isFrameOf<T extends { type: string }>(m: unknown, type: T['type']): m is T {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
+}
