@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type ZooKeeper from 'zookeeper';
+import { LoginError, GatewayUnavailableError, InvalidArgumentError } from '../../src/errors.js';
+import { MessagingServer } from '../../src/messaging/messaging-server.js';
+import { PushClient } from '../../src/messaging/push-client.js';
+import { gatewayProof } from '../../src/messaging/gateway-auth.js';
+import { issueToken, checkToken } from '../../src/messaging/token.js';
+import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers, userClient } from '../helpers/messaging.js';
+import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+
+let zk: ZooKeeper;
+let connect: string;
+useTestZk((z, c) => ((zk = z), (connect = c)));
+
+const SECRET = 'test-secret-0123456789';
+
+test('messaging security - tokens: issued ones log in; wrong, expired, missing and other-user tokens are refused with stable codes and no route', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'msg-tokens');
+  const [server] = await startMessagingServers(1, { zk: connect, root, secret: SECRET });
+  const push = new PushClient({ zk: connect, root, secret: SECRET });
+  try {
+    await push.start();
+    const ok = await loginOn(server!, { user: 'carol', token: issueToken(SECRET, 'carol', 60_000) });
+    assert.ok(await routeIs([push], 'carol', server!.name));
+    assert.equal((await push.push('carol', 'signed')).server, server!.name);
+    const cases: [string, string | undefined, string][] = [
+      ['missing', undefined, 'FULCRUM_TOKEN_MISSING'],
+      ['garbage', 'not-a-token', 'FULCRUM_TOKEN_INVALID'],
+      ['other secret', issueToken('another-secret', 'dave', 60_000), 'FULCRUM_TOKEN_INVALID'],
+      ['expired', issueToken(SECRET, 'dave', 1_000, Date.now() - 5_000), 'FULCRUM_TOKEN_EXPIRED'],
+      ['for another user', issueToken(SECRET, 'carol', 60_000), 'FULCRUM_TOKEN_WRONG_USER'],
+      ['tampered', issueToken(SECRET, 'dave', 60_000).replace(/^./, (c) => (c === 'e' ? 'f' : 'e')), 'FULCRUM_TOKEN_INVALID'],
+    ];
+    for (const [what, token, code] of cases) {
+      const u = userClient(server!);
+      await assert.rejects(u.client.connect({ user: 'dave', ...(token !== undefined ? { token } : {}) }), (e: unknown) => e instanceof LoginError && e.code === code, what);
+      const raw = await rawPeer(server!.endpoint!.port);
+      raw.send({ type: 'login', user: 'dave', ...(token !== undefined ? { token } : {}) });
+      await raw.closed;
+      assert.deepEqual((raw.frames[0] as { type: string; code: string }), { type: 'error', code, message: (raw.frames[0] as { message: string }).message }, what);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(push.route('dave'), undefined, 'no route for refused logins');
+    assert.equal(server!.userCount, 1);
+    assert.equal(ok.client.isConnected, true);
+    await ok.client.disconnect();
+  } finally {
+    push.close();
+    await closeMessaging([server!]);
+    await cleanup();
+  }
+});
+
+test('messaging security - checkToken: expiry is checked against the clock, the signature covers user and expiry', () => {
+  const t = issueToken(SECRET, 'eve', 1_000, 10_000);
+  assert.equal(checkToken(SECRET, 'eve', t, 10_500), undefined);
+  assert.equal(checkToken(SECRET, 'eve', t, 11_000), 'FULCRUM_TOKEN_EXPIRED');
+  assert.equal(checkToken(SECRET + 'x', 'eve', t, 10_500), 'FULCRUM_TOKEN_INVALID');
+  const [payload, mac] = t.split('.');
+  const forged = Buffer.from(JSON.stringify({ u: 'eve', exp: 99_999_999 })).toString('base64url');
+  assert.equal(checkToken(SECRET, 'eve', `${forged}.${mac}`, 10_500), 'FULCRUM_TOKEN_INVALID');
+  assert.equal(checkToken(SECRET, 'eve', `${payload}.`, 10_500), 'FULCRUM_TOKEN_INVALID');
+  assert.throws(() => issueToken('', 'eve'), InvalidArgumentError);
+});
+
+test('messaging security - the gateway closes a peer that does not prove the secret before it can deliver anything', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'msg-gw');
+  const [server] = await startMessagingServers(1, { zk: connect, root, secret: SECRET });
+  try {
+    const victim = await loginOn(server!, { user: 'frank', token: issueToken(SECRET, 'frank', 60_000) });
+    const gw = server!.gatewayEndpoint!;
+    const deliver = { type: 'deliver', rid: 1, user: 'frank', id: 'evil', body: 'evil' };
+    // 1: no auth at all, straight to a delivery.
+    const a = await rawPeer(gw.port);
+    a.send(deliver);
+    await a.closed;
+    // 2: auth with a wrong proof, then a delivery.
+    const b = await rawPeer(gw.port);
+    await eventually(() => b.frames.length > 0);
+    b.send({ type: 'auth', proof: gatewayProof('wrong', (b.frames[0] as { nonce: string }).nonce) });
+    b.send(deliver);
+    await b.closed;
+    // 3: auth without a proof.
+    const c = await rawPeer(gw.port);
+    c.send({ type: 'auth' });
+    c.send(deliver);
+    await c.closed;
+    for (const p of [a, b, c]) {
+      const types = (p.frames as { type: string; code?: string }[]).map((f) => f.type);
+      assert.deepEqual(types, ['hello', 'error']);
+      assert.equal((p.frames[1] as { code: string }).code, 'FULCRUM_GATEWAY_AUTH');
+    }
+    // A PushClient without the secret is refused too.
+    const noSecret = new PushClient({ zk: connect, root });
+    await noSecret.start();
+    await routeIs([noSecret], 'frank', server!.name);
+    await assert.rejects(noSecret.push('frank', 'x'), (e: unknown) => e instanceof GatewayUnavailableError);
+    noSecret.close();
+    // The right proof works.
+    const d = await rawPeer(gw.port);
+    await eventually(() => d.frames.length > 0);
+    d.send({ type: 'auth', proof: gatewayProof(SECRET, (d.frames[0] as { nonce: string }).nonce) });
+    d.send({ ...deliver, id: 'fine', body: 'fine' });
+    assert.ok(await eventually(() => d.frames.length === 3));
+    assert.deepEqual((d.frames as { type: string }[]).map((f) => f.type), ['hello', 'ready', 'result']);
+    d.socket.destroy();
+    assert.deepEqual(victim.messages.map((m) => m.body), ['fine'], 'only the authenticated delivery arrived');
+    assert.ok(server!.stats.gatewayRefused >= 4);
+    await victim.client.disconnect();
+  } finally {
+    await closeMessaging([server!]);
+    await cleanup();
+  }
+});
+
+test('messaging security - without a secret the gateway must stay on loopback', () => {
+  assert.throws(() => new MessagingServer({ zk: '127.0.0.1:1', gatewayHost: '0.0.0.0' }), InvalidArgumentError);
+  assert.doesNotThrow(() => new MessagingServer({ zk: '127.0.0.1:1', gatewayHost: '0.0.0.0', secret: SECRET }).session.close());
+});
