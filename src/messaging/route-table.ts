@@ -75,6 +75,7 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
 
   constructor(private readonly options: RouteTableOptions) {
     super();
+    this.setMaxListeners(0); // every waiting push listens for a moment
   }
 
   /** Loads every shard once; later changes arrive through watches. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
 import { DEFAULT_HOST } from '../../server/cluster-server.js';
@@ -19,12 +20,16 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
   --digest USER:PASS     protect the server nodes and the root with digest ACLs: anyone reads,
                          only these credentials write, delete or register. Prefer the env
                          FULCRUM_DIGEST: a flag is visible to every user in ps.
+  --secret-file PATH     messaging secret (first line of the file; env FULCRUM_SECRET otherwise):
+                         logins need a token signed with it, gateway peers must prove it.
+                         Without one, logins are accepted as claimed and the gateway stays on loopback.
+  --gateway-host IP      address of the messaging gateway (default 127.0.0.1; another one needs a secret)
 ${ZK_HELP}`;
 
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -40,12 +45,25 @@ runCli('servers', async () => {
       throw new UsageError(`--digest / FULCRUM_DIGEST must be user:password`);
     }
   }
+  let secret = process.env.FULCRUM_SECRET || undefined;
+  if (values['secret-file'] !== undefined) {
+    try {
+      secret = readFileSync(values['secret-file'], 'utf8').split('\n')[0]!.trim();
+    } catch (e) {
+      throw new UsageError(`--secret-file: cannot read ${values['secret-file']} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!secret) throw new UsageError(`--secret-file: ${values['secret-file']} is empty`);
+  }
+  const gatewayHost = values['gateway-host'];
+  if (gatewayHost !== undefined && secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(gatewayHost)) {
+    throw new UsageError('--gateway-host other than loopback needs a secret (--secret-file or FULCRUM_SECRET)');
+  }
   // Fail fast with a clear message rather than N children timing out one by one.
   (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, maxConnections, drainMs, digest });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, maxConnections, drainMs, digest, secret, gatewayHost });
   const servers = await runner.start();
-  for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  node ${s.path}`);
-  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}; Ctrl-C stops them`);
+  for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  gateway :${s.gatewayPort}  node ${s.path}`);
+  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}${secret ? ' (messaging secret: tokens required)' : ' (no messaging secret: logins as claimed)'}; Ctrl-C stops them`);
   const sig = await untilSignal();
   console.log(`${sig}: stopping ${servers.length} servers...`);
   await runner.stop();

@@ -6,6 +6,7 @@ import { ServerCache } from '../../discovery/server-cache.js';
 import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import type { ZkSession } from '../../zk/session.js';
+import type { LoginOptions } from '../../client/login.js';
 
 export interface ClientRunnerOptions {
   count: number;
@@ -27,6 +28,8 @@ export interface ClientRunnerOptions {
   /** Re-home when a server goes away. @default true */
   reconnect?: boolean;
   connectTimeoutMs?: number;
+  /** Log client i in as this user (e.g. `user-${i}`, with a token); it logs in again after each re-home. @default no login */
+  login?: (index: number) => LoginOptions;
 }
 
 export interface ClientRunnerEvents {
@@ -87,6 +90,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
       key: `client-${i}`,
       reconnect: this.options.reconnect ?? true,
       connectTimeoutMs: this.options.connectTimeoutMs,
+      login: this.options.login?.(i),
     });
     this.clients.push(client);
     let first = true;

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { FulcrumError } from '../../errors.js';
 import type { ClusterServerStats } from '../../server/cluster-server.js';
+import type { MessagingServerStats } from '../../messaging/messaging-server.js';
 import type { ServerProcessConfig, ServerProcessMessage, ServerProcessRequest, ServerProcessZkState } from './server-process.js';
 
 export const DEFAULT_SERVER_START_TIMEOUT_MS = 20_000;
@@ -16,6 +17,8 @@ export interface RunningServer {
   port: number;
   id: string;
   path: string;
+  /** The server's messaging gateway port. */
+  gatewayPort: number;
   child: ChildProcess;
 }
 
@@ -23,6 +26,8 @@ export interface ServerRunnerOptions extends Omit<ServerProcessConfig, 'port'> {
   count: number;
   /** Server i listens on portBase + i; 0 picks free ports. @default 0 */
   portBase?: number;
+  /** Messaging secret, passed to the children in the environment (FULCRUM_SECRET), never on their command line. */
+  secret?: string;
 }
 
 export class ServerStartError extends FulcrumError {
@@ -56,12 +61,14 @@ export class ServerRunner {
   /** Starts one more server (e.g. scale-out); resolves once it is registered. */
   async add(index = this.servers.length): Promise<RunningServer> {
     const base = this.options.portBase ?? 0;
-    const { count: _count, portBase: _portBase, digest, ...rest } = this.options;
+    const { count: _count, portBase: _portBase, digest, secret, ...rest } = this.options;
     const cfg: ServerProcessConfig = { ...rest, port: base === 0 ? 0 : base + index };
     // The config travels on the child's command line (visible in ps); the secret goes by environment.
     const env = { ...process.env };
     delete env.FULCRUM_DIGEST;
     if (digest) env.FULCRUM_DIGEST = digest;
+    delete env.FULCRUM_SECRET;
+    if (secret) env.FULCRUM_SECRET = secret;
     const child = fork(CHILD, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
@@ -84,7 +91,7 @@ export class ServerRunner {
         reject(new ServerStartError(`server ${index} exited with code ${code} before registering`));
       });
     });
-    const s: RunningServer = { index, pid: ready.pid, ip: ready.ip, port: ready.port, id: ready.id, path: ready.path, child };
+    const s: RunningServer = { index, pid: ready.pid, ip: ready.ip, port: ready.port, id: ready.id, path: ready.path, gatewayPort: ready.gatewayPort, child };
     this.servers.push(s);
     return s;
   }
@@ -97,7 +104,7 @@ export class ServerRunner {
   }
 
   /** Asks a server process for its live socket count and write stats. */
-  stats(index: number): Promise<{ stats: ClusterServerStats; live: number; registered: boolean; zk: ServerProcessZkState }> {
+  stats(index: number): Promise<{ stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState }> {
     const s = this.servers.find((x) => x.index === index);
     if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.reject(new ServerStartError(`server ${index} is not running`));
     const reqId = ++this.reqId;
