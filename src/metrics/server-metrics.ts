@@ -36,7 +36,7 @@ export class ServerMetrics {
       },
     });
     new Gauge({
-      name: 'fulcrum_server_balance',
+      name: 'fulcrum_server_counted_balance',
       help: 'The balance this server counts and publishes in ZooKeeper.',
       registers,
       collect() {

@@ -60,7 +60,7 @@ test('server metrics - connections, accepted, refused and protocol errors follow
     await server.flushed();
     const m = await scrape(endpoint.url);
     assert.equal(m.get('fulcrum_server_accepted_total'), 4, '3 plus the bad one');
-    assert.equal(m.get('fulcrum_server_balance'), 2);
+    assert.equal(m.get('fulcrum_server_counted_balance'), 2);
     assert.ok(m.get('fulcrum_zk_writes_total')! >= 1, 'balance writes counted');
     assert.equal(m.get('fulcrum_zk_write_seconds_count'), m.get('fulcrum_zk_writes_total'), 'every successful write is timed');
     assert.ok(m.get('fulcrum_zk_write_seconds_sum')! > 0);

@@ -50,8 +50,11 @@ export function parseCli<O extends Options>(argv: string[], options: O, help: st
   return parsed;
 }
 
-/** The level from --log-level, else FULCRUM_LOG_LEVEL, else the default; a bad one is a usage error. */
-export function logLevelOf(values: { 'log-level'?: string }): LogLevel {
+/**
+ * The level from --log-level, else FULCRUM_LOG_LEVEL, else `fallback`; a bad one is a usage error.
+ * Commands that draw a live table pass 'warn', so routine lines do not scroll it away.
+ */
+export function logLevelOf(values: { 'log-level'?: string }, fallback: LogLevel = DEFAULT_LOG_LEVEL): LogLevel {
   const flag = values['log-level'];
   if (flag !== undefined) {
     if (!isLogLevel(flag)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(flag)}`);
@@ -62,12 +65,12 @@ export function logLevelOf(values: { 'log-level'?: string }): LogLevel {
     if (!isLogLevel(env)) throw new UsageError(`${LOG_LEVEL_ENV} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(env)}`);
     return env;
   }
-  return DEFAULT_LOG_LEVEL;
+  return fallback;
 }
 
 /** The logger of a command, at the level its flags and environment ask for. */
-export function cliLogger(name: string, values: { 'log-level'?: string }): Logger {
-  return toolLogger({ name, level: logLevelOf(values) });
+export function cliLogger(name: string, values: { 'log-level'?: string }, fallback?: LogLevel): Logger {
+  return toolLogger({ name, level: logLevelOf(values, fallback) });
 }
 
 /** The ZooKeeper connect string and root from flags, env, or defaults, validated. */

@@ -23,7 +23,8 @@ checks every node's balance against the server's real socket count, and exits cl
   --strategy NAME  picking strategy (default ${DEFAULT_STRATEGY})
   --alloc-port P   port of the allocation service and dashboard (default 9999; 0 = any free)
   --hold-ms H      keep everything running H ms after converging, to look at the dashboard (default 0)
-${ZK_HELP}`;
+${ZK_HELP}
+The demo logs at warn unless --log-level or FULCRUM_LOG_LEVEL says otherwise, so the table stays readable.`;
 
 runCli('demo', async () => {
   const { values } = parseCli(
@@ -43,9 +44,9 @@ runCli('demo', async () => {
   const stopZk = await ensureZk(zk, DEFAULT_ZK_CONNECT, log);
   log(`ZooKeeper ${zk} is serving`);
 
-  const logger = cliLogger('demo', values);
+  const logger = cliLogger('demo', values, 'warn');
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 10_000 });
-  const servers = new ServerRunner({ count: nServers, zk, root, host: '127.0.0.1', logger, logLevel: logLevelOf(values) });
+  const servers = new ServerRunner({ count: nServers, zk, root, host: '127.0.0.1', logger, logLevel: logLevelOf(values, 'warn') });
   let clients: ClientRunner | undefined;
   let cache: ServerCache | undefined;
   let view: LiveView | undefined;

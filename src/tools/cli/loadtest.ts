@@ -24,7 +24,7 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n')}
   --fast            the small sizes npm test uses
   --out DIR         where plots go (default loadtest-results)
   --zk HOST:PORT    ZooKeeper (env FULCRUM_ZK; a local one is started if none answers)
-  --log-level L     ${LOG_LEVELS.join(', ')} (env FULCRUM_LOG_LEVEL, default info)
+  --log-level L     ${LOG_LEVELS.join(', ')} (env FULCRUM_LOG_LEVEL, default warn here, so logs leave the table alone)
   -h, --help        show this help`;
 
 runCli('loadtest', async () => {
@@ -38,7 +38,7 @@ runCli('loadtest', async () => {
   if (positionals.length !== 1 || ![...names, 'all'].includes(positionals[0]!)) throw new UsageError(`expected one scenario of ${names.join(', ')} or all, got ${JSON.stringify(positionals.join(' '))}`);
   if (values.strategy !== undefined) getStrategy(values.strategy);
   const pickers = intFlag(values, 'pickers', 1, 1, 100_000);
-  const logger = cliLogger('loadtest', values);
+  const logger = cliLogger('loadtest', values, 'warn');
   const { zk } = zkTarget({ zk: values.zk });
   const stopZk = await ensureZk(zk, DEFAULT_ZK_CONNECT, (s) => console.log(s));
   const chosen = positionals[0] === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === positionals[0]);
@@ -54,7 +54,7 @@ runCli('loadtest', async () => {
         pending: !values['no-pending'],
         pickers,
         logger,
-        logLevel: logLevelOf(values),
+        logLevel: logLevelOf(values, 'warn'),
         outDir: values.out ?? 'loadtest-results',
         log: (s) => console.log(s),
         onCache: (cache) => {

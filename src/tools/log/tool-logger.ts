@@ -14,6 +14,6 @@ export interface ToolLoggerOptions extends Omit<LoggerOptions, 'destination'> {
 export function toolLogger(options: ToolLoggerOptions = {}): Logger {
   const { pretty = process.stderr.isTTY === true, ...rest } = options;
   if (!pretty) return createLogger(rest);
-  const destination = pinoPretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  const destination = pinoPretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
   return createLogger({ ...rest, destination });
 }
