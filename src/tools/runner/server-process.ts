@@ -19,6 +19,7 @@ export interface ServerProcessConfig {
   gatewayHost?: string;
   /** Never on the command line: the runner passes FULCRUM_SECRET in the environment. */
   ackTimeoutMs?: number;
+  routeWriteIntervalMs?: number;
 }
 
 export type ServerProcessMessage =
