@@ -9,6 +9,7 @@ import { ZkSession } from '../src/zk/session.js';
 import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
+import { messagingBench } from './messaging.js';
 
 const zkConnect = process.env.FULCRUM_ZK ?? DEFAULT_ZK_CONNECT;
 const ROOT = `/fulcrum-bench/${process.pid}/servers`;
@@ -150,6 +151,10 @@ const admin = await connectZk({ connect: zkConnect });
 await mkdirp(admin, ROOT);
 try {
   console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
+  if (process.argv.includes('--routes')) {
+    await messagingBench(zkConnect);
+    process.exitCode = 0;
+  } else {
   const t = await connectThroughput();
   console.log('connect throughput (3,000 sequential connects × 5 alternating rounds, medians)');
   console.log(`  plain net.Server   ${t.plain.toFixed(0).padStart(7)} conn/s`);
@@ -163,7 +168,9 @@ try {
   console.log(`  balance exact      peak ${b.peakExact ? 'yes' : 'NO'} · final ${b.finalExact ? 'yes' : 'NO'}\n`);
   const c = await cacheLatency();
   console.log(`balance change -> visible in ${c.caches} watch-driven caches (${c.samples} samples, write ack to cache event)`);
-  console.log(`  p50 ${c.p50.toFixed(2)} ms · p99 ${c.p99.toFixed(2)} ms · max ${c.max.toFixed(2)} ms   (target p99 <= 50 ms) ${c.p99 <= 50 ? 'OK' : 'MISSED'}`);
+  console.log(`  p50 ${c.p50.toFixed(2)} ms · p99 ${c.p99.toFixed(2)} ms · max ${c.max.toFixed(2)} ms   (target p99 <= 50 ms) ${c.p99 <= 50 ? 'OK' : 'MISSED'}\n`);
+  await messagingBench(zkConnect);
+  }
 } finally {
   await deleteTree(admin, `/fulcrum-bench/${process.pid}`);
   admin.close();

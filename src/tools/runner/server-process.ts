@@ -24,6 +24,7 @@ export interface ServerProcessConfig {
   gatewayHost?: string;
   /** Never on the command line: the runner passes FULCRUM_SECRET in the environment. */
   ackTimeoutMs?: number;
+  routeWriteIntervalMs?: number;
   /** The runner's index of this server, the `server` field of its log lines. */
   index?: number;
   /** @default FULCRUM_LOG_LEVEL or 'info' */
