@@ -13,6 +13,8 @@ import { ListenError } from '../server/cluster-server.js';
 import { validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { defaultLogger, type Logger } from '../log/logger.js';
+import { PushClient } from '../messaging/push-client.js';
+import { DEFAULT_TOKEN_TTL_MS, issueToken } from '../messaging/token.js';
 import { AllocMetrics, type MetricRoute } from './alloc-metrics.js';
 import { allocList, spreadOf, summarize, totalConnections } from './cluster-view.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard.js';
@@ -37,6 +39,8 @@ import {
 } from './http-errors.js';
 import { DEFAULT_MAX_BODY_BYTES, readJsonBody, sendError, sendJson, sendText, toHttpError } from './http-io.js';
 import { parseQuery, parseTarget, singleParam } from './request-target.js';
+import { DEFAULT_MAX_MESSAGE_BODY_BYTES, MessagingApi } from './messaging-api.js';
+import { parseName } from './messaging-request.js';
 
 export const DEFAULT_ALLOC_PORT = 9999;
 export const DEFAULT_ALLOC_HOST = '127.0.0.1';
@@ -82,6 +86,19 @@ export interface AllocServiceOptions {
   defaultMetrics?: boolean;
   /** Where background errors (server cache, heartbeat registrations) and 500 answers are logged. @default defaultLogger() */
   logger?: Logger;
+  /**
+   * The cluster's messaging secret (what the servers got as FULCRUM_SECRET). With it, `/allocate?user=U`
+   * also returns a login token, the service can reach gateways that demand the secret, and push,
+   * publish, broadcast and kick need `Authorization: Bearer <adminToken(secret)>` (or the secret).
+   * @default none: no tokens, and the messaging endpoints are open to whoever reaches the service
+   */
+  secret?: string;
+  /** Lifetime of the tokens `/allocate?user=` issues. @default DEFAULT_TOKEN_TTL_MS (1 h) */
+  tokenTtlMs?: number;
+  /** Largest body of push / publish / broadcast. @default DEFAULT_MAX_MESSAGE_BODY_BYTES (256 KiB) */
+  maxMessageBodyBytes?: number;
+  /** How long a push waits for the client's ack unless the request says. @default the push client's (5000) */
+  pushAckTimeoutMs?: number;
 }
 
 export interface AllocAddress {
@@ -130,6 +147,13 @@ export class AllocService {
   readonly heartbeats: HeartbeatRegistry;
   readonly metrics: AllocMetrics;
   readonly events: EventStream;
+  /** Routes and gateways for the messaging endpoints (the routers' view of the route table). */
+  readonly push: PushClient;
+  private readonly messaging: MessagingApi;
+  private readonly secret: string | undefined;
+  private readonly tokenTtlMs: number;
+  /** Bumped on every route-table change, so the dashboard knows when to fetch /online again. */
+  private onlineVersion = 0;
   private readonly session: ZkSession;
   private readonly log: Logger;
   private readonly root: string;
@@ -145,6 +169,10 @@ export class AllocService {
 
   private readonly onSnapshot = () => this.events.notify();
   private readonly onStatus = () => this.events.notify();
+  private readonly onRoutes = () => {
+    this.onlineVersion++;
+    this.events.notify();
+  };
   private readonly onBackgroundError = (e: Error) => {
     const code = e instanceof FulcrumError ? e.code : 'FULCRUM_UNKNOWN';
     this.countError(code);
@@ -157,6 +185,8 @@ export class AllocService {
       [this.cache, 'snapshot', this.onSnapshot],
       [this.cache, 'error', this.onBackgroundError],
       [this.heartbeats, 'error', this.onBackgroundError],
+      [this.push.routes, 'changed', this.onRoutes],
+      [this.push.routes, 'error', this.onBackgroundError],
       [this.session, 'disconnected', this.onStatus],
       [this.session, 'reconnected', this.onStatus],
       [this.session, 'session', this.onStatus],
@@ -188,7 +218,13 @@ export class AllocService {
     }
     this.maxBodyBytes = Math.max(1, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
 
+    if (options.secret !== undefined && (typeof options.secret !== 'string' || options.secret.length === 0)) throw InvalidArgumentError.format('secret', 'must be a non-empty string');
+    this.secret = options.secret;
+    this.tokenTtlMs = options.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS;
+    if (!(Number.isFinite(this.tokenTtlMs) && this.tokenTtlMs > 0)) throw InvalidArgumentError.format('tokenTtlMs', `must be positive, got ${this.tokenTtlMs}`);
     this.cache = new ServerCache({ session: this.session, root: this.root });
+    this.push = new PushClient({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs });
+    this.messaging = new MessagingApi({ push: this.push, secret: this.secret, maxBodyBytes: options.maxMessageBodyBytes ?? DEFAULT_MAX_MESSAGE_BODY_BYTES });
     this.provider = new BalanceProvider({ source: this.cache, strategy, pending: true, pendingTtlMs: ttl, root: this.root });
     this.heartbeats = new HeartbeatRegistry({ session: this.session, root: this.root, maxServers: options.maxHeartbeatServers });
     this.events = new EventStream({
@@ -228,6 +264,7 @@ export class AllocService {
     this.subscribe(true);
     try {
       await this.cache.start();
+      await this.push.start();
     } catch (e) {
       await this.close();
       throw e;
@@ -260,15 +297,28 @@ export class AllocService {
       ['/healthz', { metric: '/healthz', methods: read((_req, res) => sendJson(res, 200, this.health())) }],
       ['/register', { metric: '/register', methods: { POST: (req, res) => this.register(req, res) } }],
       ['/unregister', { metric: '/unregister', methods: { POST: (req, res) => this.unregisterBody(req, res) } }],
+      ['/push', { metric: '/push', methods: { POST: (req, res) => this.messaging.pushTo(req, res) } }],
+      ['/broadcast', { metric: '/broadcast', methods: { POST: (req, res) => this.messaging.broadcast(req, res) } }],
+      ['/online', { metric: '/online', methods: read((_req, res, q) => this.messaging.online(res, q)) }],
     ]);
   }
 
-  private route(path: string): { route: Route; param?: string } | undefined {
+  /** Exact routes first, then the ones with a parameter in the path. */
+  private route(path: string): { route: Route; pattern?: string } | undefined {
     const exact = this.routes.get(path);
     if (exact) return { route: exact };
     if (path.startsWith('/register/') && path.length > '/register/'.length) {
       const param = path.slice('/register/'.length);
-      return { route: { metric: '/register', methods: { DELETE: (_req, res) => this.unregisterPath(res, param) } }, param };
+      return { route: { metric: '/register', methods: { DELETE: (_req, res) => this.unregisterPath(res, param) } }, pattern: '/register/{ip}:{port}' };
+    }
+    if (path.startsWith('/online/')) {
+      const user = path.slice('/online/'.length);
+      const get: Handler = (_req, res) => this.messaging.route(res, user);
+      return { route: { metric: '/online/{user}', methods: { GET: get, HEAD: get, DELETE: (req, res) => this.messaging.kick(req, res, user) } }, pattern: '/online/{user}' };
+    }
+    if (path.startsWith('/rooms/') && path.endsWith('/publish')) {
+      const room = path.slice('/rooms/'.length, -'/publish'.length);
+      return { route: { metric: '/rooms/{room}/publish', methods: { POST: (req, res) => this.messaging.publish(req, res, room) } }, pattern: '/rooms/{room}/publish' };
     }
     return undefined;
   }
@@ -284,7 +334,7 @@ export class AllocService {
       metric = found.route.metric;
       const method = req.method ?? 'GET';
       const handler = Object.hasOwn(found.route.methods, method) ? found.route.methods[method] : undefined;
-      if (!handler) throw new MethodNotAllowedError(method, found.param ? '/register/{ip}:{port}' : path, Object.keys(found.route.methods));
+      if (!handler) throw new MethodNotAllowedError(method, found.pattern ?? path, Object.keys(found.route.methods));
       run = Promise.resolve(handler(req, res, rawQuery));
     } catch (e) {
       run = Promise.reject(e);
@@ -351,12 +401,18 @@ export class AllocService {
     });
   }
 
-  /** GET /allocate[?key=…]: one server for this caller, counted as a reservation until it reports. */
+  /**
+   * GET /allocate[?key=…][&user=U]: one server for this caller, counted as a reservation until it
+   * reports. With `user` and a secret configured, also a login token for that user.
+   */
   private allocate(res: ServerResponse, rawQuery: string): void {
-    const key = singleParam(parseQuery(rawQuery), 'key');
+    const query = parseQuery(rawQuery);
+    const key = singleParam(query, 'key');
     if (key !== undefined && (key.length === 0 || key.length > MAX_ALLOC_KEY_LENGTH)) {
       throw BadRequestError.field('key', `must be 1 to ${MAX_ALLOC_KEY_LENGTH} characters`);
     }
+    const rawUser = singleParam(query, 'user');
+    const user = rawUser === undefined ? undefined : parseName(rawUser, 'user');
     const strategy = key === undefined ? this.strategyName : 'hash';
     let chosen;
     try {
@@ -376,6 +432,8 @@ export class AllocService {
       pending: this.provider.pending.get(chosen.name) ?? 0,
       maxConnections: chosen.maxConnections ?? null,
       strategy,
+      ...(user === undefined ? {} : { user }),
+      ...(user !== undefined && this.secret !== undefined ? { token: issueToken(this.secret, user, this.tokenTtlMs), tokenTtlMs: this.tokenTtlMs } : {}),
     });
   }
 
@@ -394,6 +452,7 @@ export class AllocService {
       zookeeper: { connected: this.session.isConnected, sessionId: this.session.sessionId ?? null },
       servers: this.cache.current().servers.length,
       heartbeatServers: this.heartbeats.size,
+      messaging: { online: this.push.routes.size, secret: this.secret !== undefined },
     };
   }
 
@@ -435,6 +494,7 @@ export class AllocService {
       spread: spreadOf(snap),
       total: totalConnections(snap),
       zookeeper: { connected: this.session.isConnected },
+      online: { total: this.push.routes.size, version: this.onlineVersion },
     };
   }
 
@@ -451,6 +511,7 @@ export class AllocService {
     await stopped;
     await this.heartbeats.close();
     this.subscribe(false);
+    this.push.close();
     this.cache.close();
     this.metrics.close();
     this.bound = undefined;

@@ -37,8 +37,8 @@ export class UnsupportedMediaTypeError extends HttpError {
 
 /** The body is larger than the service reads. */
 export class PayloadTooLargeError extends HttpError {
-  constructor(limitBytes: number) {
-    super(413, 'FULCRUM_ALLOC_PAYLOAD_TOO_LARGE', `request body exceeds ${limitBytes} bytes`);
+  constructor(limitBytes: number, what = 'request body') {
+    super(413, 'FULCRUM_ALLOC_PAYLOAD_TOO_LARGE', `${what} exceeds ${limitBytes} bytes`);
   }
 }
 
@@ -96,5 +96,33 @@ export class NoServerAvailableError extends HttpError {
 export class TooManyStreamsError extends HttpError {
   constructor(limit: number) {
     super(503, 'FULCRUM_ALLOC_TOO_MANY_STREAMS', `already ${limit} open event streams`, { headers: { 'Retry-After': '5' } });
+  }
+}
+
+/** A mutating endpoint without the admin bearer token (only when a secret is configured). */
+export class UnauthorizedError extends HttpError {
+  constructor(message: string) {
+    super(401, 'FULCRUM_ALLOC_UNAUTHORIZED', message, { headers: { 'WWW-Authenticate': 'Bearer realm="fulcrum"' } });
+  }
+}
+
+/** The user has no route: not logged in anywhere, as far as the routers know. Same code as the core UserOfflineError. */
+export class UserOfflineHttpError extends HttpError {
+  constructor(user: string, options?: { cause?: unknown }) {
+    super(404, 'FULCRUM_USER_OFFLINE', `user ${JSON.stringify(user)} is not online`, options);
+  }
+}
+
+/** The message was written to the user's connection but not acknowledged in time. */
+export class PushTimeoutHttpError extends HttpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(504, 'FULCRUM_PUSH_TIMEOUT', message, options);
+  }
+}
+
+/** The user's server could not be reached over its gateway; retry shortly (it may be re-homing). */
+export class GatewayUnavailableHttpError extends HttpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(503, 'FULCRUM_GATEWAY_UNAVAILABLE', message, { ...options, headers: { 'Retry-After': '1' } });
   }
 }
