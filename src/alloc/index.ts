@@ -18,3 +18,6 @@ export { DEFAULT_HEARTBEAT_TTL_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS, p
 export { DEFAULT_MAX_HEARTBEAT_SERVERS, HEARTBEAT_ID_PREFIX, HeartbeatRegistry, type HeartbeatResult } from './heartbeat-registry.js';
 export * from './http-errors.js';
 export { DEFAULT_MAX_BODY_BYTES } from './http-io.js';
+export { adminToken, requireAdmin } from './admin-auth.js';
+export { DEFAULT_MAX_MESSAGE_BODY_BYTES, MessagingApi, type MessagingApiOptions } from './messaging-api.js';
+export { MAX_MESSAGE_BYTES, MAX_ONLINE_LIMIT, MAX_PUSH_ACK_TIMEOUT_MS, MAX_PUSH_USERS, MIN_PUSH_ACK_TIMEOUT_MS } from './messaging-request.js';

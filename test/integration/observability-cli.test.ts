@@ -7,7 +7,7 @@ import { killPids, lines, pidsWithArg, runCliCommand, startCli, type AnyCliComma
 import { scrape } from '../helpers/metrics.js';
 import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
 
-const ALL: AnyCliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo', 'alloc', 'loadtest'];
+const ALL: AnyCliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo', 'alloc', 'loadtest', 'push'];
 
 /** Arguments that make each command valid up to the point of connecting (to a ZooKeeper that is not there). */
 const VALID: Record<AnyCliCommand, string[]> = {
@@ -18,6 +18,7 @@ const VALID: Record<AnyCliCommand, string[]> = {
   demo: ['--zk', '127.0.0.1:1'],
   alloc: ['--zk', '127.0.0.1:1'],
   loadtest: ['ramp', '--zk', '127.0.0.1:1'],
+  push: ['online', '--zk', '127.0.0.1:1'],
 };
 
 function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {
