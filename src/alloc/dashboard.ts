@@ -9,6 +9,12 @@ import { createHash } from 'node:crypto';
  * Stable hooks for tests: #status[data-state], #spread, #total, #count, #chart
  * (one `.series[data-server]` per server), #servers tbody tr[data-server] with td.balance,
  * and body[data-events] counting the events applied.
+ *
+ * Messaging: the online-users panel (#online-total, #online-prefix, #online tbody
+ * tr[data-user] with td.user / td.server / td.since) fetches `/online` whenever an event says the
+ * route table changed (`online.version`). The push form (#push-form: #push-user, #push-message,
+ * #push-auth, #push-send) posts to `/push`; #push-result[data-state] is sending, acked, offline,
+ * timeout or error, and body[data-pushes] counts the answers shown. Users, servers and answers are likewise only set through textContent.
  */
 
 const CSS = `
@@ -48,6 +54,29 @@ tr.draining td { color: var(--muted); }
 .tag { font-size: 11px; padding: 1px 7px; border-radius: 999px; border: 1px solid var(--line); }
 .tag.draining { color: var(--warn); border-color: var(--warn); }
 .tag.live { color: var(--ok); border-color: var(--ok); }
+.two { display: grid; grid-template-columns: 3fr 2fr; gap: 18px; align-items: start; }
+.card h2 .count { color: var(--text); margin-left: 6px; font-variant-numeric: tabular-nums; }
+input, textarea, button { font: inherit; color: var(--text); background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 6px 9px; }
+input:focus, textarea:focus { outline: 1px solid #4e9af1; border-color: #4e9af1; }
+textarea { width: 100%; min-height: 74px; resize: vertical; font-family: ui-monospace, monospace; font-size: 13px; }
+button { background: #1f6feb; border-color: #1f6feb; color: #fff; font-weight: 600; cursor: pointer; padding: 7px 16px; }
+button:disabled { opacity: .6; cursor: progress; }
+#online-prefix { width: 100%; margin-bottom: 8px; }
+#online { max-height: 320px; overflow-y: auto; display: block; }
+#online table { display: table; }
+#online tbody tr { cursor: pointer; }
+#online tbody tr:hover td { background: #1b2431; }
+#online td.user { font-family: ui-monospace, monospace; font-weight: 600; }
+#online td.server, #online td.since { color: var(--muted); font-size: 12px; }
+#online .none td { color: var(--muted); cursor: default; }
+#push-form { display: grid; gap: 8px; }
+#push-form label { display: grid; gap: 3px; color: var(--muted); font-size: 12px; }
+#push-form .row { display: flex; gap: 10px; align-items: center; }
+.hint { color: var(--muted); font-size: 12px; }
+#push-result { font-size: 13px; padding: 8px 10px; border-radius: 6px; border: 1px solid var(--line); color: var(--muted); min-height: 38px; word-break: break-word; }
+#push-result[data-state="acked"] { color: var(--ok); border-color: var(--ok); }
+#push-result[data-state="offline"], #push-result[data-state="timeout"] { color: var(--warn); border-color: var(--warn); }
+#push-result[data-state="error"] { color: var(--bad); border-color: var(--bad); }
 `;
 
 const SCRIPT = `
@@ -201,11 +230,103 @@ const SCRIPT = `
     return 10 * p;
   }
 
+  // ---- messaging: online users and the push form -------------------------------------------
+  var ONLINE_LIMIT = 50, ONLINE_MIN_GAP_MS = 250;
+  var onlineWanted = -1, onlineShown = -2, onlineBusy = false, onlineTimer = 0, onlineAt = 0;
+  var onlineBody = document.querySelector('#online tbody');
+
+  function wantOnline(version) {
+    onlineWanted = version;
+    if (onlineBusy || onlineTimer) return;
+    // At most one /online request in flight and one per ONLINE_MIN_GAP_MS: a login storm is one refresh.
+    onlineTimer = setTimeout(fetchOnline, Math.max(0, onlineAt + ONLINE_MIN_GAP_MS - Date.now()));
+  }
+  function fetchOnline() {
+    onlineTimer = 0; onlineBusy = true; onlineAt = Date.now();
+    var version = onlineWanted;
+    var prefix = $('online-prefix').value;
+    var url = 'online?limit=' + ONLINE_LIMIT + (prefix ? '&prefix=' + encodeURIComponent(prefix) : '');
+    fetch(url, { headers: { accept: 'application/json' } })
+      .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+      .then(function (a) {
+        if (a.ok) { renderOnline(a.body, prefix); onlineShown = version; }
+        else renderOnlineNote(a.body && a.body.error ? a.body.error.message : 'cannot list users');
+      })
+      .catch(function () { renderOnlineNote('cannot reach the service'); })
+      .then(function () {
+        onlineBusy = false;
+        if (onlineWanted !== onlineShown) wantOnline(onlineWanted);
+      });
+  }
+  function renderOnlineNote(text) {
+    onlineBody.textContent = '';
+    var tr = el('tr', { class: 'none' }); var td = el('td', { colspan: '3' }, text); tr.appendChild(td);
+    onlineBody.appendChild(tr);
+  }
+  function renderOnline(body, prefix) {
+    $('online-total').textContent = body.total;
+    document.body.dataset.online = String(body.total);
+    onlineBody.textContent = '';
+    if (body.users.length === 0) { renderOnlineNote(prefix ? 'nobody online with this prefix' : 'nobody online'); return; }
+    body.users.forEach(function (u) {
+      var tr = el('tr', { 'data-user': u.user });
+      tr.appendChild(el('td', { class: 'user' }, u.user));
+      tr.appendChild(el('td', { class: 'server' }, u.server));
+      tr.appendChild(el('td', { class: 'since' }, new Date(u.since).toLocaleTimeString()));
+      tr.addEventListener('click', function () { $('push-user').value = u.user; $('push-message').focus(); });
+      onlineBody.appendChild(tr);
+    });
+    if (body.total > body.users.length) renderOnlineMore(body.total - body.users.length);
+  }
+  function renderOnlineMore(n) {
+    var tr = el('tr', { class: 'none' }); tr.appendChild(el('td', { colspan: '3' }, '… and ' + n + ' more (narrow with the prefix)'));
+    onlineBody.appendChild(tr);
+  }
+  var prefixTimer = 0;
+  $('online-prefix').addEventListener('input', function () {
+    clearTimeout(prefixTimer);
+    prefixTimer = setTimeout(function () { onlineShown = -2; wantOnline(onlineWanted); }, 150);
+  });
+
+  var pushes = 0;
+  function setResult(state, text) { var r = $('push-result'); r.dataset.state = state; r.textContent = text; }
+  function finishPush(state, text) { setResult(state, text); document.body.dataset.pushes = String(++pushes); }
+  // JSON when it parses, otherwise the text as a string (as npm run push does).
+  function messageOf(text) { try { return JSON.parse(text); } catch (e) { return text; } }
+  $('push-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var user = $('push-user').value.trim();
+    if (!user) { setResult('error', 'name a user (click one in the list)'); return; }
+    var headers = { 'content-type': 'application/json', accept: 'application/json' };
+    var auth = $('push-auth').value.trim();
+    if (auth) headers.authorization = 'Bearer ' + auth;
+    var started = Date.now();
+    $('push-send').disabled = true;
+    setResult('sending', 'sending to ' + user + '…');
+    fetch('push', { method: 'POST', headers: headers, body: JSON.stringify({ user: user, message: messageOf($('push-message').value) }) })
+      .then(function (r) { return r.json().then(function (b) { return { status: r.status, body: b }; }); })
+      .then(function (a) {
+        var ms = Date.now() - started;
+        if (a.status === 200) finishPush('acked', 'acked by ' + user + ' on ' + a.body.server + ' · id ' + a.body.id + ' · ' + ms + ' ms');
+        else {
+          var err = a.body && a.body.error ? a.body.error : { code: 'HTTP ' + a.status, message: '' };
+          var state = err.code === 'FULCRUM_USER_OFFLINE' ? 'offline' : err.code === 'FULCRUM_PUSH_TIMEOUT' ? 'timeout' : 'error';
+          finishPush(state, a.status + ' ' + err.code + ': ' + err.message);
+        }
+      })
+      .catch(function (e) { finishPush('error', 'request failed: ' + e.message); })
+      .then(function () { $('push-send').disabled = false; });
+  });
+
   var source = new EventSource('events');
   source.onopen = function () { setStatus('live', 'live'); };
   source.onerror = function () { setStatus('down', 'reconnecting…'); };
   source.onmessage = function (e) {
-    try { apply(JSON.parse(e.data)); } catch (err) { console.error(err); }
+    try {
+      var msg = JSON.parse(e.data);
+      apply(msg);
+      if (msg.online && msg.online.version !== onlineShown) wantOnline(msg.online.version);
+    } catch (err) { console.error(err); }
   };
   // Keep the time axis moving between events.
   setInterval(function () { if (latest) renderChart(); }, 1000);
@@ -227,7 +348,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <link rel="icon" href="data:,">
 <style>${CSS}</style>
 </head>
-<body data-events="0">
+<body data-events="0" data-pushes="0">
 <header>
   <h1>fulcrum</h1><span class="root">load-aware socket cluster</span>
   <span id="status" data-state="connecting">connecting…</span>
@@ -250,6 +371,28 @@ export const DASHBOARD_HTML = `<!doctype html>
       <thead><tr><th>server</th><th>address</th><th class="num">balance</th><th class="num">max</th><th>state</th><th>load</th></tr></thead>
       <tbody></tbody>
     </table>
+  </section>
+  <section class="two">
+    <div class="card">
+      <h2>Online users<span class="count" id="online-total">–</span></h2>
+      <input id="online-prefix" type="search" placeholder="filter by prefix" autocomplete="off" spellcheck="false" aria-label="filter online users by prefix">
+      <div id="online">
+        <table>
+          <thead><tr><th>user</th><th>server</th><th>since</th></tr></thead>
+          <tbody></tbody>
+        </table>
+      </div>
+    </div>
+    <div class="card">
+      <h2>Send a push</h2>
+      <form id="push-form" autocomplete="off">
+        <label>user<input id="push-user" placeholder="click a user in the list" spellcheck="false"></label>
+        <label>message (JSON, or plain text)<textarea id="push-message" spellcheck="false">{"hello": "from the dashboard"}</textarea></label>
+        <label>admin token (only when the service has a secret)<input id="push-auth" type="password" placeholder="Bearer token"></label>
+        <div class="row"><button id="push-send" type="submit">Push</button><span class="hint">waits for the client's ack</span></div>
+        <div id="push-result" data-state="idle" role="status">no push sent yet</div>
+      </form>
+    </div>
   </section>
 </main>
 <script>${SCRIPT}</script>
