@@ -10,6 +10,7 @@ import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { messagingBench } from './messaging.js';
+import { httpPushBench } from './http-push.js';
 
 const zkConnect = process.env.FULCRUM_ZK ?? DEFAULT_ZK_CONNECT;
 const ROOT = `/fulcrum-bench/${process.pid}/servers`;
@@ -153,6 +154,7 @@ try {
   console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
   if (process.argv.includes('--routes')) {
     await messagingBench(zkConnect);
+    await httpPushBench(zkConnect);
     process.exitCode = 0;
   } else {
   const t = await connectThroughput();
@@ -170,6 +172,7 @@ try {
   console.log(`balance change -> visible in ${c.caches} watch-driven caches (${c.samples} samples, write ack to cache event)`);
   console.log(`  p50 ${c.p50.toFixed(2)} ms · p99 ${c.p99.toFixed(2)} ms · max ${c.max.toFixed(2)} ms   (target p99 <= 50 ms) ${c.p99 <= 50 ? 'OK' : 'MISSED'}\n`);
   await messagingBench(zkConnect);
+  await httpPushBench(zkConnect);
   }
 } finally {
   await deleteTree(admin, `/fulcrum-bench/${process.pid}`);

@@ -13,13 +13,13 @@ const STORM = 10_000;
 const PACED = 300;
 const ROUTERS = 3;
 
-function quantile(xs: number[], q: number): number {
+export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
 }
 
 /** A bare protocol client: logs in, acks every message and notes when messages arrive. */
-class BenchUser {
+export class BenchUser {
   readonly socket: net.Socket;
   received = 0;
   lastAt = 0;
@@ -50,7 +50,7 @@ class BenchUser {
   }
 }
 
-async function withConcurrency<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+export async function withConcurrency<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: n }, async () => {
     while (next < items.length) await fn(items[next++]!);
