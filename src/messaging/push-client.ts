@@ -236,9 +236,18 @@ export class PushClient {
       return await this.pool.request(server, gw.ip, gw.port, body, timeoutMs);
     } catch (e) {
       // Maybe restarted under the same name with a new gateway port: look again for the next try.
-      if (e instanceof GatewayUnavailableError) void this.servers.refresh(server);
+      if (e instanceof GatewayUnavailableError) this.refreshSoon(server);
       throw e;
     }
+  }
+
+  private readonly refreshedAt = new Map<string, number>();
+  /** At most one re-read per server and second, however many requests fail. */
+  private refreshSoon(server: string): void {
+    const now = Date.now();
+    if (now - (this.refreshedAt.get(server) ?? 0) < 1_000) return;
+    this.refreshedAt.set(server, now);
+    void this.servers.refresh(server);
   }
 
   close(): void {
