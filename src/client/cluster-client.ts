@@ -127,6 +127,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     let avoid: Iterable<string> = [];
     if (Symbol.iterator in arg) avoid = arg;
     else this.login = arg;
+    this.kickedReason = undefined;
     if (this.isConnected) return this.sock!;
     const maxAttempts = this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const tried = new Set<string>(avoid);
@@ -235,7 +236,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.sock = socket;
     this.current = server;
     socket.on('error', () => {});
-    for (const m of rest) this.onFrame(m);
+    for (const m of rest) this.onFrame(m, socket);
     let speaksFrames = true;
     socket.on('data', (chunk: Buffer) => {
       if (!speaksFrames) return;
@@ -246,7 +247,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         speaksFrames = false; // a custom server protocol: not ours to judge
         return;
       }
-      for (const m of frames) this.onFrame(m);
+      for (const m of frames) this.onFrame(m, socket);
     });
     socket.resume();
     for (const room of this.rooms) socket.write(encodeFrame({ type: 'join', room }));
@@ -283,7 +284,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     }, delay);
   }
 
-  private onFrame(m: unknown): void {
+  private onFrame(m: unknown, from: Socket): void {
     if (isFrameOf<MessageFrame>(m, 'message')) {
       const { type: _t, ...msg } = m;
       this.emit('message', msg);
@@ -295,6 +296,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       clearTimeout(p.timer);
       p.resolve(m.code === undefined ? { delivered: m.delivered === true } : { delivered: m.delivered === true, code: String(m.code) });
     } else if (isFrameOf<KickedFrame>(m, 'kicked')) {
+      if (from !== this.sock) return; // a connection we already left behind
       this.kickedReason = String(m.reason);
       this.emit('kicked', this.kickedReason);
     } else if (isPong(m)) {

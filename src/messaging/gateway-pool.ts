@@ -7,6 +7,8 @@ import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from './gateway-server.js';
 
 /** Connect + challenge must finish within this. @default 2000 */
 export const DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS = 2_000;
+/** After a failed connect, requests to that server fail at once for this long instead of reconnecting. */
+export const GATEWAY_RETRY_AFTER_MS = 50;
 
 interface Pending {
   resolve: (r: GatewayResult) => void;
@@ -17,7 +19,7 @@ interface Pending {
 /** One persistent, authenticated connection to one server's gateway. */
 class GatewayConnection {
   private socket: Socket | undefined;
-  private readonly ready: Promise<void>;
+  readonly ready: Promise<void>;
   private readonly pending = new Map<number, Pending>();
   private rid = 0;
   private dead: Error | undefined;
@@ -123,6 +125,7 @@ export interface GatewayPoolOptions {
 /** Persistent gateway connections, one per server, opened on first use and replaced when they break. */
 export class GatewayPool {
   private readonly conns = new Map<string, GatewayConnection>();
+  private readonly failedAt = new Map<string, { at: number; error: Error }>();
   private closed = false;
 
   constructor(private readonly options: GatewayPoolOptions = {}) {}
@@ -131,22 +134,30 @@ export class GatewayPool {
   request(server: string, ip: string, port: number, body: GatewayRequestBody, timeoutMs: number): Promise<GatewayResult> {
     if (this.closed) return Promise.reject(new GatewayUnavailableError(server, 'pool closed'));
     const address = `${ip}:${port}`;
+    const failed = this.failedAt.get(server);
+    if (failed && performance.now() - failed.at < GATEWAY_RETRY_AFTER_MS) return Promise.reject(failed.error);
     let c = this.conns.get(server);
     if (c && (c.isDead || c.address !== address)) {
       c.close();
       c = undefined;
     }
     if (!c) {
-      c = new GatewayConnection(server, address, ip, port, this.options.secret, this.options.connectTimeoutMs ?? DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, (gone) => {
+      const conn = new GatewayConnection(server, address, ip, port, this.options.secret, this.options.connectTimeoutMs ?? DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, (gone) => {
         if (this.conns.get(server) === gone) this.conns.delete(server);
       });
-      this.conns.set(server, c);
+      c = conn;
+      this.conns.set(server, conn);
+      conn.ready.then(
+        () => this.failedAt.delete(server),
+        (error: Error) => this.failedAt.set(server, { at: performance.now(), error }),
+      );
     }
     return c.request(body, timeoutMs);
   }
 
   /** Drops the connection to a server that left. */
   forget(server: string): void {
+    this.failedAt.delete(server);
     this.conns.get(server)?.close();
   }
 

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { ServerCache } from '../discovery/server-cache.js';
-import type { ServerInfo } from '../discovery/snapshot.js';
 import { ClosedError, GatewayUnavailableError, InvalidArgumentError, PushTimeoutError, UserOfflineError, FulcrumError } from '../errors.js';
 import { DELIVERY_CODES, KICK_REASONS, isName } from '../protocol/messages.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
+import { GatewayDirectory } from './gateway-directory.js';
 import { GatewayPool } from './gateway-pool.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
 import { routesRootOf, type Route } from './route.js';
@@ -93,7 +92,7 @@ export interface OnlineQuery {
 export class PushClient {
   readonly session: ZkSession;
   readonly routes: RouteTable;
-  readonly servers: ServerCache;
+  readonly servers: GatewayDirectory;
   private readonly pool: GatewayPool;
   private readonly ownsSession: boolean;
   private readonly tag = randomBytes(4).toString('hex');
@@ -111,10 +110,10 @@ export class PushClient {
       this.session = options.zk;
       this.ownsSession = false;
     }
-    this.servers = new ServerCache({ session: this.session, root });
+    this.servers = new GatewayDirectory(this.session, root);
     this.routes = new RouteTable({ session: this.session, routesRoot });
     this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs });
-    this.servers.on('removed', (s) => this.pool.forget(s.name));
+    this.servers.onRemoved = (name) => this.pool.forget(name);
   }
 
   /** Loads the servers and the route table; every other method calls it. */
@@ -194,7 +193,7 @@ export class PushClient {
 
   private async fanout(body: GatewayRequestBody): Promise<FanoutResult> {
     await this.start();
-    const names = this.servers.current().servers.filter((s) => s.gatewayPort !== undefined || s.name === this.options.local?.server).map((s) => s.name);
+    const names = this.servers.names().filter((n) => this.servers.get(n) !== undefined || n === this.options.local?.server);
     const results = await Promise.all(names.map((n) => this.send(n, body, DEFAULT_ACK_TIMEOUT_MS).catch(() => undefined)));
     const answered = results.filter((r): r is GatewayResult => r !== undefined && r.ok);
     return { servers: answered.length, recipients: answered.reduce((n, r) => n + (r.recipients ?? 0), 0) };
@@ -230,10 +229,25 @@ export class PushClient {
   async send(server: string, body: GatewayRequestBody, timeoutMs: number): Promise<GatewayResult> {
     const local = this.options.local;
     if (local && local.server === server) return { type: 'result', rid: 0, ...(await local.handle(body)) };
-    const info: ServerInfo | undefined = this.servers.current().servers.find((s) => s.name === server);
-    if (!info) throw new GatewayUnavailableError(server, 'not registered');
-    if (info.gatewayIp === undefined || info.gatewayPort === undefined) throw new GatewayUnavailableError(server, 'publishes no gateway');
-    return this.pool.request(server, info.gatewayIp, info.gatewayPort, body, timeoutMs);
+    if (!this.servers.has(server)) throw new GatewayUnavailableError(server, 'not registered');
+    const gw = this.servers.get(server);
+    if (!gw) throw new GatewayUnavailableError(server, 'publishes no gateway');
+    try {
+      return await this.pool.request(server, gw.ip, gw.port, body, timeoutMs);
+    } catch (e) {
+      // Maybe restarted under the same name with a new gateway port: look again for the next try.
+      if (e instanceof GatewayUnavailableError) this.refreshSoon(server);
+      throw e;
+    }
+  }
+
+  private readonly refreshedAt = new Map<string, number>();
+  /** At most one re-read per server and second, however many requests fail. */
+  private refreshSoon(server: string): void {
+    const now = Date.now();
+    if (now - (this.refreshedAt.get(server) ?? 0) < 1_000) return;
+    this.refreshedAt.set(server, now);
+    void this.servers.refresh(server);
   }
 
   close(): void {

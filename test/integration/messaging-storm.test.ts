@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type ZooKeeper from 'zookeeper';
+import { PushClient } from '../../src/messaging/push-client.js';
+import { routesRootOf } from '../../src/messaging/route.js';
+import { decodeShard } from '../../src/messaging/shard-codec.js';
+import { ClientRunner } from '../../src/tools/runner/client-runner.js';
+import { ZkSession } from '../../src/zk/session.js';
+import { zkBalances } from '../helpers/cluster.js';
+import { measured } from '../helpers/fault-util.js';
+import { closeMessaging, startMessagingServers } from '../helpers/messaging.js';
+import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+
+let zk: ZooKeeper;
+let connect: string;
+useTestZk((z, c) => ((zk = z), (connect = c)));
+
+const USERS = 1_000;
+
+test('messaging storm - 1,000 logins at once: balances and the route table are exact, few route writes, and again after half leave', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'msg-storm');
+  // A small shard limit so the storm also splits shards while it runs.
+  const servers = await startMessagingServers(3, { zk: connect, root, maxUsersPerShard: 128 });
+  const session = new ZkSession({ connect });
+  const push = new PushClient({ zk: session, root });
+  let clients: ClientRunner | undefined;
+  const routesInZk = async () => {
+    const routes = routesRootOf(root);
+    const out = new Map<string, string>();
+    for (const name of (await zk.get_children(routes, false)) as string[]) {
+      const [, data] = (await zk.get(`${routes}/${name}`, false)) as [unknown, Buffer];
+      const shard = decodeShard(data);
+      for (const u of shard?.users.keys() ?? []) {
+        assert.equal(out.has(u), false, `${u} in two shards`);
+        out.set(u, shard!.server);
+      }
+    }
+    return out;
+  };
+  const expected = () => new Map(clients!.clients.filter((c) => c.isConnected).map((c) => [c.user!, c.server!.name]));
+  const exact = async () => {
+    const nodes = await zkBalances(zk, root);
+    if (!servers.every((s) => nodes.get(s.name)?.balance === s.connections.size)) return false;
+    const want = expected();
+    const got = await routesInZk();
+    if (got.size !== want.size || [...want].some(([u, s]) => got.get(u) !== s)) return false;
+    return push.routes.size === want.size && [...want].every(([u, s]) => push.route(u)?.server === s);
+  };
+  try {
+    await push.start();
+    const writes0 = servers.reduce((n, s) => n + s.stats.routeWrites, 0);
+    clients = new ClientRunner({ count: USERS, staggerMs: 0, session, root, strategy: 'least', login: (i) => ({ user: `storm-${i}` }) });
+    assert.deepEqual(await clients.start(), { connected: USERS, failed: 0 });
+    assert.ok(await eventually(exact, 20_000), 'balances, ZooKeeper routes and the router view exact after the storm');
+    const writes = servers.reduce((n, s) => n + s.stats.routeWrites, 0) - writes0;
+    measured('messaging storm: route writes per login (1,000 logins, 3 servers)', (writes / USERS).toFixed(3), '');
+    assert.ok(servers.some((s) => s.stats.routeShards > 1), 'shards split under the storm');
+    assert.ok(writes < USERS / 2, `${writes} route writes for ${USERS} logins`);
+    await Promise.all(clients.clients.filter((_, i) => i % 2 === 0).map((c) => c.disconnect()));
+    assert.ok(await eventually(exact, 20_000), 'exact again after half left');
+    assert.equal(push.routes.size, USERS / 2);
+  } finally {
+    push.close();
+    await clients?.stop();
+    session.close();
+    await closeMessaging(servers);
+    await cleanup();
+  }
+});
