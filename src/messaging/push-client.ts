@@ -8,6 +8,7 @@ import { GatewayPool } from './gateway-pool.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
 import { routesRootOf, type Route } from './route.js';
 import { RouteTable } from './route-table.js';
+import { smallest } from './smallest.js';
 
 /** How long a pushed message may wait for the client's ack. @default 5000 */
 export const DEFAULT_ACK_TIMEOUT_MS = 5_000;
@@ -219,10 +220,12 @@ export class PushClient {
   online(query: OnlineQuery = {}): { total: number; users: OnlineUser[] } {
     const prefix = query.prefix ?? '';
     const limit = Math.max(0, query.limit ?? DEFAULT_ONLINE_LIMIT);
-    const matches: [string, Route][] = [];
-    for (const e of this.routes.entries()) if (e[0].startsWith(prefix)) matches.push(e);
-    matches.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    return { total: matches.length, users: matches.slice(0, limit).map(([user, r]) => ({ user, server: r.server, since: r.since })) };
+    const { total, items } = smallest(this.matching(prefix), limit, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return { total, users: items.map(([user, r]) => ({ user, server: r.server, since: r.since })) };
+  }
+
+  private *matching(prefix: string): IterableIterator<[string, Route]> {
+    for (const e of this.routes.entries()) if (e[0].startsWith(prefix)) yield e;
   }
 
   /** One request to a server's gateway (or the in-process one). */
