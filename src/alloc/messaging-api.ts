@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FulcrumError, GatewayUnavailableError, PushTimeoutError, UserOfflineError } from '../errors.js';
+import { GatewayUnavailableError, PushTimeoutError, UserOfflineError } from '../errors.js';
 import type { PushClient } from '../messaging/push-client.js';
 import { requireAdmin } from './admin-auth.js';
 import { GatewayUnavailableHttpError, PushTimeoutHttpError, UserOfflineHttpError } from './http-errors.js';
@@ -96,7 +96,7 @@ export class MessagingApi {
     try {
       kicked = r !== undefined && (await this.push.kick(user));
     } catch (e) {
-      throw e instanceof FulcrumError ? toHttp(e) : e;
+      throw toHttp(e);
     }
     if (!kicked) throw new UserOfflineHttpError(user);
     sendJson(res, 200, { user, kicked: true, server: r!.server });
