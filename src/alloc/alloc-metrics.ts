@@ -12,6 +12,8 @@ export interface AllocMetricsSources {
   heartbeatServers: () => number;
   heartbeatExpired: () => number;
   sseClients: () => number;
+  /** Users with a route (the messaging route table). @default none: reported as 0 */
+  onlineUsers?: () => number;
 }
 
 export interface AllocMetricsOptions {
@@ -121,6 +123,14 @@ export class AllocMetrics {
       registers,
       collect() {
         this.set(sources.zkConnected() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'fulcrum_online_users',
+      help: 'Logged-in users in the route table, as this service sees it.',
+      registers,
+      collect() {
+        this.set(sources.onlineUsers?.() ?? 0);
       },
     });
     new Gauge({

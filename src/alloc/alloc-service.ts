@@ -242,6 +242,7 @@ export class AllocService {
         heartbeatServers: () => this.heartbeats.size,
         heartbeatExpired: () => this.heartbeats.expiredCount,
         sseClients: () => this.events.clients,
+        onlineUsers: () => this.push.routes.size,
       },
       { defaultMetrics: options.defaultMetrics },
     );

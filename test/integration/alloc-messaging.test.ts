@@ -101,6 +101,7 @@ test('alloc messaging - GET /online filters by prefix and limit, GET /online/{us
     const one = (await request(`${f.url}online?limit=1`)).json<{ total: number; users: { user: string }[] }>();
     assert.deepEqual([one.total, one.users.map((u) => u.user)], [3, ['a1']]);
 
+    assert.match((await request(`${f.url}metrics`)).text, /^fulcrum_online_users 3$/m);
     const route = await request(`${f.url}online/a2`);
     assert.equal(route.status, 200);
     assert.deepEqual({ ...route.json<object>(), since: 0 }, { user: 'a2', server: f.servers[1]!.name, since: 0 });
@@ -117,6 +118,7 @@ test('alloc messaging - GET /online filters by prefix and limit, GET /online/{us
     await events.waitFor<{ online: { total: number } }>((e) => e.online.total === 2);
     assert.deepEqual((await request(`${f.url}online`)).json<{ users: { user: string }[] }>().users.map((u) => u.user), ['a2', 'b1']);
     assert.deepEqual([users[1]!.kicked, users[2]!.kicked], [[], []]);
+    assert.match((await request(`${f.url}metrics`)).text, /^fulcrum_alloc_http_requests_total\{route="\/online\/\{user\}",status="404"\} 3$/m);
     await Promise.all(users.map((u) => u.client.disconnect()));
   } finally {
     events.close();

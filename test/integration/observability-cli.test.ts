@@ -28,12 +28,16 @@ function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {
   assert.match(r.stderr, pattern, detail);
 }
 
-/** A port p with p and p+1 free a moment ago. */
+/**
+ * A port p with p and p+1 free a moment ago. Tried below the ephemeral range (32768+): Linux gives
+ * listen(0) odd ports and outgoing connections even ones, so on a busy machine p+1 of an ephemeral
+ * p is nearly always taken.
+ */
 async function twoFreePorts(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const a = net.createServer().listen(0, '127.0.0.1');
-    await new Promise((r) => a.once('listening', r));
-    const p = (a.address() as net.AddressInfo).port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const a = net.createServer();
+    const p = 20_000 + 2 * Math.floor(Math.random() * 6_000);
+    if (!(await new Promise<boolean>((r) => a.once('error', () => r(false)).listen(p, '127.0.0.1', () => r(true))))) continue;
     const b = net.createServer();
     const free = p < 65535 && (await new Promise<boolean>((r) => b.once('error', () => r(false)).listen(p + 1, '127.0.0.1', () => r(true))));
     await new Promise((r) => a.close(r));
@@ -63,10 +67,10 @@ test('metrics cli - a bad --metrics-port-base exits 2 with one line', async () =
 });
 
 test('metrics cli - servers --metrics-port-base P serves /metrics on P+i and the connection gauge follows real connections', async () => {
+  const base = await twoFreePorts(); // first: a failure here must not leave a ZooKeeper handle open
   const connect = await testZk();
   const zk: ZooKeeper = await rawZk(connect);
   const { root, cleanup } = await freshRoot(zk, 'metrics-cli');
-  const base = await twoFreePorts();
   const socks: net.Socket[] = [];
   let servers: ReturnType<typeof startCli> | undefined;
   try {
