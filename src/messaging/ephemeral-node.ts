@@ -4,6 +4,10 @@ import type { ZkSession } from '../zk/session.js';
 
 /** Gap kept between two writes of one node; changes inside it are folded into the next write. @default 20 */
 export const DEFAULT_NODE_WRITE_INTERVAL_MS = 20;
+/** A write that carried at least this many changes means a storm: the next gap is stretched. */
+export const STORM_BATCH = 4;
+/** Factor on the gap during a storm (20 ms → 50 ms): fewer, bigger writes while logins pour in. */
+export const STORM_GAP_FACTOR = 2.5;
 /** Wait before retrying after a failed write. @default 250 */
 export const DEFAULT_NODE_RETRY_MS = 250;
 
@@ -20,8 +24,8 @@ export interface EphemeralNodeOptions {
 
 /**
  * One ephemeral node kept equal to `produce()`: created on first touch, re-created after a new
- * session, written at the leading edge when idle (a lone change is visible at once) and at most
- * once per interval under a storm. One write in flight; what changes meanwhile goes in the next.
+ * session, written at the leading edge when idle (a lone change is visible at once), at most
+ * once per interval while changes trickle in, and less often while they pour in (a storm). One write in flight; what changes meanwhile goes in the next.
  */
 export class EphemeralNode {
   private generation = 0;
@@ -31,6 +35,7 @@ export class EphemeralNode {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private lastWriteAt = -Infinity;
+  private lastBatch = 0;
   private waiters: { generation: number; resolve: () => void }[] = [];
   private readonly interval: number;
   readonly stats = { writes: 0, failures: 0 };
@@ -62,7 +67,8 @@ export class EphemeralNode {
 
   private schedule(delayMs?: number): void {
     if (this.running || this.timer || this.closed) return;
-    const wait = delayMs ?? Math.max(0, this.lastWriteAt + this.interval - performance.now());
+    const gap = this.lastBatch >= STORM_BATCH ? this.interval * STORM_GAP_FACTOR : this.interval;
+    const wait = delayMs ?? Math.max(0, this.lastWriteAt + gap - performance.now());
     if (wait === 0) {
       void this.run();
       return;
@@ -76,11 +82,14 @@ export class EphemeralNode {
   private async run(): Promise<void> {
     if (this.closed || this.written >= this.generation) return;
     this.running = true;
+    // The gap is measured from write start: a slow write of a big shard must not delay the next login further.
+    this.lastWriteAt = performance.now();
     const generation = this.generation;
     let retryIn: number | undefined;
     try {
       await this.write(this.options.session.zk, this.options.produce());
       this.stats.writes++;
+      this.lastBatch = generation - this.written;
       this.written = generation;
       this.waiters = this.waiters.filter((w) => (w.generation <= generation ? (w.resolve(), false) : true));
     } catch (e) {
@@ -89,7 +98,6 @@ export class EphemeralNode {
       retryIn = DEFAULT_NODE_RETRY_MS;
     } finally {
       this.running = false;
-      this.lastWriteAt = performance.now();
     }
     if (this.written < this.generation) this.schedule(retryIn);
   }
