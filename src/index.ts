@@ -4,7 +4,7 @@
 export * from './errors.js';
 export { encodeServerData, decodeServerData, validateServerData, type ServerData } from './server-data.js';
 
-export { ZkSession, rearmStreams, type ZkSessionEvents } from './zk/session.js';
+export { ZkSession, type ZkSessionEvents } from './zk/session.js';
 export { connectZk, DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './zk/connect.js';
 export { DEFAULT_ZK_CONNECT, parseConnectString } from './zk/connect-string.js';
 export { DEFAULT_ROOT } from './zk/paths.js';
