@@ -1,5 +1,5 @@
 import ZooKeeper from 'zookeeper';
-import { ZkConnectTimeoutError } from '../errors.js';
+import { ZkConnectTimeoutError, ZkError } from '../errors.js';
 import { parseConnectString } from './connect-string.js';
 
 export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
@@ -43,7 +43,7 @@ export function connectZk(opts: ZkConnectOptions): Promise<ZooKeeper> {
         if (rc === 0) resolve(zk);
         else {
           zk.close();
-          reject(new Error(`${rc} digest authentication failed`));
+          reject(new ZkError('add_auth', 'digest', rc, { detail: 'digest authentication failed' }));
         }
       });
     });

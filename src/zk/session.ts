@@ -4,6 +4,7 @@ import type ZooKeeper from 'zookeeper';
 import { C } from './codes.js';
 import { ClosedError, ZkConnectTimeoutError } from '../errors.js';
 import { connectZk, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './connect.js';
+import { ZkClient } from './zk-client.js';
 
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 5_000;
 /** While a handle is disconnected, every reading socket of the process is re-armed this often (see rearmStreams). */
@@ -90,6 +91,16 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   get zk(): ZooKeeper {
     if (!this.handle) throw new ClosedError('ZooKeeper session');
     return this.handle;
+  }
+
+  /** The typed client of the current handle; throws ClosedError when there is none. */
+  get client(): ZkClient {
+    return ZkClient.of(this.zk);
+  }
+
+  /** start(), answering the typed client. */
+  async startClient(): Promise<ZkClient> {
+    return ZkClient.of(await this.start());
   }
 
   get isConnected(): boolean {
