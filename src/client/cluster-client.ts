@@ -186,9 +186,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     });
   }
 
-  private scheduleReconnect(attempt: number, lostName?: string): void {
+  /** `delay` is the wait the 'failed' event already announced; the jittered backoff otherwise. */
+  private scheduleReconnect(attempt: number, lostName?: string, delay = this.reconnectDelay(attempt)): void {
     if (this.closed) return;
-    const delay = attempt === 0 ? 0 : backoffDelay(attempt, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       // The server we just lost may still be registered (a crash is noticed only at session timeout).
@@ -198,12 +198,16 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         },
         (e: Error) => {
           if (this.closed) return;
-          const next = backoffDelay(attempt + 1, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
+          const next = this.reconnectDelay(attempt + 1);
           this.emit('failed', e, next);
-          this.scheduleReconnect(attempt + 1);
+          this.scheduleReconnect(attempt + 1, undefined, next);
         },
       );
     }, delay);
+  }
+
+  private reconnectDelay(attempt: number): number {
+    return attempt === 0 ? 0 : backoffDelay(attempt, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
   }
 
   /** Closes the connection for good (no re-homing). */
