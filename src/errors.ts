@@ -34,7 +34,7 @@ export class ZkError extends FulcrumError {
   readonly op: string;
   readonly path: string;
   constructor(op: string, path: string, zkCode: number, options?: { cause?: unknown; detail?: string }) {
-    super('FULCRUM_ZK_OPERATION', `ZooKeeper ${op} ${path} failed: ${zkCode}${options?.detail ? ` ${options.detail}` : ''}`, options);
+    super('FULCRUM_ZK_OPERATION', `ZooKeeper ${op} ${path} failed: ${options?.detail ?? zkCode}`, options);
     this.zkCode = zkCode;
     this.op = op;
     this.path = path;
