@@ -4,6 +4,7 @@ import { AllServersFailedError, ClosedError, NoServersError, ProtocolError } fro
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
 import { encodeFrame, FrameDecoder, isPong } from '../protocol/frames.js';
+import { defaultLogger, type Logger } from '../log/logger.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
 
 export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
@@ -30,13 +31,15 @@ export interface ClusterClientOptions {
   backoffBaseMs?: number;
   /** @default 5000 */
   backoffMaxMs?: number;
+  /** Where failed re-homing rounds go when nobody listens for 'failed'. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ClusterClientEvents {
   connected: [server: ServerInfo, pongId: string | undefined];
   /** The connection dropped; `willReconnect` says whether the client re-homes. */
   disconnected: [server: ServerInfo, willReconnect: boolean];
-  /** A connect round failed; with reconnect on, it tries again after `delayMs`. */
+  /** A re-homing round failed; it tries again after `delayMs`. Logged (warn) instead when nobody listens. */
   failed: [err: Error, delayMs: number | undefined];
 }
 
@@ -199,7 +202,8 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         (e: Error) => {
           if (this.closed) return;
           const next = this.reconnectDelay(attempt + 1);
-          this.emit('failed', e, next);
+          if (this.listenerCount('failed') > 0) this.emit('failed', e, next);
+          else (this.options.logger ?? defaultLogger()).warn({ component: 'ClusterClient', err: e, code: (e as { code?: unknown }).code, delayMs: next }, `reconnect failed: ${e.message}`);
           this.scheduleReconnect(attempt + 1, undefined, next);
         },
       );

@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type ZooKeeper from 'zookeeper';
 import { ClosedError } from '../errors.js';
 import { reportError } from '../log/report-error.js';
 import type { Logger } from '../log/logger.js';
 import { C, isConnectionProblem, isZk } from '../zk/codes.js';
-import { ZkClient } from '../zk/zk-client.js';
+import type { ZkClient } from '../zk/zk-client.js';
 import { DEFAULT_ROOT, mkdirp, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { sessionClient, toServerInfo, warnMalformedOnce, type MalformedHandler } from './read-servers.js';
@@ -162,8 +161,13 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     this.stats.watchEvents++;
     void this.refreshChildren(false);
   };
-  private readonly onSession = (native: ZooKeeper): void => {
-    const zk = ZkClient.of(native);
+  private readonly onSession = (): void => {
+    let zk: ZkClient;
+    try {
+      zk = this.session.client; // the handle the event announces
+    } catch {
+      return;
+    }
     if (this.closed || zk === this.zk) return;
     this.adopt(zk);
     void this.resync(); // the old session's watches are gone; diff against the old picture

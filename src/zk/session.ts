@@ -5,6 +5,7 @@ import { C } from './codes.js';
 import { ClosedError, ZkConnectTimeoutError } from '../errors.js';
 import { connectZk, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './connect.js';
 import { ZkClient } from './zk-client.js';
+import { reportError } from '../log/report-error.js';
 
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 5_000;
 /** While a handle is disconnected, every reading socket of the process is re-armed this often (see rearmStreams). */
@@ -61,6 +62,8 @@ export interface ZkSessionEvents {
    * failed), or given up by us (-112) after the process was frozen for longer than the session timeout.
    */
   expired: [code: number];
+  /** A replacement of a dead handle failed to connect (it keeps trying); logged instead when nobody listens. */
+  error: [Error];
 }
 
 /**
@@ -170,7 +173,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
         }
         this.attach(zk);
         return zk;
-      } catch {
+      } catch (e) {
+        if (this.stopped) return undefined;
+        reportError(this, e instanceof Error ? e : new Error(String(e)), this.options.logger, { component: 'ZkSession', connect: this.options.connect, attempt });
         const delay = Math.min(250 * 2 ** attempt, DEFAULT_RECONNECT_MAX_DELAY_MS);
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
       }
