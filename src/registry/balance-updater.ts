@@ -5,7 +5,7 @@ import { encodeServerData, type ServerData } from '../server-data.js';
 import type { KeyedMutex } from '../zk/keyed-mutex.js';
 import type { ZkSession } from '../zk/session.js';
 import { BalanceCounter } from './balance-counter.js';
-import type { DelayPolicy } from './node-writer.js';
+import type { DelayPolicy, WriteOutcome } from './node-writer.js';
 import { Registration, type RegistrationState } from './registration.js';
 
 export { DEFAULT_MIN_WRITE_INTERVAL_MS } from './node-writer.js';
@@ -32,6 +32,8 @@ export interface BalanceUpdaterOptions {
   delayPolicy?: DelayPolicy;
   /** @default DEFAULT_RETRY_DELAY_MS (250) */
   retryDelayMs?: number;
+  /** Outcome and duration of every balance write (e.g. for a histogram). */
+  observeWrite?: (outcome: WriteOutcome<ServerData>, seconds: number) => void;
   locks?: KeyedMutex;
   /** Where failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;

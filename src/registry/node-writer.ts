@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { C, isConnectionProblem, isZk } from '../zk/codes.js';
 import { pathLocks, type KeyedMutex } from '../zk/keyed-mutex.js';
 import type { ZkClient } from '../zk/zk-client.js';
@@ -56,6 +57,8 @@ export interface NodeWriterOptions<T> {
   locks?: KeyedMutex;
   /** @default DEFAULT_MAX_CAS_TRIES (20) */
   maxCasTries?: number;
+  /** Called after every write with its outcome and duration (lock wait included), e.g. for metrics. */
+  observe?: (outcome: WriteOutcome<T>, seconds: number) => void;
 }
 
 export interface NodeWriterStats {
@@ -197,6 +200,7 @@ export class NodeWriter<T> {
     this.running = true;
     const done = this.next;
     this.next = undefined;
+    const started = performance.now();
     let outcome: WriteOutcome<T>;
     try {
       outcome = await this.locks.runExclusive(this.path, () => this.writeOnce());
@@ -206,6 +210,11 @@ export class NodeWriter<T> {
       this.running = false;
     }
     if (outcome.kind !== 'written') this.stats.failures++;
+    try {
+      this.options.observe?.(outcome, (performance.now() - started) / 1000);
+    } catch {
+      // an observer must not break the write loop
+    }
     if (outcome.kind === 'node-gone') this.detach();
     this.settleWaiters();
     done?.resolve(outcome);

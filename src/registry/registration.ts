@@ -60,6 +60,8 @@ export interface RegistrationOptions<T> {
   delayPolicy?: DelayPolicy;
   /** @default DEFAULT_RETRY_DELAY_MS (250) */
   retryDelayMs?: number;
+  /** Passed to the NodeWriter as `observe` (outcome and duration of every write). */
+  observeWrite?: (outcome: WriteOutcome<T>, seconds: number) => void;
   locks?: KeyedMutex;
   /** Where failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
@@ -146,6 +148,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
       encode: options.encode,
       minWriteIntervalMs: options.minWriteIntervalMs,
       delayPolicy: options.delayPolicy,
+      observe: options.observeWrite,
       locks: this.locks,
     });
   }

@@ -169,3 +169,14 @@ test('writer - the delay policy decides the wait and sees the pending requests',
   assert.equal(seen[0]!.pending, 1);
   assert.equal(seen[0]!.minWriteIntervalMs, 0);
 });
+
+test('writer - observe sees every outcome with its duration', async () => {
+  const node = new FakeNode();
+  const seen: string[] = [];
+  const w = new NodeWriter<number>({ path: '/t/o', client: () => node.client(), supply: () => 1, encode: (v) => Buffer.from(String(v)), minWriteIntervalMs: 0, observe: (o, s) => seen.push(`${o.kind}:${s >= 0}`) });
+  w.attach(0, 0);
+  await w.request();
+  node.failNext = [C.ZOPERATIONTIMEOUT];
+  await w.request();
+  assert.deepEqual(seen, ['written:true', 'connection-lost:true']);
+});
