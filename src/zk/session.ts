@@ -4,6 +4,8 @@ import type ZooKeeper from 'zookeeper';
 import { C } from './codes.js';
 import { ClosedError, ZkConnectTimeoutError } from '../errors.js';
 import { connectZk, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './connect.js';
+import { ZkClient } from './zk-client.js';
+import { reportError } from '../log/report-error.js';
 
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 5_000;
 /** Period of the pause detector: a gap between two ticks longer than the session timeout means we were frozen. */
@@ -23,6 +25,8 @@ export interface ZkSessionEvents {
    * failed), or given up by us (-112) after the process was frozen for longer than the session timeout.
    */
   expired: [code: number];
+  /** A replacement of a dead handle failed to connect (it keeps trying); logged instead when nobody listens. */
+  error: [Error];
 }
 
 /**
@@ -52,6 +56,16 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   get zk(): ZooKeeper {
     if (!this.handle) throw new ClosedError('ZooKeeper session');
     return this.handle;
+  }
+
+  /** The typed client of the current handle; throws ClosedError when there is none. */
+  get client(): ZkClient {
+    return ZkClient.of(this.zk);
+  }
+
+  /** start(), answering the typed client. */
+  async startClient(): Promise<ZkClient> {
+    return ZkClient.of(await this.start());
   }
 
   get isConnected(): boolean {
@@ -121,7 +135,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
         }
         this.attach(zk);
         return zk;
-      } catch {
+      } catch (e) {
+        if (this.stopped) return undefined;
+        reportError(this, e instanceof Error ? e : new Error(String(e)), this.options.logger, { component: 'ZkSession', connect: this.options.connect, attempt });
         const delay = Math.min(250 * 2 ** attempt, DEFAULT_RECONNECT_MAX_DELAY_MS);
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
       }
