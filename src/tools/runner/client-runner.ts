@@ -7,6 +7,8 @@ import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import type { ZkSession } from '../../zk/session.js';
 import type { LoginOptions } from '../../client/login.js';
+import { defaultLogger, type Logger } from '../../log/logger.js';
+import { FulcrumError } from '../../errors.js';
 
 export interface ClientRunnerOptions {
   count: number;
@@ -30,6 +32,8 @@ export interface ClientRunnerOptions {
   connectTimeoutMs?: number;
   /** Log client i in as this user (e.g. `user-${i}`, with a token); it logs in again after each re-home. @default no login */
   login?: (index: number) => LoginOptions;
+  /** Where the runner logs discovery errors and client failures. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ClientRunnerEvents {
@@ -37,6 +41,8 @@ export interface ClientRunnerEvents {
   failed: [index: number, err: Error];
   rehomed: [index: number, server: ServerInfo];
 }
+
+const codeOf = (e: Error) => (e instanceof FulcrumError ? e.code : (e as { code?: string }).code);
 
 /** Spawns M clients S ms apart; each discovers and connects on its own through a shared picker. */
 export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
@@ -46,14 +52,17 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly cache: ServerCache | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private readonly log: Logger;
   connected = 0;
   failed = 0;
 
   constructor(private readonly options: ClientRunnerOptions) {
     super();
+    this.log = options.logger ?? defaultLogger();
     let source: ServerSource;
     if ((options.discovery ?? 'cache') === 'cache') {
       this.cache = new ServerCache({ session: options.session, root: options.root });
+      this.cache.on('error', (e) => this.log.warn({ err: e, code: codeOf(e) }, `server cache: ${e.message}`));
       source = this.cache;
     } else {
       source = new ZkReadSource(options.session, options.root);
@@ -95,7 +104,10 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     this.clients.push(client);
     let first = true;
     client.on('connected', (server) => {
-      if (!first) this.emit('rehomed', i, server);
+      if (!first) {
+        this.log.debug({ client: i, server: server.name }, `client ${i} re-homed to ${server.name}`);
+        this.emit('rehomed', i, server);
+      }
     });
     return client.connect().then(
       () => {
@@ -106,6 +118,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
       (e: Error) => {
         first = false;
         this.failed++;
+        this.log.warn({ err: e, code: codeOf(e), client: i }, `client ${i} could not connect: ${e.message}`);
         this.emit('failed', i, e);
       },
     );
