@@ -1,142 +1,173 @@
-import type ZooKeeper from 'zookeeper';
-import { C, isConnectionProblem, isZk } from '../zk/codes.js';
+import { DEFAULT_MIN_WRITE_INTERVAL_MS, NodeWriter, type DelayPolicy, type WriteOutcome } from '../registry/node-writer.js';
+import { C, isZk } from '../zk/codes.js';
 import type { ZkSession } from '../zk/session.js';
+import type { ZkAcl } from '../zk/zk-client.js';
 
-/** Gap kept between two writes of one node; changes inside it are folded into the next write. @default 20 */
-export const DEFAULT_NODE_WRITE_INTERVAL_MS = 20;
-/** Wait before retrying after a failed write. @default 250 */
+/** Wait before retrying after a failed write or create. @default 250 */
 export const DEFAULT_NODE_RETRY_MS = 250;
+/** This many changes waiting when a write is due means a storm: the next gap is stretched. */
+export const STORM_BATCH = 4;
+/** Factor on the gap during a storm (20 ms → 50 ms): fewer, bigger writes while logins pour in. */
+export const STORM_GAP_FACTOR = 2.5;
+
+/**
+ * Half the interval after the last write landed while changes trickle in (a lone login is written
+ * at once, and a slow write of a big shard does not delay the next one further), 2.5 × the
+ * interval while they pour in.
+ */
+export const routeWriteDelay: DelayPolicy = (ctx) => {
+  const gap = ctx.pending >= STORM_BATCH ? ctx.minWriteIntervalMs * STORM_GAP_FACTOR : ctx.minWriteIntervalMs / 2;
+  return Math.max(0, ctx.lastWriteAt + gap - ctx.now);
+};
 
 export interface EphemeralNodeOptions {
   session: ZkSession;
   path: string;
   /** Called at write time: the node's content now (so many changes cost one encoding). */
   produce: () => Buffer;
-  /** @default DEFAULT_NODE_WRITE_INTERVAL_MS (20) */
+  /** @default DEFAULT_MIN_WRITE_INTERVAL_MS (20) */
   minWriteIntervalMs?: number;
   /** ACL given to the node after it is created (digest protection). */
-  acl?: { perms: number; scheme: string; auth: string }[];
+  acl?: ZkAcl[];
 }
 
+const identity = (b: Buffer) => b;
+
 /**
- * One ephemeral node kept equal to `produce()`: created on first touch, re-created after a new
- * session, written at the leading edge when idle (a lone change is visible at once) and at most
- * once per interval under a storm. One write in flight; what changes meanwhile goes in the next.
+ * One ephemeral node kept equal to `produce()`: this owner creates it on first touch and again
+ * after a new session or when it is gone; the foundation's NodeWriter does the coalesced,
+ * versioned writes in between and tells us their outcome.
  */
 export class EphemeralNode {
-  private generation = 0;
-  private written = 0;
-  private created = false;
-  private running = false;
+  private readonly writer: NodeWriter<Buffer>;
+  private touched = false;
+  private creating = false;
+  private createAgain = false;
   private closed = false;
-  private timer: NodeJS.Timeout | undefined;
-  private lastWriteAt = -Infinity;
-  private waiters: { generation: number; resolve: () => void }[] = [];
-  private readonly interval: number;
-  readonly stats = { writes: 0, failures: 0 };
-  private readonly onSession = () => {
-    this.created = false;
-    this.touch();
-  };
+  private retryTimer: NodeJS.Timeout | undefined;
+  private creates = 0;
 
   constructor(private readonly options: EphemeralNodeOptions) {
-    this.interval = Math.max(0, options.minWriteIntervalMs ?? DEFAULT_NODE_WRITE_INTERVAL_MS);
-    options.session.on('session', this.onSession);
+    this.writer = new NodeWriter<Buffer>({
+      path: options.path,
+      client: () => options.session.client,
+      supply: options.produce,
+      encode: identity,
+      minWriteIntervalMs: options.minWriteIntervalMs ?? DEFAULT_MIN_WRITE_INTERVAL_MS,
+      delayPolicy: routeWriteDelay,
+    });
+  }
+
+  /** A new session: the node died with the old one; create it again (the owner calls this on the session's 'session' event). */
+  renew(): void {
+    if (this.closed) return;
+    this.writer.detach();
+    if (this.touched) void this.create();
   }
 
   get path(): string {
     return this.options.path;
   }
 
+  /** ZooKeeper writes so far: creates and setData calls. */
+  get stats(): { writes: number; failures: number } {
+    return { writes: this.creates + this.writer.stats.writes, failures: this.writer.stats.failures };
+  }
+
   touch(): void {
     if (this.closed) return;
-    this.generation++;
-    this.schedule();
+    this.touched = true;
+    if (this.writer.attached) void this.writer.request().then((o) => this.onOutcome(o));
+    else {
+      void this.writer.request(); // counted; the create (or the flush right after it) writes it
+      if (!this.creating) void this.create();
+    }
   }
 
   /** Resolves once ZooKeeper holds what produce() returned at the time of the call (or the node is closed). */
-  flushed(): Promise<void> {
-    if (this.closed || this.written >= this.generation) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ generation: this.generation, resolve }));
+  async flushed(): Promise<void> {
+    for (let i = 0; i < 200 && !this.closed && (this.creating || (this.touched && !this.writer.attached)); i++) await new Promise((r) => setTimeout(r, 10));
+    await this.writer.flushed();
   }
 
-  private schedule(delayMs?: number): void {
-    if (this.running || this.timer || this.closed) return;
-    const wait = delayMs ?? Math.max(0, this.lastWriteAt + this.interval - performance.now());
-    if (wait === 0) {
-      void this.run();
+  private onOutcome(o: WriteOutcome<Buffer>): void {
+    if (this.closed) return;
+    if (o.kind === 'node-gone' || (o.kind === 'detached' && !this.writer.attached && !this.creating)) void this.create();
+    else if (o.kind === 'connection-lost' || o.kind === 'failed') this.retryLater(() => void this.writer.flush()?.then((x) => this.onOutcome(x)));
+  }
+
+  private retryLater(fn: () => void): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      fn();
+    }, DEFAULT_NODE_RETRY_MS);
+  }
+
+  /** Creates the node (or takes over one of our name), then hands it to the writer. */
+  private async create(): Promise<void> {
+    if (this.closed) return;
+    if (this.creating) {
+      this.createAgain = true;
       return;
     }
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.run();
-    }, wait);
-  }
-
-  private async run(): Promise<void> {
-    if (this.closed || this.written >= this.generation) return;
-    this.running = true;
-    const generation = this.generation;
-    let retryIn: number | undefined;
+    this.creating = true;
     try {
-      await this.write(this.options.session.zk, this.options.produce());
-      this.stats.writes++;
-      this.written = generation;
-      this.waiters = this.waiters.filter((w) => (w.generation <= generation ? (w.resolve(), false) : true));
-    } catch (e) {
-      this.stats.failures++;
-      if (!isConnectionProblem(e)) this.created = false; // unknown state: check the node again next time
-      retryIn = DEFAULT_NODE_RETRY_MS;
+      do {
+        this.createAgain = false;
+        await this.createOnce();
+      } while (this.createAgain && !this.closed);
+    } catch {
+      this.retryLater(() => void this.create());
     } finally {
-      this.running = false;
-      this.lastWriteAt = performance.now();
+      this.creating = false;
     }
-    if (this.written < this.generation) this.schedule(retryIn);
+    if (this.writer.attached && !this.writer.upToDate) void this.writer.flush()?.then((o) => this.onOutcome(o));
   }
 
-  private async write(zk: ZooKeeper, data: Buffer): Promise<void> {
+  private async createOnce(): Promise<void> {
     const path = this.options.path;
-    if (this.created) {
+    for (let tries = 0; tries < 10 && !this.closed; tries++) {
+      const zk = this.options.session.client;
+      const { data, generation } = this.writer.snapshot();
+      let version = 0;
       try {
-        await zk.set(path, data, -1);
-        return;
-      } catch (e) {
-        if (!isZk(e, C.ZNONODE)) throw e;
-        this.created = false;
-      }
-    }
-    try {
-      await zk.create(path, data, C.ZOO_EPHEMERAL);
-    } catch (e) {
-      if (!isZk(e, C.ZNODEEXISTS)) throw e;
-      // Left by an earlier session of this server, or by a crashed process that had our name:
-      // the server node under this name is ours now, so its routes are too.
-      const stat = (await zk.exists(path, false)) as { ephemeralOwner: unknown };
-      if (String(stat.ephemeralOwner) !== String(zk.client_id)) {
-        await zk.delete_(path, -1).catch((e2: unknown) => {
-          if (!isZk(e2, C.ZNONODE)) throw e2;
-        });
         await zk.create(path, data, C.ZOO_EPHEMERAL);
-      } else {
-        await zk.set(path, data, -1);
+      } catch (e) {
+        if (!isZk(e, C.ZNODEEXISTS)) throw e;
+        const stat = await zk.exists(path);
+        if (!stat) continue;
+        if (stat.ephemeralOwner !== zk.sessionId) {
+          // Left by an earlier session or a crashed process with our name: the server node under this name is ours now, so its routes are too.
+          await zk.delete(path, -1).catch((e2: unknown) => {
+            if (!isZk(e2, C.ZNONODE)) throw e2;
+          });
+          continue;
+        }
+        version = (await zk.set(path, data, stat.version)).version;
       }
+      this.creates++;
+      if (this.options.acl) {
+        await zk.setAcl(path, -1, this.options.acl);
+        const stat = await zk.exists(path);
+        if (!stat) continue;
+        version = stat.version;
+      }
+      this.writer.attach(version, generation);
+      return;
     }
-    if (this.options.acl) await zk.set_acl(path, -1, this.options.acl);
-    this.created = true;
+    if (!this.closed) throw new Error(`${path}: could not create the node`);
   }
 
   /** Stops writing and deletes the node (best effort: it dies with the session anyway). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.timer);
-    this.options.session.off('session', this.onSession);
-    for (const w of this.waiters) w.resolve();
-    this.waiters = [];
-    for (let i = 0; i < 100 && this.running; i++) await new Promise((r) => setTimeout(r, 10));
-    if (!this.options.session.isConnected) return;
+    clearTimeout(this.retryTimer);
+    this.writer.close();
+    if (!this.options.session.isConnected || !this.touched) return;
     try {
-      await this.options.session.zk.delete_(this.options.path, -1);
+      await this.options.session.client.delete(this.options.path, -1);
     } catch {
       // gone already, or ZooKeeper away: the session's end removes it
     }

@@ -1,10 +1,10 @@
-import type ZooKeeper from 'zookeeper';
 import { ClosedError } from '../errors.js';
-import { readNode, sessionHandle } from '../discovery/read-servers.js';
+import { sessionClient } from '../discovery/read-servers.js';
 import { decodeServerData } from '../server-data.js';
 import { C, isZk } from '../zk/codes.js';
 import { mkdirp } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
+import type { ZkClient } from '../zk/zk-client.js';
 
 /** Backoff of a failed listing before it is tried again. */
 const RETRY_MS = 250;
@@ -14,14 +14,14 @@ export interface GatewayAddress {
   port: number;
 }
 
-type Listener = (native: unknown, path: string) => void;
 
 /**
  * Which servers exist and where their gateways are. Unlike the balance cache it watches only the
  * child list: a gateway address never changes while a node lives, so balance writes cost nothing here.
  */
 export class GatewayDirectory {
-  private zk: ZooKeeper | undefined;
+  private zk: ZkClient | undefined;
+  private unwatch: (() => void) | undefined;
   private readonly gateways = new Map<string, GatewayAddress | undefined>();
   private closed = false;
   private started: Promise<void> | undefined;
@@ -29,10 +29,16 @@ export class GatewayDirectory {
   /** Told when a server's node is gone (close its gateway connection). */
   onRemoved: ((name: string) => void) | undefined;
 
-  private readonly onChild: Listener = (_n, path) => {
+  private readonly onChild = (path: string) => {
     if (path === this.root) void this.list();
   };
-  private readonly onSession = (zk: ZooKeeper) => {
+  private readonly onSession = () => {
+    let zk: ZkClient;
+    try {
+      zk = this.session.client;
+    } catch {
+      return;
+    }
     if (this.closed || zk === this.zk) return;
     this.adopt(zk);
     void this.list(true);
@@ -51,7 +57,7 @@ export class GatewayDirectory {
       if (this.closed) throw new ClosedError('GatewayDirectory');
       this.session.on('session', this.onSession);
       this.session.on('reconnected', this.onReconnected);
-      const zk = await sessionHandle(this.session);
+      const zk = await sessionClient(this.session);
       await mkdirp(zk, this.root);
       if (this.zk !== zk) this.adopt(zk);
       await this.list(true);
@@ -78,7 +84,7 @@ export class GatewayDirectory {
     const zk = this.zk;
     if (!zk || this.closed) return;
     try {
-      const { data } = await readNode(zk, `${this.root}/${name}`, false);
+      const { data } = await zk.get(`${this.root}/${name}`);
       this.gateways.set(name, this.decode(data));
     } catch (e) {
       if (isZk(e, C.ZNONODE)) this.remove(name);
@@ -92,14 +98,15 @@ export class GatewayDirectory {
     this.detach();
   }
 
-  private adopt(zk: ZooKeeper): void {
+  private adopt(zk: ZkClient): void {
     this.detach();
     this.zk = zk;
-    zk.on('child', this.onChild);
+    this.unwatch = zk.watch({ child: this.onChild });
   }
 
   private detach(): void {
-    this.zk?.off('child', this.onChild);
+    this.unwatch?.();
+    this.unwatch = undefined;
     this.zk = undefined;
   }
 
@@ -130,7 +137,7 @@ export class GatewayDirectory {
         if (!zk) return;
         let names: string[];
         try {
-          names = (await zk.get_children(this.root, true)) as string[];
+          names = await zk.children(this.root, true);
         } catch (e) {
           if (isZk(e, C.ZNONODE)) await mkdirp(zk, this.root).catch(() => {});
           setTimeout(() => void this.list(all), RETRY_MS).unref();

@@ -58,7 +58,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   private readonly sessions: UserSessions;
   private readonly root: string;
   private readonly routesRoot: string;
-  private clusterServer: ClusterServer | undefined;
+  private readonly clusterServer: ClusterServer;
   private shards: RouteShards | undefined;
   private routerClient: PushClient | undefined;
   private gatewayAddress: { ip: string; port: number } | undefined;
@@ -82,16 +82,17 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
     }
     this.sessions = new UserSessions({
       server: () => this.name,
-      serverId: () => this.clusterServer?.id ?? '',
+      serverId: () => this.clusterServer.id,
       secret: options.secret,
       ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
     });
     this.gateway = new GatewayServer({ server: () => this.name, secret: options.secret, handle: (req) => this.sessions.handleGateway(req) });
+    const { secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, ...clusterOptions } = options;
+    this.clusterServer = new ClusterServer({ ...clusterOptions, zk: this.session, handler: (s) => this.sessions.handle(s), gateway: () => this.gatewayAddress });
   }
 
-  /** The underlying ClusterServer (balance, registration, sockets); defined once listen() started. */
+  /** The underlying ClusterServer (balance, registration, sockets, metrics). */
   get cluster(): ClusterServer {
-    if (!this.clusterServer) throw new InvalidArgumentError('MessagingServer: call listen() first');
     return this.clusterServer;
   }
 
@@ -102,7 +103,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   }
 
   get id(): string {
-    return this.clusterServer?.id ?? '';
+    return this.clusterServer.id;
   }
 
   /** Node name: what routes and gateway results call this server. */
@@ -111,7 +112,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   }
 
   get endpoint(): { ip: string; port: number } | undefined {
-    return this.clusterServer?.endpoint;
+    return this.clusterServer.endpoint;
   }
 
   get gatewayEndpoint(): { ip: string; port: number } | undefined {
@@ -119,13 +120,12 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   }
 
   get connections(): ReadonlySet<Socket> {
-    return this.clusterServer?.connections ?? new Set();
+    return this.clusterServer.connections;
   }
 
   get stats(): ClusterServerStats & MessagingServerStats {
-    const cluster = this.clusterServer?.stats ?? { events: 0, writes: 0, badVersion: 0, failures: 0, balance: 0, accepted: 0, refused: 0, protocolErrors: 0, reregistrations: 0 };
     return {
-      ...cluster,
+      ...this.clusterServer.stats,
       ...this.sessions.stats,
       routeWrites: this.shards?.writes ?? 0,
       routeShards: this.shards?.shardCount ?? 0,
@@ -140,9 +140,6 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
     const gw = await this.gateway.listen(gwHost, this.options.gatewayPort ?? 0);
     const advertise = this.options.gatewayAdvertise ?? (WILDCARD.has(gwHost) ? (this.options.advertise ?? this.options.host ?? DEFAULT_HOST) : gwHost);
     this.gatewayAddress = { ip: advertise, port: gw.port };
-    const { secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, ...clusterOptions } = this.options;
-    this.clusterServer = new ClusterServer({ ...clusterOptions, zk: this.session, handler: (s) => this.sessions.handle(s), gateway: this.gatewayAddress });
-    this.clusterServer.on('error', (e) => this.emitError(e));
     try {
       const address = await this.clusterServer.listen();
       this.shards = new RouteShards({
@@ -183,7 +180,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   close(opts: { drainMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
       await this.shards?.close();
-      await this.clusterServer?.close(opts);
+      await this.clusterServer.close(opts);
       await this.gateway.close();
       this.routerClient?.close();
       if (this.ownsSession) this.session.close();

@@ -1,9 +1,11 @@
 import { mkdirp } from '../zk/paths.js';
 import { C, isZk } from '../zk/codes.js';
 import type { ZkSession } from '../zk/session.js';
+import type { ZkAcl } from '../zk/zk-client.js';
 import { shardName, serverOfShard } from './route.js';
 import { encodeShard } from './shard-codec.js';
-import { EphemeralNode, DEFAULT_NODE_WRITE_INTERVAL_MS } from './ephemeral-node.js';
+import { DEFAULT_MIN_WRITE_INTERVAL_MS } from '../registry/node-writer.js';
+import { EphemeralNode } from './ephemeral-node.js';
 
 /** A shard splits (the shard count doubles) beyond this many users. @default 8192 */
 export const DEFAULT_MAX_USERS_PER_SHARD = 8_192;
@@ -17,11 +19,11 @@ export interface RouteShardsOptions {
   routesRoot: string;
   /** Node name of this server. */
   server: string;
-  /** @default DEFAULT_NODE_WRITE_INTERVAL_MS (20) */
+  /** @default DEFAULT_MIN_WRITE_INTERVAL_MS (20) */
   minWriteIntervalMs?: number;
   /** @default DEFAULT_MAX_USERS_PER_SHARD (8192) */
   maxUsersPerShard?: number;
-  acl?: { perms: number; scheme: string; auth: string }[];
+  acl?: ZkAcl[];
 }
 
 /** FNV-1a: a stable, cheap spread of user names over shards. */
@@ -49,26 +51,32 @@ export class RouteShards {
   private shards: Shard[] = [];
   private count = 0;
   private closed = false;
+  /** A split is waiting for its new shards to be written before the old ones shed their movers. */
+  private splitting = false;
   private readonly maxUsers: number;
+  private readonly onSession = () => {
+    for (const s of this.shards) s.node.renew();
+  };
 
   constructor(private readonly options: RouteShardsOptions) {
     this.maxUsers = Math.max(1, options.maxUsersPerShard ?? DEFAULT_MAX_USERS_PER_SHARD);
     this.shards = [this.makeShard(0)];
+    options.session.on('session', this.onSession);
   }
 
   /** Creates the routes root and removes shards of our name left by a dead predecessor process. */
   async start(): Promise<void> {
-    const zk = await this.options.session.start();
+    const zk = await this.options.session.startClient();
     await mkdirp(zk, this.options.routesRoot);
-    const names: string[] = await zk.get_children(this.options.routesRoot, false);
+    const names = await zk.children(this.options.routesRoot);
     await Promise.all(
       names
         .filter((n) => serverOfShard(n) === this.options.server)
         .map(async (n) => {
           const path = `${this.options.routesRoot}/${n}`;
           try {
-            const stat = (await zk.exists(path, false)) as { ephemeralOwner: unknown };
-            if (String(stat.ephemeralOwner) !== String(zk.client_id)) await zk.delete_(path, -1);
+            const stat = await zk.exists(path);
+            if (stat && stat.ephemeralOwner !== zk.sessionId) await zk.delete(path, -1);
           } catch (e) {
             if (!isZk(e, C.ZNONODE)) throw e;
           }
@@ -95,7 +103,7 @@ export class RouteShards {
       session: this.options.session,
       path: `${this.options.routesRoot}/${shardName(this.options.server, k)}`,
       produce: () => encodeShard({ server: this.options.server, users }),
-      minWriteIntervalMs: this.options.minWriteIntervalMs ?? DEFAULT_NODE_WRITE_INTERVAL_MS,
+      minWriteIntervalMs: this.options.minWriteIntervalMs ?? DEFAULT_MIN_WRITE_INTERVAL_MS,
       acl: this.options.acl,
     });
     return { users, bytes: 0, node };
@@ -114,7 +122,7 @@ export class RouteShards {
     }
     shard.users.set(user, [since, seq]);
     shard.node.touch();
-    if (shard.users.size > this.maxUsers || shard.bytes > MAX_SHARD_BYTES) this.split();
+    if (!this.splitting && this.tooBig(shard)) this.split();
   }
 
   delete(user: string): void {
@@ -130,8 +138,13 @@ export class RouteShards {
     return this.shardOf(user).users.has(user);
   }
 
+  private tooBig(shard: Shard): boolean {
+    return shard.users.size > this.maxUsers || shard.bytes > MAX_SHARD_BYTES;
+  }
+
   /** Doubles the shard count. New shards are touched first so a moving user is in at least one node throughout. */
   private split(): void {
+    this.splitting = true;
     const old = this.shards;
     const n = old.length * 2;
     const added = Array.from({ length: old.length }, (_, i) => this.makeShard(old.length + i));
@@ -158,6 +171,9 @@ export class RouteShards {
         }
         s.node.touch();
       }
+      this.splitting = false;
+      // Logins during the split may have filled a shard again.
+      if (this.shards.some((s) => this.tooBig(s))) this.split();
     });
   }
 
@@ -167,6 +183,7 @@ export class RouteShards {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.options.session.off('session', this.onSession);
     await Promise.all(this.shards.map((s) => s.node.close()));
   }
 }

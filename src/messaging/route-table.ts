@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
-import type ZooKeeper from 'zookeeper';
 import { ClosedError } from '../errors.js';
-import { readNode, sessionHandle } from '../discovery/read-servers.js';
+import { sessionClient } from '../discovery/read-servers.js';
 import { C, isZk } from '../zk/codes.js';
 import { mkdirp } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
+import type { ZkClient } from '../zk/zk-client.js';
 import { compareLogins, serverOfShard, type Route } from './route.js';
 import { decodeShard } from './shard-codec.js';
 
@@ -30,7 +30,6 @@ interface ShardState {
   users: Map<string, readonly [number, number]>;
 }
 
-type Listener = (native: unknown, path: string) => void;
 
 /**
  * Every router's view of the route table: the shard nodes under the routes root, read with
@@ -39,7 +38,8 @@ type Listener = (native: unknown, path: string) => void;
  */
 export class RouteTable extends EventEmitter<RouteTableEvents> {
   readonly stats = { reads: 0, watchEvents: 0, resyncs: 0, failures: 0 };
-  private zk: ZooKeeper | undefined;
+  private zk: ZkClient | undefined;
+  private unwatch: (() => void) | undefined;
   private readonly shards = new Map<string, ShardState>();
   private readonly users = new Map<string, Route[]>();
   private readonly reading = new Map<string, { dirty: boolean }>();
@@ -47,24 +47,30 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
   private closed = false;
   private started: Promise<void> | undefined;
 
-  private readonly onChild: Listener = (_n, path) => {
+  private readonly onChild = (path: string) => {
     if (path !== this.options.routesRoot) return;
     this.stats.watchEvents++;
     void this.list();
   };
-  private readonly onChanged: Listener = (_n, path) => {
+  private readonly onChanged = (path: string) => {
     const name = this.shardOfPath(path);
     if (name === undefined) return;
     this.stats.watchEvents++;
     void this.read(name);
   };
-  private readonly onDeleted: Listener = (_n, path) => {
+  private readonly onDeleted = (path: string) => {
     const name = this.shardOfPath(path);
     if (name === undefined) return;
     this.stats.watchEvents++;
     this.drop(name);
   };
-  private readonly onSession = (zk: ZooKeeper) => {
+  private readonly onSession = () => {
+    let zk: ZkClient;
+    try {
+      zk = this.options.session.client;
+    } catch {
+      return;
+    }
     if (this.closed || zk === this.zk) return;
     this.adopt(zk);
     void this.resync();
@@ -84,7 +90,7 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
       if (this.closed) throw new ClosedError('RouteTable');
       this.options.session.on('session', this.onSession);
       this.options.session.on('reconnected', this.onReconnected);
-      const zk = await sessionHandle(this.options.session);
+      const zk = await sessionClient(this.options.session);
       await mkdirp(zk, this.options.routesRoot);
       if (this.zk !== zk) this.adopt(zk);
       await this.resync();
@@ -138,20 +144,16 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
     this.detach();
   }
 
-  private adopt(zk: ZooKeeper): void {
+  private adopt(zk: ZkClient): void {
     this.detach();
     this.zk = zk;
-    zk.on('child', this.onChild);
-    zk.on('changed', this.onChanged);
-    zk.on('deleted', this.onDeleted);
+    this.unwatch = zk.watch({ child: this.onChild, changed: this.onChanged, deleted: this.onDeleted });
   }
 
   private detach(): void {
-    const zk = this.zk;
+    this.unwatch?.();
+    this.unwatch = undefined;
     this.zk = undefined;
-    zk?.off('child', this.onChild);
-    zk?.off('changed', this.onChanged);
-    zk?.off('deleted', this.onDeleted);
   }
 
   private shardOfPath(path: string): string | undefined {
@@ -183,7 +185,7 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
         let names: string[];
         try {
           this.stats.reads++;
-          names = ((await zk.get_children(this.options.routesRoot, true)) as string[]).filter((n) => serverOfShard(n) !== undefined);
+          names = (await zk.children(this.options.routesRoot, true)).filter((n) => serverOfShard(n) !== undefined);
         } catch (e) {
           this.failed(e);
           if (isZk(e, C.ZNONODE)) await mkdirp(zk, this.options.routesRoot).catch(() => {});
@@ -216,7 +218,7 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
         if (!zk) return;
         try {
           this.stats.reads++;
-          const { stat, data } = await readNode(zk, `${this.options.routesRoot}/${name}`, true);
+          const { stat, data } = await zk.get(`${this.options.routesRoot}/${name}`, true);
           this.apply(name, stat.mzxid, data);
         } catch (e) {
           if (isZk(e, C.ZNONODE)) {

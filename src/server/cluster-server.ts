@@ -1,12 +1,12 @@
 import { EventEmitter, once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
-import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
-import { digestId, Registration } from '../registry/registration.js';
-import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
-import { ZkSession } from '../zk/session.js';
 import type { Logger } from '../log/logger.js';
 import { reportError } from '../log/report-error.js';
+import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
+import { digestId } from '../registry/registration.js';
+import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
+import { ZkSession } from '../zk/session.js';
 import { pingHandler } from './ping-handler.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -51,9 +51,9 @@ export interface ClusterServerOptions {
   digest?: string;
   /** @default DEFAULT_DRAIN_MS (0) */
   drainMs?: number;
-  /** Messaging gateway address to publish in the node (see MessagingServer). @default none */
-  gateway?: { ip: string; port: number };
-  /** Where errors nobody listens for (`error` event) are logged. @default defaultLogger() */
+  /** Messaging gateway address to publish in the node, read at each write (see MessagingServer). @default none */
+  gateway?: () => { ip: string; port: number } | undefined;
+  /** Where background failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
 }
 
@@ -78,7 +78,6 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   private readonly sockets = new Set<Socket>();
   private readonly root: string;
   private updater: BalanceUpdater | undefined;
-  private registration: Registration | undefined;
   private address: { ip: string; port: number } | undefined;
   private serverId: string | undefined;
   private draining = false;
@@ -96,7 +95,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     if (WILDCARD.has(advertise)) throw InvalidArgumentError.format('advertise', `must be a reachable address when listening on ${host || 'all interfaces'}`);
     if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
     if (typeof options.zk === 'string') {
-      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest });
+      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest, logger: options.logger });
       this.ownsSession = true;
     } else {
       this.session = options.zk;
@@ -123,20 +122,20 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   }
 
   get nodePath(): string | undefined {
-    return this.registration?.path;
+    return this.updater?.path;
   }
 
   /** True while the node exists for our current session, as far as the registration knows. */
   get isRegistered(): boolean {
-    return this.registration?.registered ?? false;
+    return this.updater?.registration.registered ?? false;
   }
 
   get stats(): ClusterServerStats {
     const w = this.updater?.stats ?? { events: 0, writes: 0, badVersion: 0, failures: 0 };
-    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.registration?.reregistrations ?? 0 };
+    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.updater?.registration.reregistrations ?? 0 };
   }
 
-  /** The "bind" seam: listen, then register the node. */
+  /** Binds the socket, then registers the node (so the published address already accepts). */
   async listen(): Promise<{ ip: string; port: number }> {
     const host = this.options.host ?? DEFAULT_HOST;
     const port = this.options.port ?? 0;
@@ -151,6 +150,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const ip = this.options.advertise ?? host;
     this.address = { ip, port: bound.port };
     this.serverId = this.options.id ?? `${ip.includes(':') ? `[${ip}]` : ip}:${bound.port}`;
+    const gateway = this.options.gateway;
     const describe = () => ({
       ip,
       port: bound.port,
@@ -158,28 +158,29 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       startedAt: this.startedAt,
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
-      ...(this.options.gateway ? { gatewayIp: this.options.gateway.ip, gatewayPort: this.options.gateway.port } : {}),
+      ...((g) => (g ? { gatewayIp: g.ip, gatewayPort: g.port } : {}))(gateway?.()),
     });
-    this.updater = new BalanceUpdater({ zk: () => this.session.zk, describe, minWriteIntervalMs: this.options.minWriteIntervalMs });
-    // Sockets accepted before registration are already counted by the updater's local counter.
-    for (let i = 0; i < this.sockets.size; i++) this.updater.increase();
-    this.registration = new Registration({ session: this.session, root: this.root, name: this.serverId.replace(/\//g, '_'), updater: this.updater, digest: this.options.digest });
-    this.registration.on('error', (e) => this.emitError(e));
-    this.updater.on('error', (e) => this.emitError(e));
-    this.updater.on('written', (b, seconds) => this.emit('balanceWritten', b, seconds));
+    this.updater = new BalanceUpdater({
+      session: this.session,
+      root: this.root,
+      name: this.serverId.replace(/\//g, '_'),
+      describe,
+      digest: this.options.digest,
+      minWriteIntervalMs: this.options.minWriteIntervalMs,
+      observeWrite: (outcome, seconds) => {
+        if (outcome.kind === 'written') this.emit('balanceWritten', outcome.value.balance, seconds);
+      },
+    });
+    this.updater.on('error', (e) => reportError(this, e, this.options.logger, { component: 'ClusterServer', server: this.serverId }));
     try {
-      await this.registration.register();
+      await this.updater.register();
     } catch (e) {
       this.server.close();
       if (this.ownsSession) this.session.close();
       throw e;
     }
-    this.emit('registered', this.registration.path);
+    this.emit('registered', this.updater.path);
     return this.address;
-  }
-
-  private emitError(e: Error): void {
-    reportError(this, e, this.options.logger, { server: this.serverId });
   }
 
   private accept(socket: Socket): void {
@@ -231,7 +232,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   private async doClose(drainMs: number): Promise<void> {
     this.draining = true;
     try {
-      await this.registration?.unregister();
+      await this.updater?.unregister();
     } catch {
       // ZooKeeper away: the node dies with the session below.
     }
@@ -251,7 +252,6 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     }, 2_000);
     await closed;
     clearTimeout(deadline);
-    this.updater?.close();
     if (this.ownsSession) this.session.close();
   }
 }

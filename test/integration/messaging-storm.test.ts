@@ -24,14 +24,16 @@ test('messaging storm - 1,000 logins at once: balances and the route table are e
   const session = new ZkSession({ connect });
   const push = new PushClient({ zk: session, root });
   let clients: ClientRunner | undefined;
+  let duplicates = 0;
   const routesInZk = async () => {
     const routes = routesRootOf(root);
     const out = new Map<string, string>();
+    duplicates = 0;
     for (const name of (await zk.get_children(routes, false)) as string[]) {
       const [, data] = (await zk.get(`${routes}/${name}`, false)) as [unknown, Buffer];
       const shard = decodeShard(data);
       for (const u of shard?.users.keys() ?? []) {
-        assert.equal(out.has(u), false, `${u} in two shards`);
+        if (out.has(u)) duplicates++; // for a moment while a shard splits
         out.set(u, shard!.server);
       }
     }
@@ -43,6 +45,7 @@ test('messaging storm - 1,000 logins at once: balances and the route table are e
     if (!servers.every((s) => nodes.get(s.name)?.balance === s.connections.size)) return false;
     const want = expected();
     const got = await routesInZk();
+    if (duplicates > 0) return false;
     if (got.size !== want.size || [...want].some(([u, s]) => got.get(u) !== s)) return false;
     return push.routes.size === want.size && [...want].every(([u, s]) => push.route(u)?.server === s);
   };
@@ -51,7 +54,7 @@ test('messaging storm - 1,000 logins at once: balances and the route table are e
     const writes0 = servers.reduce((n, s) => n + s.stats.routeWrites, 0);
     clients = new ClientRunner({ count: USERS, staggerMs: 0, session, root, strategy: 'least', login: (i) => ({ user: `storm-${i}` }) });
     assert.deepEqual(await clients.start(), { connected: USERS, failed: 0 });
-    assert.ok(await eventually(exact, 20_000), 'balances, ZooKeeper routes and the router view exact after the storm');
+    assert.ok(await eventually(exact, 20_000), `balances, ZooKeeper routes and the router view exact after the storm (users in two shards: ${duplicates})`);
     const writes = servers.reduce((n, s) => n + s.stats.routeWrites, 0) - writes0;
     measured('messaging storm: route writes per login (1,000 logins, 3 servers)', (writes / USERS).toFixed(3), '');
     assert.ok(servers.some((s) => s.stats.routeShards > 1), 'shards split under the storm');

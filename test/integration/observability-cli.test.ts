@@ -28,21 +28,16 @@ function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {
   assert.match(r.stderr, pattern, detail);
 }
 
-/**
- * A port p with p and p+1 free a moment ago. Tried below the ephemeral range (32768+): Linux gives
- * listen(0) odd ports and outgoing connections even ones, so on a busy machine p+1 of an ephemeral
- * p is nearly always taken.
- */
+/** A port p with p and p+1 free a moment ago; below the kernel's ephemeral range, where busy test machines' client sockets do not sit. */
 async function twoFreePorts(): Promise<number> {
+  const canBind = (port: number) =>
+    new Promise<boolean>((r) => {
+      const s = net.createServer();
+      s.once('error', () => r(false)).listen(port, '127.0.0.1', () => s.close(() => r(true)));
+    });
   for (let attempt = 0; attempt < 50; attempt++) {
-    const a = net.createServer();
-    const p = 20_000 + 2 * Math.floor(Math.random() * 6_000);
-    if (!(await new Promise<boolean>((r) => a.once('error', () => r(false)).listen(p, '127.0.0.1', () => r(true))))) continue;
-    const b = net.createServer();
-    const free = p < 65535 && (await new Promise<boolean>((r) => b.once('error', () => r(false)).listen(p + 1, '127.0.0.1', () => r(true))));
-    await new Promise((r) => a.close(r));
-    if (free) await new Promise((r) => b.close(r));
-    if (free) return p;
+    const p = 20_000 + Math.floor(Math.random() * 10_000);
+    if ((await canBind(p)) && (await canBind(p + 1))) return p;
   }
   throw new Error('no two consecutive free ports');
 }
@@ -67,10 +62,10 @@ test('metrics cli - a bad --metrics-port-base exits 2 with one line', async () =
 });
 
 test('metrics cli - servers --metrics-port-base P serves /metrics on P+i and the connection gauge follows real connections', async () => {
-  const base = await twoFreePorts(); // first: a failure here must not leave a ZooKeeper handle open
   const connect = await testZk();
   const zk: ZooKeeper = await rawZk(connect);
   const { root, cleanup } = await freshRoot(zk, 'metrics-cli');
+  const base = await twoFreePorts();
   const socks: net.Socket[] = [];
   let servers: ReturnType<typeof startCli> | undefined;
   try {

@@ -51,6 +51,7 @@ runCli('servers', async () => {
       throw new UsageError(`--digest / FULCRUM_DIGEST must be user:password`);
     }
   }
+  const log = cliLogger('servers', values);
   let secret = process.env.FULCRUM_SECRET || undefined;
   if (values['secret-file'] !== undefined) {
     try {
@@ -64,10 +65,9 @@ runCli('servers', async () => {
   if (gatewayHost !== undefined && secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(gatewayHost)) {
     throw new UsageError('--gateway-host other than loopback needs a secret (--secret-file or FULCRUM_SECRET)');
   }
-  const log = cliLogger('servers', values);
   // Fail fast with a clear message rather than N children timing out one by one.
   (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, secret, gatewayHost, logLevel: logLevelOf(values), logger: log });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, secret, gatewayHost });
   const servers = await runner.start();
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  gateway :${s.gatewayPort}  node ${s.path}${s.metricsUrl ? `  metrics ${s.metricsUrl}` : ''}`);
   console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}${secret ? ' (messaging secret: tokens required)' : ' (no messaging secret: logins as claimed)'}; Ctrl-C stops them`);

@@ -1,9 +1,8 @@
-// One MessagingServer in its own OS process, driven over IPC by the ServerRunner.
-import type { ClusterServerStats } from '../../server/cluster-server.js';
+// One MessagingServer (a ClusterServer plus logins, routes and a gateway) in its own OS process, driven over IPC by the ServerRunner.
+import type { ClusterServer, ClusterServerStats } from '../../server/cluster-server.js';
 import { MessagingServer, type MessagingServerStats } from '../../messaging/messaging-server.js';
 import { FulcrumError } from '../../errors.js';
 import type { LogLevel } from '../../log/logger.js';
-import { Registry } from 'prom-client';
 import { ServerMetrics } from '../../metrics/server-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../../metrics/metrics-endpoint.js';
 import { toolLogger } from '../log/tool-logger.js';
@@ -20,21 +19,20 @@ export interface ServerProcessConfig {
   drainMs?: number;
   /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;
-  /** Messaging gateway address (loopback unless a secret is set). */
-  gatewayHost?: string;
-  /** Never on the command line: the runner passes FULCRUM_SECRET in the environment. */
-  ackTimeoutMs?: number;
-  routeWriteIntervalMs?: number;
   /** The runner's index of this server, the `server` field of its log lines. */
   index?: number;
   /** @default FULCRUM_LOG_LEVEL or 'info' */
   logLevel?: LogLevel;
   /** Serve Prometheus metrics on host:metricsPort/metrics (0 = any free port); none when absent. */
   metricsPort?: number;
+  /** Messaging gateway address (loopback unless a secret is set; the secret comes as FULCRUM_SECRET). */
+  gatewayHost?: string;
+  ackTimeoutMs?: number;
+  routeWriteIntervalMs?: number;
 }
 
 export type ServerProcessMessage =
-  | { type: 'ready'; ip: string; port: number; id: string; path: string; pid: number; gatewayPort: number; metricsUrl?: string }
+  | { type: 'ready'; ip: string; port: number; id: string; path: string; pid: number; metricsUrl?: string; gatewayPort: number }
   | { type: 'failed'; code: string; message: string }
   | { type: 'stats'; reqId: number; stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState };
 
@@ -58,18 +56,21 @@ const codeOf = (e: unknown) => (e instanceof FulcrumError ? e.code : 'FULCRUM_IN
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as ServerProcessConfig;
   const digest = cfg.digest ?? process.env.FULCRUM_DIGEST;
-  const secret = process.env.FULCRUM_SECRET || undefined;
   const log = toolLogger({ name: 'server', level: cfg.logLevel, bindings: cfg.index === undefined ? undefined : { server: cfg.index } });
   const { index: _index, logLevel: _logLevel, metricsPort, ...serverOptions } = cfg;
-  let server: MessagingServer;
+  const secret = process.env.FULCRUM_SECRET || undefined;
+  let messaging: MessagingServer;
+  let server: ClusterServer;
   try {
-    server = new MessagingServer({ ...serverOptions, digest: digest || undefined, secret, logger: log });
+    messaging = new MessagingServer({ ...serverOptions, digest: digest || undefined, logger: log, secret });
+    server = messaging.cluster;
   } catch (e) {
     send({ type: 'failed', code: codeOf(e), message: (e as Error).message });
     process.exit(2);
   }
   // Every error of the server and its registration ends up here: a conflict or a failing balance write is never silent.
-  server.on('error', (e) => log.error({ err: e, code: codeOf(e), node: server.id ? server.cluster.nodePath : undefined }, e.message));
+  server.on('error', (e) => log.error({ err: e, code: codeOf(e), node: server.nodePath }, e.message));
+  messaging.on('error', (e) => log.error({ err: e, code: codeOf(e), node: server.nodePath }, e.message));
   server.session.on('disconnected', () => log.warn('ZooKeeper connection lost; the session may still be alive'));
   server.session.on('reconnected', () => log.info('ZooKeeper reconnected with the same session'));
   server.session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it and registering again'));
@@ -77,12 +78,9 @@ async function main(): Promise<void> {
   let endpoint: MetricsEndpoint | undefined;
   let closing: Promise<void> | undefined;
   const close = (drainMs?: number) => {
-    closing ??= server
+    closing ??= messaging
       .close({ drainMs })
-      .then(() => {
-        metrics?.close();
-        return endpoint?.close();
-      })
+      .then(() => endpoint?.close())
       .then(
         () => log.info('closed'),
         (e: Error) => log.error({ err: e, code: codeOf(e) }, `close failed: ${e.message}`),
@@ -96,18 +94,18 @@ async function main(): Promise<void> {
   process.on('message', (m: ServerProcessRequest) => {
     if (m.type === 'stats') {
       const zk = { sessionId: server.session.sessionId, connected: server.session.isConnected, abandoned: server.session.abandonedHandles };
-      send({ type: 'stats', reqId: m.reqId, stats: server.stats, live: server.connections.size, registered: server.cluster.isRegistered, zk });
+      send({ type: 'stats', reqId: m.reqId, stats: messaging.stats, live: server.connections.size, registered: server.isRegistered, zk });
     } else if (m.type === 'close') void close(m.drainMs);
   });
   try {
     // Metrics first: a busy metrics port fails the start before any node is registered.
-    // The ClusterServer inside exists once listen() runs, so its metrics join the served registry then.
-    const registry = new Registry();
-    if (metricsPort !== undefined) endpoint = await serveMetrics(registry, { host: cfg.host, port: metricsPort });
-    const { ip, port } = await server.listen();
-    if (endpoint) metrics = new ServerMetrics(server.cluster, { registry, defaultMetrics: true });
-    send({ type: 'ready', ip, port, id: server.id, path: server.cluster.nodePath!, pid: process.pid, gatewayPort: server.gatewayEndpoint!.port, metricsUrl: endpoint?.url });
-    log.info({ ip, port, node: server.cluster.nodePath, metrics: endpoint?.url }, 'listening and registered');
+    if (metricsPort !== undefined) {
+      metrics = new ServerMetrics(server);
+      endpoint = await serveMetrics(metrics.registry, { host: cfg.host, port: metricsPort });
+    }
+    const { ip, port } = await messaging.listen();
+    log.info({ ip, port, node: server.nodePath, metrics: endpoint?.url }, 'listening and registered');
+    send({ type: 'ready', ip, port, id: server.id, path: server.nodePath!, pid: process.pid, metricsUrl: endpoint?.url, gatewayPort: messaging.gatewayEndpoint!.port });
   } catch (e) {
     const err = e as Error;
     // The runner reports this to its caller (the CLI prints it as its one line): debug only here.

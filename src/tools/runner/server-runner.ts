@@ -30,14 +30,14 @@ export interface ServerRunnerOptions extends Omit<ServerProcessConfig, 'port' | 
   count: number;
   /** Server i listens on portBase + i; 0 picks free ports. @default 0 */
   portBase?: number;
-  /** Messaging secret, passed to the children in the environment (FULCRUM_SECRET), never on their command line. */
-  secret?: string;
   /** Server i serves Prometheus metrics on host:(metricsPortBase + i)/metrics; 0 picks free ports. @default no metrics */
   metricsPortBase?: number;
   /** Where the runner logs what happens to its server processes (one exiting unasked, say). @default none */
   logger?: Logger;
   /** Receives each line a server process writes on stderr (its log lines); by default they go to this process's stderr. */
   onStderr?: (index: number, line: string) => void;
+  /** Messaging secret, passed to the children in the environment (FULCRUM_SECRET), never on their command line. */
+  secret?: string;
 }
 
 export class ServerStartError extends FulcrumError {
