@@ -17,14 +17,14 @@ Reaches logged-in users without HTTP: reads the route table from ZooKeeper and t
 servers' gateways directly (the library's PushClient). A push waits for the client's ack.
 Exit 0 when everything was delivered (and acked), 1 when a user was offline or did not ack.
 
-  --user U               push to U (repeat for several users: one line per user)
-  --room R               publish to every member of room R, on every server
-  --broadcast            write to every online user, once each
-  --message MSG          JSON if it parses ('{"a":1}', 42, '"text"'), otherwise the text as a string
-  --ack-timeout-ms MS    how long a push waits for the ack (default ${DEFAULT_ACK_TIMEOUT_MS})
-  --prefix P             online: only users whose name starts with P
-  --limit N              online: list at most N users (default ${DEFAULT_ONLINE_LIMIT}; the total counts all)
-${SECRET_HELP}
+  --user U                       push to U (repeat for several users: one line per user)
+  --room R                       publish to every member of room R, on every server
+  --broadcast                    write to every online user, once each
+  --message MSG                  JSON if it parses ('{"a":1}', 42, '"text"'), otherwise the text as a string
+  --ack-timeout-ms MS            how long a push waits for the ack (default ${DEFAULT_ACK_TIMEOUT_MS})
+  --prefix P                     online: only users whose name starts with P
+  --limit N                      online: list at most N users (default ${DEFAULT_ONLINE_LIMIT}; the total counts all)
+${SECRET_HELP};
                                  needed when the servers have one (their gateways demand it)
 ${ZK_HELP}`;
 
