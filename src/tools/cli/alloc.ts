@@ -15,7 +15,7 @@ HTTP-heartbeat servers; a browser on / gets the live dashboard. Messaging: POST 
   --port N                       HTTP port (default ${DEFAULT_ALLOC_PORT}; 0 = any free port)
   --host ADDRESS                 address to listen on (default ${DEFAULT_ALLOC_HOST})
   --strategy NAME                /allocate strategy: ${strategyNames().join(', ')} (default ${DEFAULT_ALLOC_STRATEGY})
-${SECRET_HELP}
+${SECRET_HELP}.
                                  With it, /allocate?user=U returns a login token and push, publish,
                                  broadcast and kick need Authorization: Bearer <admin token>.
                                  Without it they are open to every process that reaches the service.
