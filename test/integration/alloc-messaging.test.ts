@@ -37,7 +37,8 @@ test('alloc messaging - POST /push answers once the client acked; 404 offline, 5
       'the unacked message was written to the connection',
     );
 
-    const many = await post(`${f.url}push`, { users: ['alice', 'mute', 'nobody'], message: 'all', ackTimeoutMs: 1_500 }) // long enough for alice's ack on a loaded machine;
+    // Long enough for alice's ack on a loaded machine; mute never acks.
+    const many = await post(`${f.url}push`, { users: ['alice', 'mute', 'nobody'], message: 'all', ackTimeoutMs: 1_500 });
     assert.equal(many.status, 200, many.text);
     const m = many.json<{ total: number; acked: number; results: { user: string; delivered: boolean; acked: boolean; server?: string; error?: { code: string } }[] }>();
     assert.equal(m.total, 3);
