@@ -64,7 +64,7 @@ export async function messagingBench(zkConnect: string): Promise<void> {
   const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
   await mkdirp(admin, root);
   const interval = process.env.FULCRUM_ROUTE_WRITE_INTERVAL_MS ? Number(process.env.FULCRUM_ROUTE_WRITE_INTERVAL_MS) : undefined;
-  const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1', routeWriteIntervalMs: interval });
+  const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1', routeWriteIntervalMs: interval, logLevel: 'warn' });
   const routers = Array.from({ length: ROUTERS }, () => new PushClient({ zk: zkConnect, root }));
   const users: BenchUser[] = [];
   try {

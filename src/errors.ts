@@ -107,6 +107,13 @@ export class PushTimeoutError extends FulcrumError {
   }
 }
 
+/** The message does not fit in one client frame (DEFAULT_MAX_FRAME_BYTES with its envelope). */
+export class MessageTooLargeError extends FulcrumError {
+  constructor(bytes: number, limit: number) {
+    super('FULCRUM_MESSAGE_TOO_LARGE', `the message takes ${bytes} bytes; a client frame holds at most ${limit}`);
+  }
+}
+
 /** A server's gateway could not be reached, refused our credentials or did not answer in time. */
 export class GatewayUnavailableError extends FulcrumError {
   readonly server: string;

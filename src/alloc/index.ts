@@ -20,4 +20,4 @@ export * from './http-errors.js';
 export { DEFAULT_MAX_BODY_BYTES } from './http-io.js';
 export { adminToken, requireAdmin } from './admin-auth.js';
 export { DEFAULT_MAX_MESSAGE_BODY_BYTES, MessagingApi, type MessagingApiOptions } from './messaging-api.js';
-export { MAX_MESSAGE_BYTES, MAX_ONLINE_LIMIT, MAX_PUSH_ACK_TIMEOUT_MS, MAX_PUSH_USERS, MIN_PUSH_ACK_TIMEOUT_MS } from './messaging-request.js';
+export { MAX_ONLINE_LIMIT, MAX_PUSH_ACK_TIMEOUT_MS, MAX_PUSH_USERS, MIN_PUSH_ACK_TIMEOUT_MS } from './messaging-request.js';

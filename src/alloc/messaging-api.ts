@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayUnavailableError, PushTimeoutError, UserOfflineError } from '../errors.js';
+import { GatewayUnavailableError, MessageTooLargeError, PushTimeoutError, UserOfflineError } from '../errors.js';
 import type { PushClient } from '../messaging/push-client.js';
 import { requireAdmin } from './admin-auth.js';
-import { GatewayUnavailableHttpError, PushTimeoutHttpError, UserOfflineHttpError } from './http-errors.js';
+import { GatewayUnavailableHttpError, PayloadTooLargeError, PushTimeoutHttpError, UserOfflineHttpError } from './http-errors.js';
+import { MAX_MESSAGE_BYTES } from '../messaging/push-client.js';
 import { readJsonBody, sendJson } from './http-io.js';
 import { parseFanout, parseName, parseOnline, parsePush } from './messaging-request.js';
 import { parseQuery, singleParam } from './request-target.js';
@@ -23,6 +24,7 @@ function toHttp(e: unknown): unknown {
   if (e instanceof UserOfflineError) return new UserOfflineHttpError(e.user, { cause: e });
   if (e instanceof PushTimeoutError) return new PushTimeoutHttpError(e.message, { cause: e });
   if (e instanceof GatewayUnavailableError) return new GatewayUnavailableHttpError(e.message, { cause: e });
+  if (e instanceof MessageTooLargeError) return new PayloadTooLargeError(MAX_MESSAGE_BYTES, 'message (MessagePack-encoded)');
   return e;
 }
 
@@ -63,14 +65,22 @@ export class MessagingApi {
     requireAdmin(req, this.secret);
     const room = parseName(rawRoom, 'room');
     const f = parseFanout(await readJsonBody(req, this.maxBodyBytes));
-    sendJson(res, 200, { room, ...(await this.push.publish(room, f.message, f.from === undefined ? {} : { from: f.from })) });
+    try {
+      sendJson(res, 200, { room, ...(await this.push.publish(room, f.message, f.from === undefined ? {} : { from: f.from })) });
+    } catch (e) {
+      throw toHttp(e);
+    }
   }
 
   /** POST /broadcast `{message}`: every online user, once. */
   async broadcast(req: IncomingMessage, res: ServerResponse): Promise<void> {
     requireAdmin(req, this.secret);
     const f = parseFanout(await readJsonBody(req, this.maxBodyBytes));
-    sendJson(res, 200, await this.push.broadcast(f.message, f.from === undefined ? {} : { from: f.from }));
+    try {
+      sendJson(res, 200, await this.push.broadcast(f.message, f.from === undefined ? {} : { from: f.from }));
+    } catch (e) {
+      throw toHttp(e);
+    }
   }
 
   /** GET /online[?prefix=&limit=] */

@@ -88,7 +88,14 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
     });
     this.gateway = new GatewayServer({ server: () => this.name, secret: options.secret, handle: (req) => this.sessions.handleGateway(req) });
     const { secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, ...clusterOptions } = options;
-    this.clusterServer = new ClusterServer({ ...clusterOptions, zk: this.session, handler: (s) => this.sessions.handle(s), gateway: () => this.gatewayAddress });
+    this.clusterServer = new ClusterServer({
+      ...clusterOptions,
+      zk: this.session,
+      handler: (s) => this.sessions.handle(s),
+      gateway: () => this.gatewayAddress,
+      // The client port first (a port in use fails at once, as for a plain server), the gateway before the node is published.
+      beforeRegister: () => this.openGateway(),
+    });
   }
 
   /** The underlying ClusterServer (balance, registration, sockets, metrics). */
@@ -135,11 +142,14 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   }
 
   /** Opens the gateway, registers the server, publishes its route shards and loads the route table. */
-  async listen(): Promise<{ ip: string; port: number }> {
+  private async openGateway(): Promise<void> {
     const gwHost = this.options.gatewayHost ?? DEFAULT_GATEWAY_HOST;
     const gw = await this.gateway.listen(gwHost, this.options.gatewayPort ?? 0);
     const advertise = this.options.gatewayAdvertise ?? (WILDCARD.has(gwHost) ? (this.options.advertise ?? this.options.host ?? DEFAULT_HOST) : gwHost);
     this.gatewayAddress = { ip: advertise, port: gw.port };
+  }
+
+  async listen(): Promise<{ ip: string; port: number }> {
     try {
       const address = await this.clusterServer.listen();
       this.shards = new RouteShards({

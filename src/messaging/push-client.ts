@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ClosedError, GatewayUnavailableError, InvalidArgumentError, PushTimeoutError, UserOfflineError, FulcrumError } from '../errors.js';
+import { pack } from 'msgpackr';
+import { ClosedError, GatewayUnavailableError, InvalidArgumentError, MessageTooLargeError, PushTimeoutError, UserOfflineError, FulcrumError } from '../errors.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { DELIVERY_CODES, KICK_REASONS, isName } from '../protocol/messages.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
@@ -14,6 +16,16 @@ import { smallest } from './smallest.js';
 export const DEFAULT_ACK_TIMEOUT_MS = 5_000;
 /** Extra time a gateway request gets beyond the ack timeout. */
 const GATEWAY_SLACK_MS = 2_000;
+/** Room left in a client frame for the envelope around the body (type, id, from, room). */
+const ENVELOPE_BYTES = 512;
+/** The largest body a push, publish or broadcast can carry. */
+export const MAX_MESSAGE_BYTES = DEFAULT_MAX_FRAME_BYTES - ENVELOPE_BYTES;
+
+function checkSize(message: unknown): void {
+  const bytes = pack(message).length;
+  if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(bytes, MAX_MESSAGE_BYTES);
+}
+
 /** `online()` returns at most this many users unless told otherwise. @default 100 */
 export const DEFAULT_ONLINE_LIMIT = 100;
 
@@ -136,6 +148,7 @@ export class PushClient {
    */
   async push(user: string, message: unknown, opts: PushOptions = {}): Promise<PushResult> {
     if (!isName(user)) throw InvalidArgumentError.format('user', 'must be a non-empty string of at most 128 bytes');
+    checkSize(message);
     await this.start();
     const ackTimeoutMs = opts.ackTimeoutMs ?? this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     const deadline = Date.now() + (opts.waitMs ?? 0);
@@ -150,6 +163,7 @@ export class PushClient {
           const r = await this.send(route.server, body, ackTimeoutMs + GATEWAY_SLACK_MS);
           if (r.ok) return { delivered: true, acked: true, server: route.server, id };
           if (r.code === DELIVERY_CODES.notAcked) throw new PushTimeoutError(user, route.server, id, ackTimeoutMs);
+          if (r.code === DELIVERY_CODES.tooLarge) throw new MessageTooLargeError(pack(message).length, MAX_MESSAGE_BYTES);
           err = new UserOfflineError(user); // the route was stale: the user just left or moved
         } catch (e) {
           if (!(e instanceof GatewayUnavailableError)) throw e;
@@ -184,11 +198,13 @@ export class PushClient {
   /** Writes `message` to every member of `room` on every server. */
   async publish(room: string, message: unknown, opts: { from?: string } = {}): Promise<FanoutResult> {
     if (!isName(room)) throw InvalidArgumentError.format('room', 'must be a non-empty string of at most 128 bytes');
+    checkSize(message);
     return this.fanout({ type: 'publish', id: this.nextId(), body: message, room, ...(opts.from !== undefined ? { from: opts.from } : {}) });
   }
 
   /** Writes `message` to every online user, once each. */
   async broadcast(message: unknown, opts: { from?: string } = {}): Promise<FanoutResult> {
+    checkSize(message);
     return this.fanout({ type: 'publish', id: this.nextId(), body: message, ...(opts.from !== undefined ? { from: opts.from } : {}) });
   }
 

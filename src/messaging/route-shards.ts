@@ -1,7 +1,8 @@
 import { mkdirp } from '../zk/paths.js';
 import { C, isZk } from '../zk/codes.js';
 import type { ZkSession } from '../zk/session.js';
-import type { ZkAcl } from '../zk/zk-client.js';
+import type { ZkAcl, ZkClient } from '../zk/zk-client.js';
+import { FulcrumError } from '../errors.js';
 import { shardName, serverOfShard } from './route.js';
 import { encodeShard } from './shard-codec.js';
 import { DEFAULT_MIN_WRITE_INTERVAL_MS } from '../registry/node-writer.js';
@@ -68,6 +69,7 @@ export class RouteShards {
   async start(): Promise<void> {
     const zk = await this.options.session.startClient();
     await mkdirp(zk, this.options.routesRoot);
+    if (this.options.acl) await this.protectRoot(zk, this.options.acl);
     const names = await zk.children(this.options.routesRoot);
     await Promise.all(
       names
@@ -82,6 +84,19 @@ export class RouteShards {
           }
         }),
     );
+  }
+
+  /** With a digest, nobody else may create (fake) shards under the routes root. */
+  private async protectRoot(zk: ZkClient, acl: ZkAcl[]): Promise<void> {
+    const key = (a: ZkAcl) => `${a.scheme}\0${a.auth}\0${a.perms}`;
+    const { acl: current } = await zk.getAcl(this.options.routesRoot);
+    if (current.map(key).sort().join('\n') === acl.map(key).sort().join('\n')) return;
+    try {
+      await zk.setAcl(this.options.routesRoot, -1, acl);
+    } catch (e) {
+      if (isZk(e, C.ZNOAUTH)) throw new FulcrumError('FULCRUM_ZK_NOAUTH', `${this.options.routesRoot} is protected by other credentials; cannot publish routes under it`, { cause: e });
+      throw e;
+    }
   }
 
   get size(): number {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { FulcrumError } from '../errors.js';
-import { encodeFrame, FrameDecoder } from '../protocol/frames.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from '../protocol/frames.js';
 import {
   BadFrameError,
   DELIVERY_CODES,
@@ -256,9 +256,15 @@ export class UserSessions {
     this.write(conn, sent);
   }
 
-  private deliver(conn: Conn, frame: MessageFrame): void {
+  /** The encoded `message` frame, or undefined when a client could not accept it (over the frame limit). */
+  private encodeMessage(frame: MessageFrame): Buffer | undefined {
+    const bytes = encodeFrame(frame);
+    return bytes.length - 4 > DEFAULT_MAX_FRAME_BYTES ? undefined : bytes;
+  }
+
+  private deliver(conn: Conn, bytes: Buffer): void {
     this.counters.messages++;
-    this.write(conn, frame);
+    if (!conn.socket.destroyed && conn.socket.writable) conn.socket.write(bytes);
   }
 
   private waitAck(conn: Conn, id: MessageId, timeoutMs: number): Promise<boolean> {
@@ -276,18 +282,22 @@ export class UserSessions {
     if (req.type === 'deliver') {
       const conn = this.users.get(req.user);
       if (!conn || conn.closing) return { ok: false, code: DELIVERY_CODES.offline };
+      const bytes = this.encodeMessage({ type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}) });
+      if (!bytes) return { ok: false, code: DELIVERY_CODES.tooLarge };
       const acked = req.ack ? this.waitAck(conn, req.id, req.ackTimeoutMs ?? this.options.ackTimeoutMs) : undefined;
-      this.deliver(conn, { type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}) });
+      this.deliver(conn, bytes);
       if (!acked) return { ok: true };
       return (await acked) ? { ok: true, acked: true } : { ok: false, code: DELIVERY_CODES.notAcked };
     }
     if (req.type === 'publish') {
       const targets = req.room === undefined ? [...this.users.values()] : [...(this.rooms.get(req.room) ?? [])];
-      const frame: MessageFrame = { type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}), ...(req.room !== undefined ? { room: req.room } : {}) };
+      // Encoded once for every recipient.
+      const bytes = this.encodeMessage({ type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}), ...(req.room !== undefined ? { room: req.room } : {}) });
+      if (!bytes) return { ok: false, code: DELIVERY_CODES.tooLarge };
       let n = 0;
       for (const c of targets) {
         if (c.closing) continue;
-        this.deliver(c, frame);
+        this.deliver(c, bytes);
         n++;
       }
       return { ok: true, recipients: n };

@@ -21,6 +21,7 @@ export const DELIVERY_CODES = {
   offline: 'FULCRUM_USER_OFFLINE',
   notAcked: 'FULCRUM_PUSH_TIMEOUT',
   unavailable: 'FULCRUM_GATEWAY_UNAVAILABLE',
+  tooLarge: 'FULCRUM_MESSAGE_TOO_LARGE',
 } as const;
 
 /** Why a server closed a connection on purpose (`kicked` frame). */

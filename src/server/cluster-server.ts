@@ -53,6 +53,8 @@ export interface ClusterServerOptions {
   drainMs?: number;
   /** Messaging gateway address to publish in the node, read at each write (see MessagingServer). @default none */
   gateway?: () => { ip: string; port: number } | undefined;
+  /** Runs after the port is bound and before the node is registered (e.g. open the messaging gateway). @default none */
+  beforeRegister?: () => Promise<void>;
   /** Where background failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
 }
@@ -150,6 +152,15 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const ip = this.options.advertise ?? host;
     this.address = { ip, port: bound.port };
     this.serverId = this.options.id ?? `${ip.includes(':') ? `[${ip}]` : ip}:${bound.port}`;
+    if (this.options.beforeRegister) {
+      try {
+        await this.options.beforeRegister();
+      } catch (e) {
+        this.server.close();
+        if (this.ownsSession) this.session.close();
+        throw e;
+      }
+    }
     const gateway = this.options.gateway;
     const describe = () => ({
       ip,

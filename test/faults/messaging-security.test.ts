@@ -6,6 +6,10 @@ import { MessagingServer } from '../../src/messaging/messaging-server.js';
 import { PushClient } from '../../src/messaging/push-client.js';
 import { gatewayProof } from '../../src/messaging/gateway-auth.js';
 import { issueToken, checkToken } from '../../src/messaging/token.js';
+import { routesRootOf } from '../../src/messaging/route.js';
+import { encodeShard } from '../../src/messaging/shard-codec.js';
+import { C } from '../../src/zk/codes.js';
+import { ZkClient } from '../../src/zk/zk-client.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers, userClient } from '../helpers/messaging.js';
 import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
 
@@ -117,4 +121,31 @@ test('messaging security - the gateway closes a peer that does not prove the sec
 test('messaging security - without a secret the gateway must stay on loopback', () => {
   assert.throws(() => new MessagingServer({ zk: '127.0.0.1:1', gatewayHost: '0.0.0.0' }), InvalidArgumentError);
   assert.doesNotThrow(() => new MessagingServer({ zk: '127.0.0.1:1', gatewayHost: '0.0.0.0', secret: SECRET }).session.close());
+});
+
+test('messaging security - with a digest, nobody without the credentials can add or overwrite route shards', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'msg-acl');
+  const digest = 'fulcrum:acl-secret';
+  const [server] = await startMessagingServers(1, { zk: connect, root, digest });
+  const push = new PushClient({ zk: connect, root });
+  try {
+    const u = await loginOn(server!, { user: 'grace' });
+    await push.start();
+    assert.ok(await routeIs([push], 'grace', server!.name));
+    const routes = routesRootOf(root);
+    const foreign = ZkClient.of(zk);
+    const fake = encodeShard({ server: 'evil', users: new Map([['grace', [Date.now() + 60_000, 1] as const]]) });
+    const noAuth = (e: unknown) => (e as { zkCode?: number }).zkCode === C.ZNOAUTH;
+    await assert.rejects(foreign.create(`${routes}/evil#0`, fake, C.ZOO_PERSISTENT), noAuth, 'no fake shard under the routes root');
+    const [shard] = (await foreign.children(routes)).filter((n) => n.startsWith(server!.name));
+    await assert.rejects(foreign.set(`${routes}/${shard}`, fake, -1), noAuth, 'no overwrite of a real shard');
+    await assert.rejects(foreign.delete(`${routes}/${shard}`, -1), noAuth, 'no delete of a real shard');
+    assert.equal((await push.push('grace', 'still mine')).server, server!.name);
+    assert.equal(u.kicked.length, 0);
+    await u.client.disconnect();
+  } finally {
+    push.close();
+    await closeMessaging([server!]);
+    await cleanup().catch(() => {});
+  }
 });

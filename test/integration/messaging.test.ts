@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { PushClient } from '../../src/messaging/push-client.js';
-import { UserOfflineError } from '../../src/errors.js';
+import { MAX_MESSAGE_BYTES, PushClient } from '../../src/messaging/push-client.js';
+import { MessageTooLargeError, UserOfflineError } from '../../src/errors.js';
 import { routesRootOf } from '../../src/messaging/route.js';
 import { decodeShard } from '../../src/messaging/shard-codec.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers } from '../helpers/messaging.js';
@@ -231,6 +231,32 @@ test('messaging - bad frames get an error frame and a close of that socket only;
     assert.equal((await push.push('good', 'still fine')).server, server!.name);
     assert.equal(good.client.isConnected, true);
     await good.client.disconnect();
+  } finally {
+    push.close();
+    await closeMessaging([server!]);
+    await cleanup();
+  }
+});
+
+test('messaging - a message too big for one client frame is refused up front; one just below the limit arrives', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'msg-size');
+  const [server] = await startMessagingServers(1, { zk: connect, root });
+  const push = new PushClient({ zk: connect, root });
+  try {
+    const big = await loginOn(server!, { user: 'big' });
+    await push.start();
+    assert.ok(await routeIs([push], 'big', server!.name));
+    const fits = 'x'.repeat(MAX_MESSAGE_BYTES - 16);
+    assert.equal((await push.push('big', fits)).acked, true);
+    const tooBig = 'y'.repeat(MAX_MESSAGE_BYTES + 1);
+    const tooLarge = (e: unknown) => e instanceof MessageTooLargeError && e.code === 'FULCRUM_MESSAGE_TOO_LARGE';
+    await assert.rejects(push.push('big', tooBig), tooLarge);
+    await assert.rejects(push.broadcast(tooBig), tooLarge);
+    await assert.rejects(push.publish('room', tooBig), tooLarge);
+    assert.deepEqual(big.messages.map((m) => (m.body as string).length), [fits.length]);
+    assert.equal(big.client.isConnected, true, 'the client still reads frames');
+    assert.equal((await push.push('big', 'small again')).acked, true);
+    await big.client.disconnect();
   } finally {
     push.close();
     await closeMessaging([server!]);

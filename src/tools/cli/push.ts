@@ -1,6 +1,5 @@
-import { MAX_MESSAGE_BYTES } from '../../alloc/messaging-request.js';
-import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, PushClient } from '../../messaging/push-client.js';
-import { encodeFrame } from '../../protocol/frames.js';
+import { pack } from 'msgpackr';
+import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, PushClient } from '../../messaging/push-client.js';
 import { isName, MAX_NAME_BYTES } from '../../protocol/messages.js';
 import { ZkSession } from '../../zk/session.js';
 import { intFlag, parseCli, runCli, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
@@ -55,7 +54,7 @@ function parseMessage(text: string): unknown {
   } catch {
     value = text;
   }
-  if (encodeFrame(value).length > MAX_MESSAGE_BYTES) throw new UsageError(`--message is larger than ${MAX_MESSAGE_BYTES} bytes once encoded`);
+  if (pack(value).length > MAX_MESSAGE_BYTES) throw new UsageError(`--message is larger than ${MAX_MESSAGE_BYTES} bytes once encoded`);
   return value;
 }
 

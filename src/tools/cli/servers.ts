@@ -67,8 +67,12 @@ runCli('servers', async () => {
   }
   // Fail fast with a clear message rather than N children timing out one by one.
   (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, secret, gatewayHost });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, secret, gatewayHost, onStderr: (_i, line) => (held ? held.push(line) : process.stderr.write(`${line}\n`)) });
+  // Children's log lines wait until all are up: when one fails, the siblings it takes down print nothing, and the failure is one line.
+  let held: string[] | undefined = [];
   const servers = await runner.start();
+  for (const line of held) process.stderr.write(`${line}\n`);
+  held = undefined;
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  gateway :${s.gatewayPort}  node ${s.path}${s.metricsUrl ? `  metrics ${s.metricsUrl}` : ''}`);
   console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}${secret ? ' (messaging secret: tokens required)' : ' (no messaging secret: logins as claimed)'}; Ctrl-C stops them`);
   const sig = await untilSignal();

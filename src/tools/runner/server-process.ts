@@ -77,12 +77,14 @@ async function main(): Promise<void> {
   let metrics: ServerMetrics | undefined;
   let endpoint: MetricsEndpoint | undefined;
   let closing: Promise<void> | undefined;
+  // A sibling of a server that failed to start is stopped while it starts: no 'closed' line for it (the runner reports the failure).
+  let started = false;
   const close = (drainMs?: number) => {
     closing ??= messaging
       .close({ drainMs })
       .then(() => endpoint?.close())
       .then(
-        () => log.info('closed'),
+        () => (started ? log.info('closed') : undefined),
         (e: Error) => log.error({ err: e, code: codeOf(e) }, `close failed: ${e.message}`),
       )
       .finally(() => process.exit(0));
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
       endpoint = await serveMetrics(metrics.registry, { host: cfg.host, port: metricsPort });
     }
     const { ip, port } = await messaging.listen();
+    started = true;
     log.info({ ip, port, node: server.nodePath, metrics: endpoint?.url }, 'listening and registered');
     send({ type: 'ready', ip, port, id: server.id, path: server.nodePath!, pid: process.pid, metricsUrl: endpoint?.url, gatewayPort: messaging.gatewayEndpoint!.port });
   } catch (e) {

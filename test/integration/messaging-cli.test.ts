@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BalanceProvider } from '../../src/balancing/balance-provider.js';
+import { ClusterClient } from '../../src/client/cluster-client.js';
+import { ServerCache } from '../../src/discovery/server-cache.js';
+import { LoginError } from '../../src/errors.js';
+import { PushClient } from '../../src/messaging/push-client.js';
+import { issueToken } from '../../src/messaging/token.js';
+import { ZkSession } from '../../src/zk/session.js';
+import { lines, runCliCommand, startCli, type CliResult } from '../helpers/cli.js';
+import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+
+function assertOneLineExit(r: CliResult, pattern: RegExp): void {
+  const detail = `code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, 2, detail);
+  assert.equal(lines(r.stderr).length, 1, detail);
+  assert.match(r.stderr, pattern, detail);
+}
+
+test('messaging cli - servers refuses an unreadable or empty --secret-file and a non-loopback gateway without a secret, in one line', async () => {
+  const zk = await testZk();
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-secret-'));
+  try {
+    assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--secret-file', join(dir, 'missing')]), /--secret-file: cannot read .*ENOENT/);
+    writeFileSync(join(dir, 'empty'), '\n');
+    assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--secret-file', join(dir, 'empty')]), /--secret-file: .* is empty/);
+    assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--gateway-host', '0.0.0.0'], { env: { FULCRUM_SECRET: undefined } }), /--gateway-host .* needs a secret/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('messaging cli - servers --secret-file: token logins and authenticated pushes work, a login without a token is refused, SIGTERM stops cleanly', async () => {
+  const connect = await testZk();
+  const zk = await rawZk(connect);
+  const { root, cleanup } = await freshRoot(zk, 'msg-cli');
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-secret-'));
+  const secret = 'cli-secret-4f1c';
+  writeFileSync(join(dir, 'secret'), `${secret}\n`);
+  const cli = startCli('servers', ['--zk', connect, '--root', root, '--count', '2', '--secret-file', join(dir, 'secret')], { timeoutMs: 60_000, env: { FULCRUM_SECRET: undefined } });
+  const session = new ZkSession({ connect });
+  const push = new PushClient({ zk: session, root, secret });
+  const cache = new ServerCache({ session, root });
+  let client: ClusterClient | undefined;
+  try {
+    await cli.waitForStdout(/servers registered under .*tokens required/, 30_000);
+    assert.doesNotMatch(cli.stdout(), new RegExp(secret), 'the secret is never printed');
+    const provider = new BalanceProvider({ source: cache, root });
+    const anonymous = new ClusterClient({ provider, reconnect: false });
+    await assert.rejects(anonymous.connect({ user: 'mallory' }), (e: unknown) => e instanceof LoginError && e.code === 'FULCRUM_TOKEN_MISSING');
+    client = new ClusterClient({ provider, reconnect: false });
+    const got: unknown[] = [];
+    client.on('message', (m) => got.push(m.body));
+    await client.connect({ user: 'trent', token: issueToken(secret, 'trent', 60_000) });
+    await push.start();
+    assert.ok(await eventually(() => push.route('trent') !== undefined));
+    assert.equal((await push.push('trent', 'via the CLI cluster')).acked, true);
+    assert.deepEqual(got, ['via the CLI cluster']);
+    await client.disconnect();
+    cli.kill('SIGTERM');
+    const r = await cli.exited;
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await client?.disconnect();
+    push.close();
+    cache.close();
+    session.close();
+    cli.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
+    zk.close();
+  }
+});
