@@ -3,13 +3,15 @@ import net, { type Socket } from 'node:net';
 import { AllServersFailedError, ClosedError, NoServersError, ProtocolError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
-import { encodeFrame, FrameDecoder, isPong } from '../protocol/frames.js';
+import { encodeFrame, FrameDecoder, isMigrate, isPong, type MigrateMessage, type PingMessage } from '../protocol/frames.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
 
 export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_BACKOFF_BASE_MS = 100;
 export const DEFAULT_BACKOFF_MAX_MS = 5_000;
+/** After switching to the new server, the old connection is destroyed if its close takes longer than this. */
+export const DEFAULT_MIGRATE_CLOSE_MS = 1_000;
 
 export interface ClusterClientOptions {
   /** Picks the server (discovery + strategy + pending picks). */
@@ -30,6 +32,11 @@ export interface ClusterClientOptions {
   backoffBaseMs?: number;
   /** @default 5000 */
   backoffMaxMs?: number;
+  /**
+   * Follow a server's `migrate` frame (default protocol only): connect elsewhere, then close the
+   * old connection. @default true
+   */
+  migrate?: boolean;
 }
 
 export interface ClusterClientEvents {
@@ -38,6 +45,13 @@ export interface ClusterClientEvents {
   disconnected: [server: ServerInfo, willReconnect: boolean];
   /** A connect round failed; with reconnect on, it tries again after `delayMs`. */
   failed: [err: Error, delayMs: number | undefined];
+  /**
+   * A server asked this client to move and the new connection is up (`socket` now returns it);
+   * the old one is closed right after this event.
+   */
+  migrated: [from: ServerInfo, to: ServerInfo, reason: string];
+  /** A server asked this client to move but no other server took it: it stays where it is. */
+  migrateFailed: [err: Error, server: ServerInfo];
 }
 
 /** Exponential backoff with jitter: uniform in [base, min(max, base·2^attempt)]; never above max. */
@@ -57,8 +71,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private seq = 0;
+  private migrating = false;
   /** How often this client had to re-home. */
   reconnects = 0;
+  /** How often it moved on a server's request. */
+  migrations = 0;
 
   constructor(private readonly options: ClusterClientOptions) {
     super();
@@ -83,8 +100,18 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   async connect(avoid: Iterable<string> = []): Promise<Socket> {
     if (this.closed) throw new ClosedError('client');
     if (this.isConnected) return this.sock!;
+    const { socket, server, pongId } = await this.dial(new Set(avoid), false);
+    this.adopt(socket, server);
+    this.emit('connected', server, pongId);
+    return socket;
+  }
+
+  /**
+   * Picks and opens a connection without adopting it. On a migration (`migrated`), servers in
+   * `tried` stay excluded even when that leaves none: then the client is better off staying.
+   */
+  private async dial(tried: Set<string>, migrated: boolean): Promise<{ socket: Socket; server: ServerInfo; pongId: string | undefined }> {
     const maxAttempts = this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    const tried = new Set<string>(avoid);
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       if (this.closed) throw new ClosedError('client');
@@ -92,7 +119,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       try {
         server = await this.options.provider.pick({ key: this.options.key, exclude: tried });
       } catch (e) {
-        if (e instanceof NoServersError && tried.size > 0) {
+        if (e instanceof NoServersError && tried.size > 0 && !migrated) {
           tried.clear(); // every registered server failed once this round: give them another chance
           await this.sleep(backoffDelay(attempt, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS));
           lastError = e;
@@ -101,15 +128,13 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         throw e;
       }
       try {
-        const { socket, pongId } = await this.open(server);
+        const { socket, pongId } = await this.open(server, migrated);
         if (this.closed) {
           socket.destroy();
           throw new ClosedError('client');
         }
         this.options.downPolicy?.succeed(server.name);
-        this.adopt(socket, server);
-        this.emit('connected', server, pongId);
-        return socket;
+        return { socket, server, pongId };
       } catch (e) {
         if (e instanceof ClosedError) throw e;
         lastError = e;
@@ -125,7 +150,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     return new Promise((r) => setTimeout(r, ms));
   }
 
-  private open(server: ServerInfo): Promise<{ socket: Socket; pongId: string | undefined }> {
+  private open(server: ServerInfo, migrated = false): Promise<{ socket: Socket; pongId: string | undefined }> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
     const ping = this.options.ping ?? true;
     return new Promise((resolve, reject) => {
@@ -164,7 +189,8 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       socket.once('connect', () => {
         if (!ping) return done(undefined);
         socket.on('data', onData);
-        socket.write(encodeFrame({ type: 'ping', seq }));
+        const hello: PingMessage = migrated ? { type: 'ping', seq, migrated: true } : { type: 'ping', seq };
+        socket.write(encodeFrame(hello));
       });
     });
   }
@@ -173,7 +199,22 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.sock = socket;
     this.current = server;
     socket.on('error', () => {});
-    socket.resume(); // the default protocol sends nothing unasked; do not let bytes pile up
+    if ((this.options.ping ?? true) && (this.options.migrate ?? true)) {
+      // The default protocol sends nothing unasked except `migrate`.
+      const decoder = new FrameDecoder();
+      socket.on('data', (chunk: Buffer) => {
+        let msgs: unknown[];
+        try {
+          msgs = decoder.push(chunk);
+        } catch {
+          socket.destroy(); // a broken stream: re-home as after any drop
+          return;
+        }
+        const m = msgs.find(isMigrate);
+        if (m) void this.follow(socket, server, m);
+      });
+    }
+    socket.resume(); // do not let bytes pile up
     socket.once('close', () => {
       if (this.sock !== socket) return;
       this.sock = undefined;
@@ -184,6 +225,31 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         this.scheduleReconnect(0, server.name);
       }
     });
+  }
+
+  /** Make-before-break: the new connection answers its ping before the old one is closed. */
+  private async follow(old: Socket, from: ServerInfo, m: MigrateMessage): Promise<void> {
+    if (this.migrating || this.closed || this.sock !== old) return;
+    this.migrating = true;
+    try {
+      const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
+      if (this.closed || this.sock !== old || old.destroyed) {
+        // The old connection dropped meanwhile and the usual re-homing took over.
+        next.socket.destroy();
+        this.options.provider.release(next.server.name);
+        return;
+      }
+      this.adopt(next.socket, next.server);
+      this.migrations++;
+      this.emit('migrated', from, next.server, m.reason);
+      const t = setTimeout(() => old.destroy(), DEFAULT_MIGRATE_CLOSE_MS);
+      old.once('close', () => clearTimeout(t));
+      old.end();
+    } catch (e) {
+      if (!(e instanceof ClosedError)) this.emit('migrateFailed', e as Error, from);
+    } finally {
+      this.migrating = false;
+    }
   }
 
   private scheduleReconnect(attempt: number, lostName?: string): void {

@@ -59,6 +59,8 @@ export class FrameDecoder {
 export interface PingMessage {
   type: 'ping';
   seq: number;
+  /** Set by a client that arrived here because another server sent it `migrate`: exempt it from moving again for a while. */
+  migrated?: boolean;
 }
 
 export interface PongMessage {
@@ -66,6 +68,24 @@ export interface PongMessage {
   seq: number;
   /** Id of the server that answered. */
   id: string;
+}
+
+/**
+ * Server → client: please move. A fulcrum client re-picks excluding the sender and every server
+ * in `exclude`, connects, and closes this connection only once the new one answers (make-before-break).
+ */
+export interface MigrateMessage {
+  type: 'migrate';
+  /** Why, for logs (e.g. 'rebalance'). */
+  reason: string;
+  /** Servers (node names) not to move to: the ones at or above their share. */
+  exclude?: string[];
+}
+
+export function isMigrate(m: unknown): m is MigrateMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const o = m as { type?: unknown; reason?: unknown; exclude?: unknown };
+  return o.type === 'migrate' && typeof o.reason === 'string' && (o.exclude === undefined || (Array.isArray(o.exclude) && o.exclude.every((x) => typeof x === 'string')));
 }
 
 export function isPing(m: unknown): m is PingMessage {

@@ -5,11 +5,16 @@ import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-upda
 import { digestId, Registration } from '../registry/registration.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
+import { encodeFrame, type MigrateMessage } from '../protocol/frames.js';
 import { pingHandler } from './ping-handler.js';
+import type { ConnectionInfo } from './rebalance-plan.js';
+import { Rebalancer, resolveRebalancerOptions, type RebalancerOptions, type RebalancerStats } from './rebalancer.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /** Time over which close() spreads the closing of client sockets; 0 closes them at once. */
 export const DEFAULT_DRAIN_MS = 0;
+/** A non-protocol connection closed for rebalancing is destroyed if it has not closed by then. */
+export const GRACEFUL_CLOSE_MS = 2_000;
 
 export class ListenError extends FulcrumError {
   constructor(address: string, options?: { cause?: unknown }) {
@@ -49,6 +54,11 @@ export interface ClusterServerOptions {
   digest?: string;
   /** @default DEFAULT_DRAIN_MS (0) */
   drainMs?: number;
+  /**
+   * Move clients away while this server holds clearly more than its share (see Rebalancer):
+   * `true` for the defaults, or the settings. @default false
+   */
+  rebalance?: boolean | RebalancerOptions;
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -57,6 +67,8 @@ export interface ClusterServerStats extends BalanceWriteStats {
   refused: number;
   protocolErrors: number;
   reregistrations: number;
+  /** Present when rebalancing is on. */
+  rebalance?: RebalancerStats;
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
@@ -70,7 +82,9 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   readonly session: ZkSession;
   private readonly ownsSession: boolean;
   private readonly sockets = new Set<Socket>();
-  private readonly root: string;
+  private readonly info = new WeakMap<Socket, ConnectionInfo>();
+  readonly root: string;
+  private rebalancer: Rebalancer | undefined;
   private updater: BalanceUpdater | undefined;
   private registration: Registration | undefined;
   private address: { ip: string; port: number } | undefined;
@@ -89,6 +103,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const advertise = options.advertise ?? host;
     if (WILDCARD.has(advertise)) throw InvalidArgumentError.format('advertise', `must be a reachable address when listening on ${host || 'all interfaces'}`);
     if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
+    if (options.rebalance) resolveRebalancerOptions(options.rebalance === true ? {} : options.rebalance); // fail now, not at listen()
     if (typeof options.zk === 'string') {
       this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest });
       this.ownsSession = true;
@@ -127,7 +142,8 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
 
   get stats(): ClusterServerStats {
     const w = this.updater?.stats ?? { events: 0, writes: 0, badVersion: 0, failures: 0 };
-    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.registration?.reregistrations ?? 0 };
+    const rebalance = this.rebalancer ? { rebalance: { ...this.rebalancer.stats } } : {};
+    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.registration?.reregistrations ?? 0, ...rebalance };
   }
 
   /** The "bind" seam: listen, then register the node. */
@@ -168,6 +184,14 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       throw e;
     }
     this.emit('registered', this.registration.path);
+    const rb = this.options.rebalance;
+    if (rb && !this.draining) {
+      this.rebalancer = new Rebalancer(
+        { id: this.serverId, session: this.session, root: this.root, connections: () => this.connectionEntries(), migrate: (s, reason, exclude) => this.migrate(s, { reason, exclude }) },
+        rb === true ? {} : rb,
+      );
+      this.rebalancer.start();
+    }
     return this.address;
   }
 
@@ -186,6 +210,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       return;
     }
     this.sockets.add(socket);
+    this.info.set(socket, { acceptedAt: Date.now(), protocol: false, migratedIn: false });
     this.counters.accepted++;
     this.updater?.increase();
     socket.once('close', () => {
@@ -198,8 +223,55 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
 
   private defaultHandlerFn: ((socket: Socket) => void) | undefined;
   private defaultHandler(): (socket: Socket) => void {
-    this.defaultHandlerFn ??= pingHandler({ id: this.id, onProtocolError: () => this.counters.protocolErrors++ });
+    this.defaultHandlerFn ??= pingHandler({ id: this.id, onProtocolError: () => this.counters.protocolErrors++, onPing: (socket, ping) => this.markProtocol(socket, { migrated: ping.migrated === true }) });
     return this.defaultHandlerFn;
+  }
+
+  /**
+   * Records that a connection speaks fulcrum frames (so it is asked to move with `migrate`, not
+   * closed) and whether it arrived through a migration. The default handler calls it on each
+   * ping; a custom handler that speaks the frames calls it itself.
+   */
+  markProtocol(socket: Socket, opts: { migrated?: boolean } = {}): void {
+    const info = this.info.get(socket);
+    if (!info) return;
+    info.protocol = true;
+    if (opts.migrated) info.migratedIn = true;
+  }
+
+  /** What the server knows about one live connection. */
+  connectionInfo(socket: Socket): Readonly<ConnectionInfo> | undefined {
+    return this.sockets.has(socket) ? this.info.get(socket) : undefined;
+  }
+
+  private *connectionEntries(): Iterable<[Socket, ConnectionInfo]> {
+    for (const s of this.sockets) {
+      const info = this.info.get(s);
+      if (info && !s.destroyed) yield [s, info];
+    }
+  }
+
+  /**
+   * Asks one connection to move: a fulcrum client gets a `migrate` frame (it reconnects elsewhere,
+   * then closes this one); any other client gets a graceful close (FIN), destroyed after
+   * GRACEFUL_CLOSE_MS. Returns which of the two happened, or 'gone' for an unknown socket.
+   */
+  migrate(socket: Socket, opts: { reason?: string; exclude?: readonly string[] } = {}): 'asked' | 'closed' | 'gone' {
+    const info = this.connectionInfo(socket);
+    if (!info || socket.destroyed) return 'gone';
+    if (info.protocol) {
+      const frame: MigrateMessage = { type: 'migrate', reason: opts.reason ?? 'rebalance', exclude: [...new Set([this.id, ...(opts.exclude ?? [])])] };
+      socket.write(encodeFrame(frame));
+      return 'asked';
+    }
+    socket.end();
+    setTimeout(() => socket.destroy(), GRACEFUL_CLOSE_MS).unref();
+    return 'closed';
+  }
+
+  /** The rebalancing loop when `rebalance` is on (its cache, stats, last plan; `tick()` to drive it). */
+  get rebalancing(): Rebalancer | undefined {
+    return this.rebalancer;
   }
 
   /** Live client sockets (read-only view). */
@@ -223,6 +295,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
 
   private async doClose(drainMs: number): Promise<void> {
     this.draining = true;
+    this.rebalancer?.stop();
     try {
       await this.registration?.unregister();
     } catch {

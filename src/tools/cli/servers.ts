@@ -16,6 +16,9 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
   --port-base P          server i listens on P+i (default: free ports)
   --max-connections C    refuse connections beyond C per server
   --drain-ms MS          spread closing client sockets over MS on shutdown (default 0)
+  --no-rebalance         do not move clients away from a server holding clearly more than its
+                         share (on by default: above mean +10 %, at most 20 moves/s per server,
+                         connections younger than 5 s or migrated in the last 5 min stay)
   --digest USER:PASS     protect the server nodes and the root with digest ACLs: anyone reads,
                          only these credentials write, delete or register. Prefer the env
                          FULCRUM_DIGEST: a flag is visible to every user in ps.
@@ -24,7 +27,7 @@ ${ZK_HELP}`;
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -42,10 +45,10 @@ runCli('servers', async () => {
   }
   // Fail fast with a clear message rather than N children timing out one by one.
   (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, maxConnections, drainMs, digest });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, maxConnections, drainMs, digest, rebalance: !values['no-rebalance'] });
   const servers = await runner.start();
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  node ${s.path}`);
-  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}; Ctrl-C stops them`);
+  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}, rebalancing ${values['no-rebalance'] ? 'off' : 'on'}; Ctrl-C stops them`);
   const sig = await untilSignal();
   console.log(`${sig}: stopping ${servers.length} servers...`);
   await runner.stop();

@@ -15,8 +15,9 @@ import { churn } from './scenarios/churn.js';
 import { failover } from './scenarios/failover.js';
 import { ramp } from './scenarios/ramp.js';
 import { scaleOut } from './scenarios/scale-out.js';
+import { rebalance } from './scenarios/rebalance.js';
 
-export const SCENARIOS: readonly Scenario[] = [ramp, burst, failover, scaleOut, churn];
+export const SCENARIOS: readonly Scenario[] = [ramp, burst, failover, scaleOut, churn, rebalance];
 
 export interface RunOptions {
   connect: string;
@@ -46,7 +47,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   const admin = await connectZk({ connect: opts.connect });
   await mkdirp(admin, root);
   const session = new ZkSession({ connect: opts.connect });
-  const servers = new ServerRunner({ count: scenario.servers, zk: opts.connect, root, host: '127.0.0.1', sessionTimeoutMs: scenario.serverSessionTimeoutMs });
+  const servers = new ServerRunner({ count: scenario.servers, zk: opts.connect, root, host: '127.0.0.1', sessionTimeoutMs: scenario.serverSessionTimeoutMs, rebalance: scenario.rebalance });
   const cache = new ServerCache({ session, root });
   const recorder = new BalanceRecorder(cache);
   const runners: ClientRunner[] = [];

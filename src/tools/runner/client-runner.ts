@@ -33,6 +33,10 @@ export interface ClientRunnerEvents {
   connected: [index: number, server: ServerInfo];
   failed: [index: number, err: Error];
   rehomed: [index: number, server: ServerInfo];
+  /** A server asked the client to move and its new connection is up (the old one closes next). */
+  migrated: [index: number, from: ServerInfo, to: ServerInfo];
+  /** The client's connection dropped (it re-homes unless stopped). */
+  dropped: [index: number, server: ServerInfo];
 }
 
 /** Spawns M clients S ms apart; each discovers and connects on its own through a shared picker. */
@@ -45,6 +49,10 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   private stopped = false;
   connected = 0;
   failed = 0;
+  /** Moves on a server's request, over all clients. */
+  migrations = 0;
+  /** Connections that dropped under a client (a migration never counts here). */
+  drops = 0;
 
   constructor(private readonly options: ClientRunnerOptions) {
     super();
@@ -92,6 +100,15 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     let first = true;
     client.on('connected', (server) => {
       if (!first) this.emit('rehomed', i, server);
+    });
+    client.on('migrated', (from, to) => {
+      this.migrations++;
+      this.emit('migrated', i, from, to);
+    });
+    client.on('disconnected', (server) => {
+      if (this.stopped) return;
+      this.drops++;
+      this.emit('dropped', i, server);
     });
     return client.connect().then(
       () => {

@@ -1,6 +1,7 @@
 // One ClusterServer in its own OS process, driven over IPC by the ServerRunner.
 import { ClusterServer, type ClusterServerStats } from '../../server/cluster-server.js';
 import { FulcrumError } from '../../errors.js';
+import type { RebalancerOptions } from '../../server/rebalancer.js';
 
 export interface ServerProcessConfig {
   zk: string;
@@ -12,6 +13,8 @@ export interface ServerProcessConfig {
   sessionTimeoutMs?: number;
   minWriteIntervalMs?: number;
   drainMs?: number;
+  /** Rebalancing: true for the defaults, or the settings. @default off */
+  rebalance?: boolean | RebalancerOptions;
   /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;
 }
