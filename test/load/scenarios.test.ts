@@ -44,3 +44,14 @@ test('loadtest - ramp with p2c still reaches an exact, near-even spread', async 
   assert.equal(r.metrics.exact, true, r.lines.join('\n'));
   assert.ok((r.metrics.spread as number) <= 5, r.lines.join('\n'));
 });
+
+test('loadtest - rebalance: a 5th server joining 4 loaded ones is filled by migrations, no client lost, moves within 1.2 x ideal', async () => {
+  const r = await run('rebalance');
+  assert.ok((r.metrics.ideal as number) > 0, r.lines.join('\n'));
+  assert.ok((r.metrics.evenMs as number) >= 0, r.lines.join('\n'));
+  assert.equal(r.metrics.lost, 0, r.lines.join('\n'));
+  assert.equal(r.metrics.drops, 0, r.lines.join('\n'));
+  assert.ok((r.metrics.moves as number) <= 1.2 * (r.metrics.ideal as number), r.lines.join('\n'));
+  assert.ok((r.metrics.relative as number) <= 0.1, r.lines.join('\n'));
+  assert.ok(r.pass, r.lines.join('\n'));
+});
