@@ -34,6 +34,12 @@ export interface PlanInput {
   eligible: number;
   /** Moves the rate limit allows this round. */
   allowance: number;
+  /**
+   * Connections this server accepted recently (not through a migration): while a wave of
+   * arrivals (e.g. a failover's orphans) is still landing, the picture is not settled.
+   * @default 0
+   */
+  recentArrivals?: number;
   /** Hysteresis state: whether the previous round was moving. */
   active: boolean;
   thresholds: PlanThresholds;
@@ -103,6 +109,7 @@ export function planRebalance(input: PlanInput): RebalancePlan {
   const total = open.reduce((sum, s) => sum + balanceOf(s), 0);
   const target = total / open.length;
   const own = input.live - input.inFlight;
+  if ((input.recentArrivals ?? 0) > Math.max(t.minExcess, t.triggerRatio * target)) return idle('arrivals still settling', target);
   const settleLevel = Math.ceil(target * (1 + t.settleRatio));
   const triggerLevel = Math.max(target * (1 + t.triggerRatio), target + t.minExcess);
   const active = input.active ? own > settleLevel : own > triggerLevel;

@@ -22,7 +22,10 @@ export const DEFAULT_REBALANCE_MAX_IN_FLIGHT = 50;
 export const DEFAULT_REBALANCE_MIN_CONNECTION_AGE_MS = 5_000;
 /** A connection that arrived through a migration is not moved again for this long. */
 export const DEFAULT_REBALANCE_MIGRATED_COOLDOWN_MS = 300_000;
-/** After a server joins or leaves, wait this long (the wave settles) before deciding. */
+/**
+ * After a server joins or leaves, wait this long (the wave settles) before deciding; connections
+ * accepted within this window count as a wave still arriving.
+ */
 export const DEFAULT_REBALANCE_MEMBERSHIP_SETTLE_MS = 2_000;
 /** A client asked to move that still holds its connection after this is left where it is (and exempt for the cooldown). */
 export const DEFAULT_REBALANCE_MIGRATE_TIMEOUT_MS = 10_000;
@@ -155,12 +158,14 @@ export class Rebalancer {
     const snapshot = this.cache.current();
     const eligible: [Socket, ConnectionInfo][] = [];
     let live = 0;
+    let recentArrivals = 0;
     for (const entry of this.host.connections()) {
       live++;
+      if (!entry[1].migratedIn && now - entry[1].acceptedAt < o.membershipSettleMs) recentArrivals++;
       if (!this.inFlight.has(entry[0]) && isMovable(entry[1], now, o)) eligible.push(entry);
     }
     const allowance = Math.min(Math.ceil((o.maxMovesPerSecond * o.intervalMs) / 1000), o.maxInFlight - this.inFlight.size);
-    const plan = planRebalance({ servers: snapshot.servers, self: this.host.id, live, inFlight: this.inFlight.size, eligible: eligible.length, allowance, active: this.active, thresholds: o });
+    const plan = planRebalance({ servers: snapshot.servers, self: this.host.id, live, inFlight: this.inFlight.size, eligible: eligible.length, recentArrivals, allowance, active: this.active, thresholds: o });
     this.active = plan.active;
     this.last = plan;
     if (plan.move === 0) return plan;

@@ -168,3 +168,12 @@ test('rebalance options - defaults merged once, bad values rejected', () => {
     assert.throws(() => resolveRebalancerOptions(bad), InvalidArgumentError, JSON.stringify(bad));
   }
 });
+
+test('rebalance plan - while a wave of arrivals is still landing nothing moves', () => {
+  const snap = { a: 500, b: 300 };
+  // 30 fresh arrivals on a server whose share is 400: above 10 % of it? No (40), so it moves.
+  assert.equal(plan(snap, 'a', { recentArrivals: 30 }).move, 100);
+  const waiting = plan(snap, 'a', { recentArrivals: 41 });
+  assert.equal(waiting.move, 0);
+  assert.match(waiting.reason, /arrivals/);
+});
