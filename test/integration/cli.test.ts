@@ -222,6 +222,7 @@ test('cli - servers then clients end to end, SIGTERM stops cleanly', async () =>
     await servers.waitForStdout(/servers registered under/, 25_000);
     const serverLines = servers.stdout().split('\n').filter((l) => /^server \d+\s/.test(l));
     assert.equal(serverLines.length, 2, servers.stdout());
+    assert.match(servers.stdout(), /rebalancing on/, 'rebalancing is on by default');
     const seen = new Set<number>();
     for (const l of serverLines) {
       const m = /^server (\d+)\s+(\d+\.\d+\.\d+\.\d+):(\d+)\s+pid (\d+)\b/.exec(l);

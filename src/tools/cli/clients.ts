@@ -52,6 +52,7 @@ runCli('clients', async () => {
   for (const [name, n] of counts) console.log(`  ${name}  ${n}`);
   console.log(formatSpread(spreadOf(counts.map(([, n]) => n))));
   await stop;
+  if (runner.migrations > 0) console.log(`moved on a server's request (rebalancing): ${runner.migrations}`);
   await runner.stop();
   session.close();
   console.log('clients disconnected');
