@@ -118,6 +118,11 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     return this.serverId ?? '';
   }
 
+  /** The znode name clients know this server by (the id, with '/' made safe). */
+  get nodeName(): string {
+    return this.id.replace(/\//g, '_');
+  }
+
   /** The advertised address once listening. */
   get endpoint(): { ip: string; port: number } | undefined {
     return this.address;
@@ -187,7 +192,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const rb = this.options.rebalance;
     if (rb && !this.draining) {
       this.rebalancer = new Rebalancer(
-        { id: this.serverId, session: this.session, root: this.root, connections: () => this.connectionEntries(), migrate: (s, reason, exclude) => this.migrate(s, { reason, exclude }) },
+        { id: this.nodeName, session: this.session, root: this.root, connections: () => this.connectionEntries(), migrate: (s, reason, exclude) => this.migrate(s, { reason, exclude }) },
         rb === true ? {} : rb,
       );
       this.rebalancer.start();
@@ -260,7 +265,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const info = this.connectionInfo(socket);
     if (!info || socket.destroyed) return 'gone';
     if (info.protocol) {
-      const frame: MigrateMessage = { type: 'migrate', reason: opts.reason ?? 'rebalance', exclude: [...new Set([this.id, ...(opts.exclude ?? [])])] };
+      const frame: MigrateMessage = { type: 'migrate', reason: opts.reason ?? 'rebalance', exclude: [...new Set([this.nodeName, ...(opts.exclude ?? [])])] };
       socket.write(encodeFrame(frame));
       return 'asked';
     }
