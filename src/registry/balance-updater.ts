@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type ZooKeeper from 'zookeeper';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { encodeServerData, type ServerData } from '../server-data.js';
@@ -44,7 +45,7 @@ export interface BalanceWriteStats {
  * failed with connection loss yet was applied cannot double-count when it is retried, and events
  * arriving during a write are folded into the next one.
  */
-export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; error: [Error]; lost: [path: string] }> {
+export class BalanceUpdater extends EventEmitter<{ written: [balance: number, seconds: number]; error: [Error]; lost: [path: string] }> {
   private value = 0;
   private generation = 0;
   private writtenGeneration = 0;
@@ -179,12 +180,13 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
       const { data, generation } = this.current();
       const zk = this.options.zk();
       try {
+        const t0 = performance.now();
         const stat = await zk.set(path, encodeServerData(data), this.version);
         this.version = stat.version as number;
         this.writtenGeneration = Math.max(this.writtenGeneration, generation);
         this.lastWriteAt = Date.now();
         this.stats.writes++;
-        this.emit('written', data.balance);
+        this.emit('written', data.balance, (performance.now() - t0) / 1000);
         return;
       } catch (e) {
         if (!isZk(e, C.ZBADVERSION)) throw e;

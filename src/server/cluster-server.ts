@@ -6,6 +6,8 @@ import { digestId, Registration } from '../registry/registration.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { encodeFrame, type MigrateMessage } from '../protocol/frames.js';
+import type { Logger } from '../log/logger.js';
+import { reportError } from '../log/report-error.js';
 import { pingHandler } from './ping-handler.js';
 import type { ConnectionInfo } from './rebalance-plan.js';
 import { Rebalancer, resolveRebalancerOptions, type RebalancerOptions, type RebalancerStats } from './rebalancer.js';
@@ -59,6 +61,8 @@ export interface ClusterServerOptions {
    * `true` for the defaults, or the settings. @default false
    */
   rebalance?: boolean | RebalancerOptions;
+  /** Where errors nobody listens for (`error` event) are logged. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -77,7 +81,7 @@ const WILDCARD = new Set(['0.0.0.0', '::', '']);
  * A net.Server that publishes its live connection count in ZooKeeper. Bind with listen(),
  * leave with close(): the node goes first, then the sockets.
  */
-export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused: [Socket]; registered: [string]; balanceWritten: [balance: number]; error: [Error] }> {
+export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused: [Socket]; registered: [string]; balanceWritten: [balance: number, seconds: number]; error: [Error] }> {
   readonly server: net.Server;
   readonly session: ZkSession;
   private readonly ownsSession: boolean;
@@ -180,7 +184,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.registration = new Registration({ session: this.session, root: this.root, name: this.serverId.replace(/\//g, '_'), updater: this.updater, digest: this.options.digest });
     this.registration.on('error', (e) => this.emitError(e));
     this.updater.on('error', (e) => this.emitError(e));
-    this.updater.on('written', (b) => this.emit('balanceWritten', b));
+    this.updater.on('written', (b, seconds) => this.emit('balanceWritten', b, seconds));
     try {
       await this.registration.register();
     } catch (e) {
@@ -201,7 +205,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   }
 
   private emitError(e: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+    reportError(this, e, this.options.logger, { server: this.serverId });
   }
 
   private accept(socket: Socket): void {

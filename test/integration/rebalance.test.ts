@@ -8,6 +8,9 @@ import { ZkReadSource } from '../../src/discovery/read-servers.js';
 import { encodeFrame, FrameDecoder, isMigrate, isPong, type MigrateMessage } from '../../src/protocol/frames.js';
 import type { ClusterServer } from '../../src/server/cluster-server.js';
 import type { ZkSession } from '../../src/zk/session.js';
+import { Registry } from 'prom-client';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { parseExposition } from '../helpers/metrics.js';
 import { closeAll, closeSocket, openSocket, startServers } from '../helpers/cluster.js';
 import { eventually, freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
 
@@ -156,6 +159,12 @@ test('rebalance - an overloaded server moves its excess to a new server and then
     assert.deepEqual({ a: a.connections.size, b: b.connections.size }, { a: 10, b: 10 });
     assert.deepEqual(a.stats.rebalance, { asked: 10, closed: 0, moved: 10, stayed: 0, rounds: roundsA });
     assert.equal(b.stats.rebalance?.asked, 0);
+    const registry = new Registry();
+    const metrics = new ServerMetrics(a, { registry });
+    const scraped = parseExposition(await registry.metrics());
+    metrics.close();
+    assert.equal(scraped.get('fulcrum_server_migrations_asked_total'), 10);
+    assert.equal(scraped.get('fulcrum_server_migrations_moved_total'), 10);
     assert.equal(clients.reduce((n, c) => n + c.migrations, 0), 10);
     assert.deepEqual(dropped, []);
     assert.ok(clients.every((c) => c.isConnected));

@@ -1,4 +1,4 @@
-import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError, cliLogger } from './args.js';
 import { ClientRunner } from '../runner/client-runner.js';
 import { DEFAULT_STRATEGY } from '../../balancing/index.js';
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
@@ -32,16 +32,16 @@ runCli('clients', async () => {
   const discovery = values.discovery ?? 'cache';
   if (discovery !== 'cache' && discovery !== 'read') throw new UsageError(`--discovery must be cache or read, got ${JSON.stringify(discovery)}`);
   if (values.strategy !== undefined) getStrategy(values.strategy);
+  const log = cliLogger('clients', values);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
   await session.start();
   let runner: ClientRunner;
   try {
-    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'] });
+    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'], logger: log });
   } catch (e) {
     session.close();
     throw e;
   }
-  runner.on('failed', (i, e) => console.error(`client ${i}: ${e.message}`));
   const stop = holdMs === undefined ? untilSignal() : new Promise((r) => setTimeout(r, holdMs));
   const started = runner.start();
   const progress = setInterval(() => console.log(`clients connected ${runner.connected}/${count}, failed ${runner.failed}`), 1_000);

@@ -6,6 +6,8 @@ import { ServerCache } from '../../discovery/server-cache.js';
 import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import type { ZkSession } from '../../zk/session.js';
+import { defaultLogger, type Logger } from '../../log/logger.js';
+import { FulcrumError } from '../../errors.js';
 
 export interface ClientRunnerOptions {
   count: number;
@@ -27,6 +29,8 @@ export interface ClientRunnerOptions {
   /** Re-home when a server goes away. @default true */
   reconnect?: boolean;
   connectTimeoutMs?: number;
+  /** Where the runner logs discovery errors and client failures. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ClientRunnerEvents {
@@ -39,6 +43,8 @@ export interface ClientRunnerEvents {
   dropped: [index: number, server: ServerInfo];
 }
 
+const codeOf = (e: Error) => (e instanceof FulcrumError ? e.code : (e as { code?: string }).code);
+
 /** Spawns M clients S ms apart; each discovers and connects on its own through a shared picker. */
 export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly clients: ClusterClient[] = [];
@@ -47,6 +53,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly cache: ServerCache | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private readonly log: Logger;
   connected = 0;
   failed = 0;
   /** Moves on a server's request, over all clients. */
@@ -56,9 +63,11 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
 
   constructor(private readonly options: ClientRunnerOptions) {
     super();
+    this.log = options.logger ?? defaultLogger();
     let source: ServerSource;
     if ((options.discovery ?? 'cache') === 'cache') {
       this.cache = new ServerCache({ session: options.session, root: options.root });
+      this.cache.on('error', (e) => this.log.warn({ err: e, code: codeOf(e) }, `server cache: ${e.message}`));
       source = this.cache;
     } else {
       source = new ZkReadSource(options.session, options.root);
@@ -99,7 +108,10 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     this.clients.push(client);
     let first = true;
     client.on('connected', (server) => {
-      if (!first) this.emit('rehomed', i, server);
+      if (!first) {
+        this.log.debug({ client: i, server: server.name }, `client ${i} re-homed to ${server.name}`);
+        this.emit('rehomed', i, server);
+      }
     });
     client.on('migrated', (from, to) => {
       this.migrations++;
@@ -119,6 +131,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
       (e: Error) => {
         first = false;
         this.failed++;
+        this.log.warn({ err: e, code: codeOf(e), client: i }, `client ${i} could not connect: ${e.message}`);
         this.emit('failed', i, e);
       },
     );
