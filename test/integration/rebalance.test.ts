@@ -134,41 +134,60 @@ test('rebalance - a client with nowhere to go stays on its server', async () => 
   }
 });
 
-test('rebalance - an overloaded server moves its excess to a new server and then stays still', async () => {
+test('rebalance - an overloaded server moves its excess (fulcrum clients first), stays still, and never moves a migrated client again soon', async () => {
   const { root, cleanup } = await freshRoot(zk, 'loop');
   const fast = { intervalMs: 100, minConnectionAgeMs: 0, membershipSettleMs: 300, minExcess: 1 };
   const servers: ClusterServer[] = [];
+  const raw: net.Socket[] = [];
   const provider = new BalanceProvider({ source: new ZkReadSource(session, root), strategy: 'least', root });
   const clients = Array.from({ length: 20 }, () => new ClusterClient({ provider }));
+  const settled = async (want: number[]) => {
+    const ok = await eventually(() => servers.every((s, i) => s.connections.size === want[i]), 15_000);
+    assert.ok(ok, `want ${want.join('/')}, have ${servers.map((s) => s.connections.size).join('/')}`);
+  };
   try {
     servers.push(...(await startServers(1, { zk: connect, root, rebalance: fast })));
     const a = servers[0]!;
     for (const c of clients) await c.connect();
-    assert.ok(await eventually(() => a.connections.size === 20));
+    // Four silent sockets: they never ping, so they would only ever get a graceful close.
+    for (let i = 0; i < 4; i++) raw.push(await openSocket(a.endpoint!.port));
+    const rawEnded: number[] = [];
+    raw.forEach((r, i) => r.on('end', () => rawEnded.push(i)));
+    await settled([24]);
     const dropped: string[] = [];
     for (const c of clients) c.on('disconnected', (s) => dropped.push(s.name));
     servers.push(...(await startServers(1, { zk: connect, root, rebalance: fast })));
     const b = servers[1]!;
-    assert.ok(await eventually(() => a.connections.size === 10 && b.connections.size === 10, 15_000), `a ${a.connections.size} b ${b.connections.size}`);
+    await settled([12, 12]);
     // Several more rounds on both servers: nothing else may move.
     const roundsA = a.rebalancing!.stats.rounds;
-    const ticksBefore = a.rebalancing!.lastPlan;
+    const planBefore = a.rebalancing!.lastPlan;
     await new Promise((r) => setTimeout(r, 1_000));
-    assert.notEqual(a.rebalancing!.lastPlan, ticksBefore, 'the loop kept deciding');
-    assert.equal(a.rebalancing!.stats.rounds, roundsA);
-    assert.deepEqual({ a: a.connections.size, b: b.connections.size }, { a: 10, b: 10 });
-    assert.deepEqual(a.stats.rebalance, { asked: 10, closed: 0, moved: 10, stayed: 0, rounds: roundsA });
+    assert.notEqual(a.rebalancing!.lastPlan, planBefore, 'the loop kept deciding');
+    assert.deepEqual(servers.map((s) => s.connections.size), [12, 12]);
+    assert.deepEqual(a.stats.rebalance, { asked: 12, closed: 0, moved: 12, stayed: 0, rounds: roundsA });
     assert.equal(b.stats.rebalance?.asked, 0);
+    assert.deepEqual(rawEnded, [], 'fulcrum clients were asked first');
     const registry = new Registry();
     const metrics = new ServerMetrics(a, { registry });
     const scraped = parseExposition(await registry.metrics());
     metrics.close();
-    assert.equal(scraped.get('fulcrum_server_migrations_asked_total'), 10);
-    assert.equal(scraped.get('fulcrum_server_migrations_moved_total'), 10);
-    assert.equal(clients.reduce((n, c) => n + c.migrations, 0), 10);
+    assert.equal(scraped.get('fulcrum_server_migrations_asked_total'), 12);
+    assert.equal(scraped.get('fulcrum_server_migrations_moved_total'), 12);
+
+    // A third server: the share drops to 8. b holds only migrated clients, within their cooldown.
+    servers.push(...(await startServers(1, { zk: connect, root, rebalance: fast })));
+    await settled([8, 12, 4]);
+    const askedB = b.stats.rebalance?.asked;
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.deepEqual(servers.map((s) => s.connections.size), [8, 12, 4]);
+    assert.equal(askedB, 0, 'migrated clients are not moved again within the cooldown');
+    assert.equal(b.stats.rebalance?.asked, 0);
+    assert.equal(clients.reduce((n, c) => n + c.migrations, 0), 16);
     assert.deepEqual(dropped, []);
     assert.ok(clients.every((c) => c.isConnected));
   } finally {
+    await Promise.all(raw.map(closeSocket));
     await Promise.all(clients.map((c) => c.disconnect()));
     await closeAll(servers);
     await cleanup();
