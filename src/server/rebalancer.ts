@@ -155,6 +155,8 @@ export class Rebalancer {
       this.stats.stayed++;
     }
     if (now - this.membershipChangedAt < o.membershipSettleMs) return undefined;
+    // Without ZooKeeper the others' balances are frozen; moving on that picture is guessing.
+    if (!this.host.session.isConnected) return undefined;
     const snapshot = this.cache.current();
     const eligible: [Socket, ConnectionInfo][] = [];
     let live = 0;
