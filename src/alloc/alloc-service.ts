@@ -41,9 +41,9 @@ import { parseQuery, parseTarget, singleParam } from './request-target.js';
 export const DEFAULT_ALLOC_PORT = 9999;
 export const DEFAULT_ALLOC_HOST = '127.0.0.1';
 /**
- * `least`, not the client default p2c: this one process makes every hand-out and counts each as
- * a reservation, so it knows the true load and the exact minimum is the best answer. p2c's
- * randomness is for many pickers that cannot see each other's picks.
+ * `least`: this one process makes every hand-out and counts each as a reservation, so it knows
+ * the true load and the exact minimum is the best answer (p2c's randomness is for many pickers
+ * that cannot see each other's picks).
  */
 export const DEFAULT_ALLOC_STRATEGY = 'least';
 /** How long a hand-out counts against its server if the client never connects. */

@@ -1,13 +1,13 @@
 import { EventEmitter, once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
-import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
-import { digestId, Registration } from '../registry/registration.js';
-import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
-import { ZkSession } from '../zk/session.js';
 import { encodeFrame, type MigrateMessage } from '../protocol/frames.js';
 import type { Logger } from '../log/logger.js';
 import { reportError } from '../log/report-error.js';
+import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
+import { digestId } from '../registry/registration.js';
+import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
+import { ZkSession } from '../zk/session.js';
 import { pingHandler } from './ping-handler.js';
 import type { ConnectionInfo } from './rebalance-plan.js';
 import { Rebalancer, resolveRebalancerOptions, type RebalancerOptions, type RebalancerStats } from './rebalancer.js';
@@ -61,7 +61,7 @@ export interface ClusterServerOptions {
    * `true` for the defaults, or the settings. @default false
    */
   rebalance?: boolean | RebalancerOptions;
-  /** Where errors nobody listens for (`error` event) are logged. @default defaultLogger() */
+  /** Where background failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
 }
 
@@ -90,7 +90,6 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   readonly root: string;
   private rebalancer: Rebalancer | undefined;
   private updater: BalanceUpdater | undefined;
-  private registration: Registration | undefined;
   private address: { ip: string; port: number } | undefined;
   private serverId: string | undefined;
   private draining = false;
@@ -109,7 +108,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
     if (options.rebalance) resolveRebalancerOptions(options.rebalance === true ? {} : options.rebalance); // fail now, not at listen()
     if (typeof options.zk === 'string') {
-      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest });
+      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest, logger: options.logger });
       this.ownsSession = true;
     } else {
       this.session = options.zk;
@@ -141,21 +140,21 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   }
 
   get nodePath(): string | undefined {
-    return this.registration?.path;
+    return this.updater?.path;
   }
 
   /** True while the node exists for our current session, as far as the registration knows. */
   get isRegistered(): boolean {
-    return this.registration?.registered ?? false;
+    return this.updater?.registration.registered ?? false;
   }
 
   get stats(): ClusterServerStats {
     const w = this.updater?.stats ?? { events: 0, writes: 0, badVersion: 0, failures: 0 };
     const rebalance = this.rebalancer ? { rebalance: { ...this.rebalancer.stats } } : {};
-    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.registration?.reregistrations ?? 0, ...rebalance };
+    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.updater?.registration.reregistrations ?? 0, ...rebalance };
   }
 
-  /** The "bind" seam: listen, then register the node. */
+  /** Binds the socket, then registers the node (so the published address already accepts). */
   async listen(): Promise<{ ip: string; port: number }> {
     const host = this.options.host ?? DEFAULT_HOST;
     const port = this.options.port ?? 0;
@@ -178,21 +177,26 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
     });
-    this.updater = new BalanceUpdater({ zk: () => this.session.zk, describe, minWriteIntervalMs: this.options.minWriteIntervalMs });
-    // Sockets accepted before registration are already counted by the updater's local counter.
-    for (let i = 0; i < this.sockets.size; i++) this.updater.increase();
-    this.registration = new Registration({ session: this.session, root: this.root, name: this.serverId.replace(/\//g, '_'), updater: this.updater, digest: this.options.digest });
-    this.registration.on('error', (e) => this.emitError(e));
-    this.updater.on('error', (e) => this.emitError(e));
-    this.updater.on('written', (b, seconds) => this.emit('balanceWritten', b, seconds));
+    this.updater = new BalanceUpdater({
+      session: this.session,
+      root: this.root,
+      name: this.serverId.replace(/\//g, '_'),
+      describe,
+      digest: this.options.digest,
+      minWriteIntervalMs: this.options.minWriteIntervalMs,
+      observeWrite: (outcome, seconds) => {
+        if (outcome.kind === 'written') this.emit('balanceWritten', outcome.value.balance, seconds);
+      },
+    });
+    this.updater.on('error', (e) => reportError(this, e, this.options.logger, { component: 'ClusterServer', server: this.serverId }));
     try {
-      await this.registration.register();
+      await this.updater.register();
     } catch (e) {
       this.server.close();
       if (this.ownsSession) this.session.close();
       throw e;
     }
-    this.emit('registered', this.registration.path);
+    this.emit('registered', this.updater.path);
     const rb = this.options.rebalance;
     if (rb && !this.draining) {
       this.rebalancer = new Rebalancer(
@@ -202,10 +206,6 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       this.rebalancer.start();
     }
     return this.address;
-  }
-
-  private emitError(e: Error): void {
-    reportError(this, e, this.options.logger, { server: this.serverId });
   }
 
   private accept(socket: Socket): void {
@@ -306,7 +306,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.draining = true;
     this.rebalancer?.stop();
     try {
-      await this.registration?.unregister();
+      await this.updater?.unregister();
     } catch {
       // ZooKeeper away: the node dies with the session below.
     }
@@ -326,7 +326,6 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     }, 2_000);
     await closed;
     clearTimeout(deadline);
-    this.updater?.close();
     if (this.ownsSession) this.session.close();
   }
 }

@@ -68,6 +68,11 @@ describe('architecture', () => {
     assert.ok(seen.has('src/zk/session.ts') && seen.has('src/server/cluster-server.ts'), 'the walk follows imports');
   });
 
+  it('architecture - only src/zk imports the native zookeeper addon', () => {
+    const bad = files.filter((f) => !f.startsWith(join(SRC, 'zk') + '/') && imports(f).includes('zookeeper'));
+    assert.deepEqual(bad, []);
+  });
+
   it('architecture - built-in strategies are registered without importing for side effects', () => {
     const sideEffect = files.filter((f) => imports(f).length > 0 && /^\s*import\s+'\./m.test(readFileSync(f, 'utf8')));
     assert.deepEqual(sideEffect, []);

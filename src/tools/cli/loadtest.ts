@@ -19,7 +19,7 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n')}
   all        every scenario in turn
 
   --strategy NAME   ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
-  --no-pending      do not count unreported picks (the seed rule)
+  --no-pending      do not count unreported picks (plain least herds)
   --pickers N       deal clients over N independent pickers, as if N processes (default 1)
   --fast            the small sizes npm test uses
   --out DIR         where plots go (default loadtest-results)
