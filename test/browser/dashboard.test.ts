@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { addressOf } from '../../src/discovery/snapshot.js';
-import { closeSockets, openSocket, request, startAlloc } from '../helpers/alloc-fixture.js';
+import { request, startAlloc } from '../helpers/alloc-fixture.js';
+import { closeSockets, openSocket } from '../helpers/socket.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // dist/test/browser/ → repository root; the screenshot is part of the docs.

@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { ClusterServer } from '../../src/server/cluster-server.js';
-import { balancesExact, closeSocket } from '../helpers/cluster.js';
-import { dataOf, measured, ping } from '../helpers/fault-util.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { balancesExact } from '../helpers/server-fixture.js';
+import { measured } from '../helpers/fault-util.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { dataOf } from '../helpers/nodes.js';
+import { closeSocket, ping } from '../helpers/socket.js';
 
 const CAP = 50;
 

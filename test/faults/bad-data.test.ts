@@ -11,10 +11,11 @@ import { ClusterServer } from '../../src/server/cluster-server.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { request, startAlloc } from '../helpers/alloc-fixture.js';
-import { closeSocket, openSocket } from '../helpers/cluster.js';
-import { dataOf } from '../helpers/fault-util.js';
 import { mulberry32 } from '../helpers/random.js';
-import { eventually, freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
+import { freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { dataOf } from '../helpers/nodes.js';
+import { closeSocket, openSocket } from '../helpers/socket.js';
 
 const packr = new Packr({ useRecords: false });
 const pack = (v: unknown) => packr.pack(v);

@@ -6,9 +6,10 @@ import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { zkBalances } from '../helpers/cluster.js';
-import { exitOf, measured, statOf, whenTrue } from '../helpers/fault-util.js';
-import { TEST_LAYOUT, eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { exitOf, measured } from '../helpers/fault-util.js';
+import { TEST_LAYOUT, freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually, whenTrue } from '../helpers/eventually.js';
+import { nodeData, statOf } from '../helpers/nodes.js';
 
 const SESSION_TIMEOUT_MS = 3_000;
 /** ZooKeeper expires sessions on tick boundaries: at most one tick after the timeout. Plus slack for this machine. */
@@ -32,7 +33,7 @@ test('crash - kill -9 of a server: its node goes within the session timeout, its
     const victim = runner.servers[0]!;
     const onVictim = all.filter((c) => c.server?.name === victim.id).length;
     assert.ok(onVictim >= 5, `server 0 holds ${onVictim} clients`);
-    assert.ok(await eventually(async () => (await zkBalances(zk, root)).size === 3));
+    assert.ok(await eventually(async () => (await nodeData(zk, root)).size === 3));
 
     const exited = exitOf(victim.child);
     runner.signal(0, 'SIGKILL');
@@ -60,7 +61,7 @@ test('crash - kill -9 of a server: its node goes within the session timeout, its
     // Survivors are fine and exact: 30 re-homed + 10 new.
     const survivors = runner.servers.slice(1);
     const exact = async () => {
-      const nodes = await zkBalances(zk, root);
+      const nodes = await nodeData(zk, root);
       if (nodes.size !== 2) return false;
       let sum = 0;
       for (const s of survivors) {

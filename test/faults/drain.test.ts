@@ -4,9 +4,10 @@ import type ZooKeeper from 'zookeeper';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { zkBalances } from '../helpers/cluster.js';
-import { exitOf, measured, statOf, whenTrue } from '../helpers/fault-util.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { exitOf, measured } from '../helpers/fault-util.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually, whenTrue } from '../helpers/eventually.js';
+import { nodeData, statOf } from '../helpers/nodes.js';
 
 const SESSION_TIMEOUT_MS = 3_000;
 const DRAIN_MS = 1_000;
@@ -26,7 +27,7 @@ test('drain - SIGTERM and close(): the node goes first, then the sockets (spread
     assert.deepEqual(await clients.start(), { connected: 30, failed: 0 });
     const all = clients.clients;
     const exact = async (expectNodes: number) => {
-      const nodes = await zkBalances(zk, root);
+      const nodes = await nodeData(zk, root);
       if (nodes.size !== expectNodes) return false;
       for (const s of runner.servers) {
         if (!nodes.has(s.id)) continue;

@@ -9,11 +9,13 @@ import { ClusterServer } from '../../src/server/cluster-server.js';
 import { encodeServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { closeSocket, openSocket } from '../helpers/cluster.js';
 import { expireSession } from '../helpers/expire-session.js';
 import { startProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { dataOf, measured, ping, statOf, whenTrue } from '../helpers/fault-util.js';
-import { eventually, freshRoot, rawZk, useTestZk } from '../helpers/zk.js';
+import { measured } from '../helpers/fault-util.js';
+import { freshRoot, rawZk, useTestZk } from '../helpers/zk.js';
+import { eventually, whenTrue } from '../helpers/eventually.js';
+import { dataOf, statOf } from '../helpers/nodes.js';
+import { closeSocket, openSocket, ping } from '../helpers/socket.js';
 
 /** The shared test ZooKeeper runs tickTime 1000, so 3 s is a legal (and quick) session timeout. */
 const SESSION_TIMEOUT_MS = 3_000;

@@ -4,10 +4,13 @@ import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../../src/protocol/frames.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
-import { balancesExact, closeSocket, openSocket } from '../helpers/cluster.js';
-import { dataOf, measured, ping } from '../helpers/fault-util.js';
+import { balancesExact } from '../helpers/server-fixture.js';
+import { measured } from '../helpers/fault-util.js';
 import { mulberry32 } from '../helpers/random.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { dataOf } from '../helpers/nodes.js';
+import { closeSocket, openSocket, ping } from '../helpers/socket.js';
 
 const FUZZ_SOCKETS = 1_000;
 const WAVE = 100;

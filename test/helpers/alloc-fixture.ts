@@ -1,11 +1,10 @@
 import http from 'node:http';
-import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { AllocService, type AllocServiceOptions } from '../../src/alloc/alloc-service.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
-import { decodeServerData, type ServerData } from '../../src/server-data.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { eventually, freshRoot, rawZk, testZk } from './zk.js';
+import { freshRoot, rawZk, testZk } from './zk.js';
+import { eventually } from './eventually.js';
 
 /**
  * One alloc service on a fresh root of the real test ZooKeeper, plus in-process ClusterServers
@@ -121,47 +120,6 @@ export async function rootState(raw: ZooKeeper, root: string): Promise<{ childre
   const names: string[] = await raw.get_children(root, false);
   const mz = await Promise.all(names.sort().map(async (n) => `${n}@${((await raw.get(`${root}/${n}`, false)) as [{ mzxid: number }])[0].mzxid}`));
   return { children: names.length, cversion: Number(stat.cversion), mzxids: mz.join(',') };
-}
-
-/** Every node's decoded data under root, straight from ZooKeeper. */
-export async function nodeData(raw: ZooKeeper, root: string): Promise<Map<string, ServerData>> {
-  const names: string[] = await raw.get_children(root, false);
-  const out = new Map<string, ServerData>();
-  await Promise.all(
-    names.map(async (n) => {
-      try {
-        const [, data] = (await raw.get(`${root}/${n}`, false)) as [unknown, Buffer];
-        out.set(n, decodeServerData(data));
-      } catch {
-        // deleted between the list and the read
-      }
-    }),
-  );
-  return out;
-}
-
-export function openSocket(port: number, host = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, host, () => {
-      s.off('error', reject);
-      s.on('error', () => {});
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-export function closeSockets(sockets: readonly net.Socket[]): Promise<void> {
-  return Promise.all(
-    sockets.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          if (s.destroyed) return resolve();
-          s.once('close', () => resolve());
-          s.destroy();
-        }),
-    ),
-  ).then(() => {});
 }
 
 /** A parsed `/events` stream: every data payload in order, with a way to wait for one. */

@@ -29,16 +29,6 @@ export async function freshRoot(zk: ZooKeeper, label = 't'): Promise<{ root: str
   return { root, cleanup: () => deleteTree(zk, base) };
 }
 
-/** Polls `fn` until it returns true or the time runs out; returns whether it became true. */
-export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /**
  * Registers before/after hooks for a test file: opens a raw handle on the shared test ZooKeeper
  * before the tests, hands it (and the connect string) to `set`, and closes it afterwards.

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
 import { test } from 'node:test';
-import { closeSockets, nodeData, openSocket, request, startAlloc } from '../helpers/alloc-fixture.js';
-import { eventually } from '../helpers/zk.js';
+import { request, startAlloc } from '../helpers/alloc-fixture.js';
+import { eventually } from '../helpers/eventually.js';
+import { closeSockets, openSocket } from '../helpers/socket.js';
+import { nodeData } from '../helpers/nodes.js';
 
 const BURST = 2_000;
 const SERVERS = 5;

@@ -4,9 +4,10 @@ import type ZooKeeper from 'zookeeper';
 import type { ServerListing } from '../../src/alloc/alloc-service.js';
 import { HEARTBEAT_ID_PREFIX } from '../../src/alloc/heartbeat-registry.js';
 import { decodeServerData } from '../../src/server-data.js';
-import { errorCode, nodeData, request, rootState, startAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
+import { errorCode, request, rootState, startAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
 import { expireSession } from '../helpers/expire-session.js';
-import { eventually } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { nodeData } from '../helpers/nodes.js';
 
 interface NodeStat {
   ephemeralOwner: string;

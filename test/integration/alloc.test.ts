@@ -4,9 +4,10 @@ import { test } from 'node:test';
 import type { ServerListing } from '../../src/alloc/alloc-service.js';
 import { addressOf } from '../../src/discovery/snapshot.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { closeSockets, errorCode, openEvents, openSocket, request, startAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
+import { errorCode, openEvents, request, startAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
 import { startProxy } from '../helpers/fault-proxy.js';
-import { eventually } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { closeSockets, openSocket } from '../helpers/socket.js';
 
 interface EventPayload {
   at: number;

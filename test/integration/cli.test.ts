@@ -5,8 +5,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type ZooKeeper from 'zookeeper';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
 import { killPids, lines, pidsWithArg, REPO_ROOT, runCliCommand, startCli, type CliCommand, type CliResult } from '../helpers/cli.js';
+import { eventually } from '../helpers/eventually.js';
 
 const COMMANDS: CliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo'];
 /** Commands that take --zk and --root. */

@@ -8,8 +8,9 @@ import { ZkReadSource } from '../../src/discovery/read-servers.js';
 import { NoServersError } from '../../src/errors.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { closeAll, closeSocket, openSocket, startServers, balancesExact } from '../helpers/cluster.js';
+import { closeAll, startServers, balancesExact } from '../helpers/server-fixture.js';
 import { freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
+import { closeSocket, openSocket } from '../helpers/socket.js';
 
 let zk: ZooKeeper;
 let connect: string;

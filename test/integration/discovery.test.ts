@@ -11,7 +11,8 @@ import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { expireSession } from '../helpers/expire-session.js';
 import { startProxy } from '../helpers/fault-proxy.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 
 const WATCH_EVENTS = ['child', 'changed', 'deleted', 'created'] as const;
 

@@ -5,9 +5,12 @@ import type ZooKeeper from 'zookeeper';
 import { ClusterServer, ListenError } from '../../src/server/cluster-server.js';
 import { encodeServerData } from '../../src/server-data.js';
 import { encodeFrame, FrameDecoder, isPong } from '../../src/protocol/frames.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
-import { balancesExact, closeAll, closeSocket, openSocket, startServers, zkBalances } from '../helpers/cluster.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { balancesExact, closeAll, startServers } from '../helpers/server-fixture.js';
 import { plainDecode } from '../helpers/plain-msgpack.js';
+import { eventually } from '../helpers/eventually.js';
+import { closeSocket, openSocket } from '../helpers/socket.js';
+import { nodeData } from '../helpers/nodes.js';
 
 let zk: ZooKeeper;
 let connect: string;
@@ -40,7 +43,7 @@ test('server - registers one ephemeral node holding ip, port and balance', async
     assert.deepEqual(names, [s!.id]);
     const [stat, data] = await zk.get(`${root}/${s!.id}`, false);
     assert.notEqual(String(stat.ephemeralOwner), '0', 'node must be ephemeral');
-    const nodes = await zkBalances(zk, root);
+    const nodes = await nodeData(zk, root);
     const d = nodes.get(s!.id)!;
     assert.equal(d.ip, '127.0.0.1');
     assert.equal(d.port, s!.endpoint!.port);
@@ -63,7 +66,7 @@ test('server - ZooKeeper balance equals live sockets after connects and disconne
     await Promise.all(socks.splice(0, 20).map(closeSocket));
     assert.ok(await eventually(() => s!.connections.size === 30));
     assert.ok(await balancesExact(zk, root, [s!]), 'balance back to 30');
-    assert.equal((await zkBalances(zk, root)).get(s!.id)!.balance, 30);
+    assert.equal((await nodeData(zk, root)).get(s!.id)!.balance, 30);
   } finally {
     await Promise.all(socks.map(closeSocket));
     await closeAll([s!]);
@@ -103,7 +106,7 @@ test('server - a foreign write (BADVERSION) is re-read and the live count wins',
     for (let i = 0; i < 5; i++) socks.push(await openSocket(s!.endpoint!.port));
     assert.ok(await balancesExact(zk, root, [s!]));
     assert.ok(s!.stats.badVersion >= 1, 'the stale version was detected');
-    assert.equal((await zkBalances(zk, root)).get(s!.id)!.balance, 5);
+    assert.equal((await nodeData(zk, root)).get(s!.id)!.balance, 5);
   } finally {
     await Promise.all(socks.map(closeSocket));
     await closeAll([s!]);
@@ -138,7 +141,7 @@ test('server - maxConnections refuses extras cleanly and the balance never passe
   const [s] = await startServers(1, { zk: connect, root, maxConnections: 3 });
   const socks: net.Socket[] = [];
   let peak = 0;
-  const timer = setInterval(() => void zkBalances(zk, root).then((m) => (peak = Math.max(peak, m.get(s!.id)?.balance ?? 0)), () => {}), 5);
+  const timer = setInterval(() => void nodeData(zk, root).then((m) => (peak = Math.max(peak, m.get(s!.id)?.balance ?? 0)), () => {}), 5);
   try {
     for (let i = 0; i < 6; i++) socks.push(await openSocket(s!.endpoint!.port));
     assert.ok(await eventually(() => s!.stats.refused === 3));
@@ -146,7 +149,7 @@ test('server - maxConnections refuses extras cleanly and the balance never passe
     assert.ok(await balancesExact(zk, root, [s!]));
     clearInterval(timer);
     assert.ok(peak <= 3, `peak ${peak}`);
-    assert.equal((await zkBalances(zk, root)).get(s!.id)!.maxConnections, 3);
+    assert.equal((await nodeData(zk, root)).get(s!.id)!.maxConnections, 3);
   } finally {
     clearInterval(timer);
     await Promise.all(socks.map(closeSocket));

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
-import { closeAll, closeSocket, openSocket, startServers, zkBalances, balancesExact } from '../helpers/cluster.js';
+import { closeAll, startServers, balancesExact } from '../helpers/server-fixture.js';
 import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { closeSocket, openSocket } from '../helpers/socket.js';
+import { nodeData } from '../helpers/nodes.js';
 
 test('load - churn: thousands of random connects and disconnects leave zero drift', async () => {
   const connect = await testZk();
@@ -27,7 +29,7 @@ test('load - churn: thousands of random connects and disconnects leave zero drif
       }),
     );
     assert.ok(await balancesExact(zk, root, servers, 15_000), 'every node settles on its live socket count');
-    const nodes = await zkBalances(zk, root);
+    const nodes = await nodeData(zk, root);
     servers.forEach((s, i) => assert.equal(nodes.get(s.id)!.balance, open[i]!.length, `${s.id} drift`));
     const events = servers.reduce((a, s) => a + s.stats.events, 0);
     const writes = servers.reduce((a, s) => a + s.stats.writes, 0);

@@ -4,8 +4,9 @@ import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { spreadOf } from '../../src/tools/balance-table.js';
-import { freshRoot, rawZk, testZk, eventually } from '../helpers/zk.js';
-import { zkBalances } from '../helpers/cluster.js';
+import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { nodeData } from '../helpers/nodes.js';
 
 test('load - ramp: 500 staggered clients over 5 server processes end with spread <= 1 and exact balances', async () => {
   const connect = await testZk();
@@ -20,11 +21,11 @@ test('load - ramp: 500 staggered clients over 5 server processes end with spread
     assert.equal(r.connected, 500);
     assert.equal(r.failed, 0);
     const settled = await eventually(async () => {
-      const nodes = await zkBalances(zk, root);
+      const nodes = await nodeData(zk, root);
       return [...nodes.values()].reduce((a, n) => a + n.balance, 0) === 500;
     }, 10_000, 50);
     assert.ok(settled, 'ZooKeeper balances add up to 500');
-    const nodes = await zkBalances(zk, root);
+    const nodes = await nodeData(zk, root);
     for (const s of servers.servers) {
       const { live } = await servers.stats(s.index);
       assert.equal(nodes.get(s.id)?.balance, live, `${s.id}: ZooKeeper balance equals live sockets`);
