@@ -1,7 +1,7 @@
 import type ZooKeeper from 'zookeeper';
 import { ServerCache, type ServerCacheOptions } from '../../src/discovery/server-cache.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { freshRoot, rawZk, testZk } from './zk.js';
+import { testZk, withRoot } from './zk.js';
 
 /** Session timeout of the fixture's session: short, so expiry tests stay quick. @default 4_000 */
 export const CACHE_FIXTURE_SESSION_TIMEOUT_MS = 4_000;
@@ -34,19 +34,14 @@ export async function startSession(connect?: string): Promise<ZkSession> {
 
 /** Runs `fn` with a raw handle, a fresh root, a session and a cache on it; always tears them down. */
 export async function withCache<T>(opts: CacheFixtureOptions, fn: (f: CacheFixture) => Promise<T>): Promise<T> {
-  const connect = await testZk();
-  const raw = await rawZk(connect);
-  const { root, cleanup } = await freshRoot(raw, opts.label ?? 'cache');
-  let session: ZkSession | undefined;
-  let cache: ServerCache | undefined;
-  try {
-    session = await startSession(opts.connect ?? connect);
-    cache = new ServerCache({ ...opts.cache, session, root });
-    return await fn({ connect, raw, root, session, cache });
-  } finally {
-    cache?.close();
-    session?.close();
-    await cleanup().catch(() => {});
-    raw.close();
-  }
+  return withRoot(opts.label ?? 'cache', async ({ connect, raw, root }) => {
+    const session = await startSession(opts.connect ?? connect);
+    const cache = new ServerCache({ ...opts.cache, session, root });
+    try {
+      return await fn({ connect, raw, root, session, cache });
+    } finally {
+      cache.close();
+      session.close();
+    }
+  });
 }

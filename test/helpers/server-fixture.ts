@@ -4,7 +4,7 @@ import { ClusterServer, type ClusterServerOptions } from '../../src/server/clust
 import { eventually } from './eventually.js';
 import { nodeData } from './nodes.js';
 import { closeSockets, openSocket } from './socket.js';
-import { freshRoot, rawZk, testZk } from './zk.js';
+import { withRoot } from './zk.js';
 
 /** Options of the fixture's servers; `zk` defaults to the test ZooKeeper, `root` and `port` are the fixture's. */
 export type FixtureServerOptions = Partial<Omit<ClusterServerOptions, 'root' | 'port'>>;
@@ -48,42 +48,39 @@ export async function closeAll(servers: readonly ClusterServer[]): Promise<void>
 
 /** Runs `fn` with `opts.count` started servers on a fresh root; sockets, servers, root and handle are always torn down. */
 export async function withServer<T>(opts: ServerFixtureOptions, fn: (f: ServerFixture) => Promise<T>): Promise<T> {
-  const connect = await testZk();
-  const zk = await rawZk(connect);
-  const { root, cleanup } = await freshRoot(zk, opts.label ?? 'srv');
-  const servers: ClusterServer[] = [];
-  const sockets: net.Socket[] = [];
-  const add = async (o: FixtureServerOptions = {}) => {
-    const s = new ClusterServer({ zk: connect, ...opts.server, ...o, root, port: 0 });
-    servers.push(s);
-    await s.listen();
-    return s;
-  };
-  try {
-    await Promise.all(Array.from({ length: opts.count ?? 1 }, () => add()));
-    return await fn({
-      connect,
-      zk,
-      root,
-      servers,
-      get server() {
-        return servers[0]!;
-      },
-      add,
-      async open(to = 0) {
-        const s = typeof to === 'number' ? servers[to]! : to;
-        const sock = await openSocket(s.endpoint!.port);
-        sockets.push(sock);
-        return sock;
-      },
-      sockets,
-    });
-  } finally {
-    await closeSockets(sockets);
-    await closeAll(servers);
-    await cleanup().catch(() => {});
-    zk.close();
-  }
+  return withRoot(opts.label ?? 'srv', async ({ connect, raw: zk, root }) => {
+    const servers: ClusterServer[] = [];
+    const sockets: net.Socket[] = [];
+    const add = async (o: FixtureServerOptions = {}) => {
+      const s = new ClusterServer({ zk: connect, ...opts.server, ...o, root, port: 0 });
+      servers.push(s);
+      await s.listen();
+      return s;
+    };
+    try {
+      await Promise.all(Array.from({ length: opts.count ?? 1 }, () => add()));
+      return await fn({
+        connect,
+        zk,
+        root,
+        servers,
+        get server() {
+          return servers[0]!;
+        },
+        add,
+        async open(to = 0) {
+          const s = typeof to === 'number' ? servers[to]! : to;
+          const sock = await openSocket(s.endpoint!.port);
+          sockets.push(sock);
+          return sock;
+        },
+        sockets,
+      });
+    } finally {
+      await closeSockets(sockets);
+      await closeAll(servers);
+    }
+  });
 }
 
 /** Waits until each server's node in ZooKeeper holds its live socket count. */

@@ -53,3 +53,26 @@ export function useTestSession(set: (session: ZkSession) => void, opts: Omit<ZkC
   });
   after(() => session?.close());
 }
+
+/** A fresh root on the test ZooKeeper, with a raw handle on it. */
+export interface RootFixture {
+  connect: string;
+  raw: ZooKeeper;
+  root: string;
+}
+
+/** Runs `fn` with a raw handle and a fresh root; the root is deleted and the handle closed afterwards. */
+export async function withRoot<T>(label: string, fn: (f: RootFixture) => Promise<T>): Promise<T> {
+  const connect = await testZk();
+  const raw = await rawZk(connect);
+  try {
+    const { root, cleanup } = await freshRoot(raw, label);
+    try {
+      return await fn({ connect, raw, root });
+    } finally {
+      await cleanup().catch(() => {});
+    }
+  } finally {
+    raw.close();
+  }
+}
