@@ -10,7 +10,7 @@ import { ZkReadSource } from '../../src/discovery/read-servers.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { request, startAlloc } from '../helpers/alloc-fixture.js';
+import { request, withAlloc } from '../helpers/alloc-fixture.js';
 import { mulberry32 } from '../helpers/random.js';
 import { freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
@@ -144,9 +144,8 @@ test('bad data - the watch cache skips malformed nodes, drops a node that turns 
   }
 });
 
-test("bad data - the alloc service's /servers and /allocate skip malformed nodes", async () => {
-  const f = await startAlloc({ servers: 1, label: 'bad-alloc' });
-  try {
+test("bad data - the alloc service's /servers and /allocate skip malformed nodes", () =>
+  withAlloc({ servers: 1, label: 'bad-alloc' }, async (f) => {
     const names = await plant(f.raw, f.root);
     assert.ok(await eventually(() => f.service.cache.stats.malformed >= names.length), 'the service saw every bad node');
     const list = await request(`${f.url}servers`);
@@ -162,7 +161,4 @@ test("bad data - the alloc service's /servers and /allocate skip malformed nodes
     }
     const health = await request(`${f.url}healthz`);
     assert.equal(health.status, 200);
-  } finally {
-    await f.close();
-  }
-});
+  }));
