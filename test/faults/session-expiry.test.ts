@@ -10,11 +10,12 @@ import { encodeServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { expireSession } from '../helpers/expire-session.js';
-import { startProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { firstPort, startProxy } from '../helpers/fault-proxy.js';
 import { measured } from '../helpers/fault-util.js';
 import { freshRoot, rawZk, useTestZk } from '../helpers/zk.js';
 import { eventually, whenTrue } from '../helpers/eventually.js';
 import { dataOf, statOf } from '../helpers/nodes.js';
+import { withServer } from '../helpers/server-fixture.js';
 import { closeSocket, openSocket, ping } from '../helpers/socket.js';
 
 /** The shared test ZooKeeper runs tickTime 1000, so 3 s is a legal (and quick) session timeout. */
@@ -103,93 +104,81 @@ test('expiry - a server paused (SIGSTOP) past its session timeout re-registers w
 });
 
 test('expiry - a server partitioned from ZooKeeper past its session timeout keeps serving old and new sockets, then re-registers exactly', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'partition');
-  const zkPort = Number(connect.split(',')[0]!.split(':')[1]);
-  let px: FaultProxy | undefined;
-  let server: ClusterServer | undefined;
-  const socks: net.Socket[] = [];
+  const px = await startProxy(firstPort(connect));
   try {
-    px = await startProxy(zkPort);
-    server = new ClusterServer({ zk: `127.0.0.1:${px.port}`, root, sessionTimeoutMs: SESSION_TIMEOUT_MS });
-    await server.listen();
-    const path = server.nodePath!;
-    const port = server.endpoint!.port;
-    for (let i = 0; i < 10; i++) socks.push(await openSocket(port));
-    assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 10));
-    const oldOwner = (await statOf(zk, path))!.ephemeralOwner;
+    await withServer({ label: 'partition', server: { zk: `127.0.0.1:${px.port}`, sessionTimeoutMs: SESSION_TIMEOUT_MS } }, async ({ zk, root, server, open, sockets }) => {
+      try {
+        const path = server.nodePath!;
+        for (let i = 0; i < 10; i++) await open();
+        assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 10));
+        const oldOwner = (await statOf(zk, path))!.ephemeralOwner;
 
-    await px.blackhole(true);
-    const cutAt = Date.now();
-    // While the handle times out and retries (closing and opening its socket again and again),
-    // new clients keep arriving; every socket, old and new, must stay served.
-    let seq = 0;
-    while ((await statOf(zk, path)) !== undefined) {
-      assert.ok(Date.now() - cutAt < 20_000, 'ZooKeeper expired the partitioned session');
-      socks.push(await openSocket(port));
-      const ids = await Promise.all(socks.map((s) => ping(s, ++seq)));
-      assert.ok(ids.every((id) => id === server!.id));
-      await new Promise((r) => setTimeout(r, 100));
+        await px.blackhole(true);
+        const cutAt = Date.now();
+        // While the handle times out and retries (closing and opening its socket again and again),
+        // new clients keep arriving; every socket, old and new, must stay served.
+        let seq = 0;
+        while ((await statOf(zk, path)) !== undefined) {
+          assert.ok(Date.now() - cutAt < 20_000, 'ZooKeeper expired the partitioned session');
+          await open();
+          const ids = await Promise.all(sockets.map((s) => ping(s, ++seq)));
+          assert.ok(ids.every((id) => id === server.id));
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        measured('partition: node gone after the cut', Date.now() - cutAt);
+        for (let i = 0; i < 3; i++) await open();
+        const expected = sockets.length;
+        await px.blackhole(false);
+        const healAt = Date.now();
+        const backAt = await whenTrue(async () => {
+          const st = await statOf(zk, path);
+          return st !== undefined && st.ephemeralOwner !== oldOwner && (await dataOf(zk, path))?.balance === expected;
+        }, 20_000);
+        assert.ok(backAt !== undefined, `re-registered with balance ${expected}`);
+        measured('partition: re-registered with the exact balance after the heal', backAt - healAt);
+        const ids = await Promise.all(sockets.map((s) => ping(s, ++seq)));
+        assert.ok(ids.every((id) => id === server.id), 'every socket still served');
+        assert.equal(server.connections.size, expected);
+        assert.deepEqual(await zk.get_children(root, false), [server.id]);
+      } finally {
+        await px.blackhole(false); // the teardown removes the node through the proxy
+      }
+    });
+  } finally {
+    await px.close();
+  }
+});
+
+test('expiry - a node left by an earlier session of ours is replaced, not duplicated', () =>
+  withServer({ label: 'oldsession', server: { sessionTimeoutMs: SESSION_TIMEOUT_MS } }, async ({ zk, root, server, open }) => {
+    let old: ZooKeeper | undefined;
+    try {
+      const path = server.nodePath!;
+      for (let i = 0; i < 4; i++) await open();
+      assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 4));
+      old = server.session.zk;
+      const oldId = String(old.client_id);
+      // What the native wrapper does after too many empty answers: 'close' -112 although the session
+      // (and so our node) lives on at the server. The session object must replace the handle.
+      const replaced = once(server.session, 'session');
+      old.emit('close', old, -112);
+      await replaced;
+      const newId = server.session.sessionId!;
+      assert.notEqual(newId, oldId);
+      assert.ok(
+        await eventually(async () => (await statOf(zk, path))?.ephemeralOwner === newId && (await dataOf(zk, path))?.balance === 4),
+        'the old session node was replaced by one of the new session with the balance',
+      );
+      assert.deepEqual(await zk.get_children(root, false), [server.id]);
+      old.close(); // the old session ends for real now; the new node must stay
+      old = undefined;
+      assert.equal((await statOf(zk, path))?.ephemeralOwner, newId);
+      await open();
+      assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 5), 'later changes are written to the new node');
+    } finally {
+      old?.close();
     }
-    measured('partition: node gone after the cut', Date.now() - cutAt);
-    for (let i = 0; i < 3; i++) socks.push(await openSocket(port));
-    const expected = socks.length;
-    await px.blackhole(false);
-    const healAt = Date.now();
-    const backAt = await whenTrue(async () => {
-      const st = await statOf(zk, path);
-      return st !== undefined && st.ephemeralOwner !== oldOwner && (await dataOf(zk, path))?.balance === expected;
-    }, 20_000);
-    assert.ok(backAt !== undefined, `re-registered with balance ${expected}`);
-    measured('partition: re-registered with the exact balance after the heal', backAt - healAt);
-    const ids = await Promise.all(socks.map((s) => ping(s, ++seq)));
-    assert.ok(ids.every((id) => id === server!.id), 'every socket still served');
-    assert.equal(server.connections.size, expected);
-    assert.deepEqual(await zk.get_children(root, false), [server.id]);
-  } finally {
-    await px?.blackhole(false);
-    await Promise.all(socks.map(closeSocket));
-    await server?.close();
-    await px?.close();
-    await cleanup();
-  }
-});
-
-test('expiry - a node left by an earlier session of ours is replaced, not duplicated', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'oldsession');
-  const server = new ClusterServer({ zk: connect, root, sessionTimeoutMs: SESSION_TIMEOUT_MS });
-  const socks: net.Socket[] = [];
-  let old: ZooKeeper | undefined;
-  try {
-    await server.listen();
-    const path = server.nodePath!;
-    for (let i = 0; i < 4; i++) socks.push(await openSocket(server.endpoint!.port));
-    assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 4));
-    old = server.session.zk;
-    const oldId = String(old.client_id);
-    // What the native wrapper does after too many empty answers: 'close' -112 although the session
-    // (and so our node) lives on at the server. The session object must replace the handle.
-    const replaced = once(server.session, 'session');
-    old.emit('close', old, -112);
-    await replaced;
-    const newId = server.session.sessionId!;
-    assert.notEqual(newId, oldId);
-    assert.ok(
-      await eventually(async () => (await statOf(zk, path))?.ephemeralOwner === newId && (await dataOf(zk, path))?.balance === 4),
-      'the old session node was replaced by one of the new session with the balance',
-    );
-    assert.deepEqual(await zk.get_children(root, false), [server.id]);
-    old.close(); // the old session ends for real now; the new node must stay
-    old = undefined;
-    assert.equal((await statOf(zk, path))?.ephemeralOwner, newId);
-    socks.push(await openSocket(server.endpoint!.port));
-    assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 5), 'later changes are written to the new node');
-  } finally {
-    old?.close();
-    await Promise.all(socks.map(closeSocket));
-    await server.close();
-    await cleanup();
-  }
-});
+  }));
 
 test('expiry - a node held by another live session is never replaced: the server waits for it to go', async () => {
   const { root, cleanup } = await freshRoot(zk, 'foreign');
@@ -219,28 +208,19 @@ test('expiry - a node held by another live session is never replaced: the server
   }
 });
 
-test('expiry - a node deleted behind the server is re-created with the live balance', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'deleted');
-  const server = new ClusterServer({ zk: connect, root, sessionTimeoutMs: SESSION_TIMEOUT_MS });
-  const socks: net.Socket[] = [];
-  try {
-    await server.listen();
+test('expiry - a node deleted behind the server is re-created with the live balance', () =>
+  withServer({ label: 'deleted', server: { sessionTimeoutMs: SESSION_TIMEOUT_MS } }, async ({ zk, server, open }) => {
     const path = server.nodePath!;
-    for (let i = 0; i < 3; i++) socks.push(await openSocket(server.endpoint!.port));
+    for (let i = 0; i < 3; i++) await open();
     assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 3));
     await zk.delete_(path, -1);
-    socks.push(await openSocket(server.endpoint!.port)); // the next write finds NONODE
+    await open(); // the next write finds NONODE
     assert.ok(
       await eventually(async () => (await statOf(zk, path))?.ephemeralOwner === server.session.sessionId && (await dataOf(zk, path))?.balance === 4),
       're-created with balance 4',
     );
     assert.ok(server.stats.reregistrations >= 1);
-  } finally {
-    await Promise.all(socks.map(closeSocket));
-    await server.close();
-    await cleanup();
-  }
-});
+  }));
 
 test('session - start() while an expired handle is being replaced waits for that replacement (one handle)', async () => {
   const session = new ZkSession({ connect, sessionTimeoutMs: SESSION_TIMEOUT_MS });
