@@ -4,7 +4,6 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { NodeConflictError } from '../../src/registry/registration.js';
-import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { encodeServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';
@@ -15,6 +14,7 @@ import { measured } from '../helpers/fault-util.js';
 import { freshRoot, rawZk, useTestZk } from '../helpers/zk.js';
 import { eventually, whenTrue } from '../helpers/eventually.js';
 import { dataOf, statOf } from '../helpers/nodes.js';
+import { withRunner } from '../helpers/runner-fixture.js';
 import { withServer } from '../helpers/server-fixture.js';
 import { closeSocket, openSocket, ping } from '../helpers/socket.js';
 
@@ -27,81 +27,78 @@ let zk: ZooKeeper;
 let connect: string;
 useTestZk((z, c) => ((zk = z), (connect = c)));
 
-test('expiry - a server paused (SIGSTOP) past its session timeout re-registers with its current balance and drops no client socket', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'sigstop');
-  const runner = new ServerRunner({ count: 1, zk: connect, root, host: '127.0.0.1', sessionTimeoutMs: SESSION_TIMEOUT_MS });
-  const socks: net.Socket[] = [];
-  const closedByUs = new Set<net.Socket>();
-  let dropped = 0;
-  const open = async (port: number) => {
-    const s = await openSocket(port);
-    s.on('close', () => {
-      if (!closedByUs.has(s)) dropped++;
-    });
-    socks.push(s);
-    return s;
-  };
-  try {
-    const [srv] = await runner.start();
-    const path = srv!.path;
-    for (let i = 0; i < 20; i++) await open(srv!.port);
-    assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 20), 'balance 20 before the pause');
-    const oldOwner = (await statOf(zk, path))!.ephemeralOwner;
-
-    runner.signal(0, 'SIGSTOP');
-    const stoppedAt = Date.now();
-    assert.ok(await eventually(async () => (await statOf(zk, path)) === undefined, 20_000, 50), 'ZooKeeper expired the paused session and dropped its node');
-    measured('expiry: node gone after SIGSTOP', Date.now() - stoppedAt);
-    // While the process sleeps the kernel still completes handshakes and queues FINs: the live count moves.
-    for (let i = 0; i < 5; i++) await open(srv!.port);
-    for (const s of socks.slice(0, 3)) {
-      closedByUs.add(s);
-      await closeSocket(s);
-    }
-    const expected = 20 + 5 - 3;
-
-    runner.signal(0, 'SIGCONT');
-    const contAt = Date.now();
-    const backAt = await whenTrue(async () => {
-      const st = await statOf(zk, path);
-      if (!st || st.ephemeralOwner === oldOwner) return false;
-      return (await dataOf(zk, path))?.balance === expected;
-    }, 20_000);
-    assert.ok(backAt !== undefined, `node back with balance ${expected}`);
-    measured('expiry: re-registered with the exact balance after SIGCONT', backAt - contAt);
-    assert.ok(backAt - contAt <= REREGISTER_BOUND_MS, `re-registration took ${backAt - contAt} ms (target 2000, bound ${REREGISTER_BOUND_MS})`);
-
-    assert.deepEqual(await zk.get_children(root, false), [srv!.id], 'one node, never a duplicate');
-    assert.equal(dropped, 0, 'no client socket was dropped');
-    const alive = socks.filter((s) => !closedByUs.has(s));
-    assert.equal(alive.length, expected);
-    assert.equal(socks.length - closedByUs.size, expected);
-    const pingAll = async (round: number) => {
-      const ids = await Promise.all(alive.map((s, i) => ping(s, round * 1000 + i)));
-      assert.ok(ids.every((id) => id === srv!.id), `round ${round}: every kept socket answers`);
+test('expiry - a server paused (SIGSTOP) past its session timeout re-registers with its current balance and drops no client socket', () =>
+  withRunner({ label: 'sigstop', servers: { count: 1, sessionTimeoutMs: SESSION_TIMEOUT_MS } }, async ({ zk, root, runner }) => {
+    const socks: net.Socket[] = [];
+    const closedByUs = new Set<net.Socket>();
+    let dropped = 0;
+    const open = async (port: number) => {
+      const s = await openSocket(port);
+      s.on('close', () => {
+        if (!closedByUs.has(s)) dropped++;
+      });
+      socks.push(s);
+      return s;
     };
-    await pingAll(1);
-    // The old handle was given up at once; it dies in the background (its next reconnect learns
-    // the expiry). The native addon then touches a stale fd number: sockets must survive that too.
-    assert.ok(await eventually(async () => (await runner.stats(0)).zk.abandoned === 0, 15_000, 50), 'the old handle has closed');
-    await pingAll(2);
-    for (const s of alive.splice(0, 2)) {
-      closedByUs.add(s);
-      await closeSocket(s);
+    try {
+      const srv = runner.servers[0];
+      const path = srv!.path;
+      for (let i = 0; i < 20; i++) await open(srv!.port);
+      assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === 20), 'balance 20 before the pause');
+      const oldOwner = (await statOf(zk, path))!.ephemeralOwner;
+
+      runner.signal(0, 'SIGSTOP');
+      const stoppedAt = Date.now();
+      assert.ok(await eventually(async () => (await statOf(zk, path)) === undefined, 20_000, 50), 'ZooKeeper expired the paused session and dropped its node');
+      measured('expiry: node gone after SIGSTOP', Date.now() - stoppedAt);
+      // While the process sleeps the kernel still completes handshakes and queues FINs: the live count moves.
+      for (let i = 0; i < 5; i++) await open(srv!.port);
+      for (const s of socks.slice(0, 3)) {
+        closedByUs.add(s);
+        await closeSocket(s);
+      }
+      const expected = 20 + 5 - 3;
+
+      runner.signal(0, 'SIGCONT');
+      const contAt = Date.now();
+      const backAt = await whenTrue(async () => {
+        const st = await statOf(zk, path);
+        if (!st || st.ephemeralOwner === oldOwner) return false;
+        return (await dataOf(zk, path))?.balance === expected;
+      }, 20_000);
+      assert.ok(backAt !== undefined, `node back with balance ${expected}`);
+      measured('expiry: re-registered with the exact balance after SIGCONT', backAt - contAt);
+      assert.ok(backAt - contAt <= REREGISTER_BOUND_MS, `re-registration took ${backAt - contAt} ms (target 2000, bound ${REREGISTER_BOUND_MS})`);
+
+      assert.deepEqual(await zk.get_children(root, false), [srv!.id], 'one node, never a duplicate');
+      assert.equal(dropped, 0, 'no client socket was dropped');
+      const alive = socks.filter((s) => !closedByUs.has(s));
+      assert.equal(alive.length, expected);
+      assert.equal(socks.length - closedByUs.size, expected);
+      const pingAll = async (round: number) => {
+        const ids = await Promise.all(alive.map((s, i) => ping(s, round * 1000 + i)));
+        assert.ok(ids.every((id) => id === srv!.id), `round ${round}: every kept socket answers`);
+      };
+      await pingAll(1);
+      // The old handle was given up at once; it dies in the background (its next reconnect learns
+      // the expiry). The native addon then touches a stale fd number: sockets must survive that too.
+      assert.ok(await eventually(async () => (await runner.stats(0)).zk.abandoned === 0, 15_000, 50), 'the old handle has closed');
+      await pingAll(2);
+      for (const s of alive.splice(0, 2)) {
+        closedByUs.add(s);
+        await closeSocket(s);
+      }
+      alive.push(await open(srv!.port));
+      assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === expected - 1), 'still exact afterwards');
+      await pingAll(3);
+      const st = await runner.stats(0);
+      assert.equal(st.live, expected - 1);
+      assert.ok(st.stats.reregistrations >= 1, 'counted as a re-registration');
+    } finally {
+      for (const s of socks) closedByUs.add(s);
+      await Promise.all(socks.map(closeSocket));
     }
-    alive.push(await open(srv!.port));
-    assert.ok(await eventually(async () => (await dataOf(zk, path))?.balance === expected - 1), 'still exact afterwards');
-    await pingAll(3);
-    const st = await runner.stats(0);
-    assert.equal(st.live, expected - 1);
-    assert.ok(st.stats.reregistrations >= 1, 'counted as a re-registration');
-  } finally {
-    for (const s of socks) closedByUs.add(s);
-    await Promise.all(socks.map(closeSocket));
-    await runner.stop();
-    await cleanup();
-  }
-});
+  }));
 
 test('expiry - a server partitioned from ZooKeeper past its session timeout keeps serving old and new sockets, then re-registers exactly', async () => {
   const px = await startProxy(firstPort(connect));
