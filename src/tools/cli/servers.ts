@@ -52,8 +52,14 @@ runCli('servers', async () => {
   const log = cliLogger('servers', values);
   // Fail fast with a clear message rather than N children timing out one by one.
   (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'] });
+  // The servers' log lines are held back until all of them started: a failed start is one line
+  // (the reason), not the start-up chatter of siblings that are being stopped again.
+  let held: string[] | undefined = [];
+  const onStderr = (_index: number, line: string) => (held ? held.push(line) : process.stderr.write(`${line}\n`));
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr });
   const servers = await runner.start();
+  for (const line of held) process.stderr.write(`${line}\n`);
+  held = undefined;
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  node ${s.path}${s.metricsUrl ? `  metrics ${s.metricsUrl}` : ''}`);
   console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}, rebalancing ${values['no-rebalance'] ? 'off' : 'on'}; Ctrl-C stops them`);
   const sig = await untilSignal();
