@@ -1,6 +1,7 @@
 import { NoServersError } from '../errors.js';
 import { DEFAULT_STRATEGY } from './strategy-registry.js';
 import { PendingPicks } from './pending-picks.js';
+import { RecentPicks } from './recent-picks.js';
 import { type PickContext, type Strategy } from './strategy.js';
 import { getStrategy } from './strategy-registry.js';
 import type { ServerInfo, ServerSource, Snapshot } from '../discovery/snapshot.js';
@@ -10,7 +11,7 @@ export interface BalanceProviderOptions {
   source: ServerSource;
   /**
    * A registered strategy name or a strategy function.
-   * @default DEFAULT_STRATEGY ('p2c')
+   * @default DEFAULT_STRATEGY ('water-fill')
    */
   strategy?: string | Strategy;
   /**
@@ -62,6 +63,8 @@ export class BalanceProvider {
   private readonly random: () => number;
   private readonly isQuarantined: ((name: string) => boolean) | undefined;
   private readonly root: string;
+  private readonly now: () => number;
+  private readonly recent = new RecentPicks();
   private sequence = 0;
 
   constructor(options: BalanceProviderOptions) {
@@ -74,6 +77,7 @@ export class BalanceProvider {
     this.random = options.random ?? Math.random;
     this.isQuarantined = options.isQuarantined;
     this.root = options.root ?? '(discovery)';
+    this.now = options.now ?? Date.now;
   }
 
   /** Picks a server from a fresh snapshot of the source. Throws NoServersError if none fits. */
@@ -96,10 +100,23 @@ export class BalanceProvider {
     const healthy = isQuarantined ? open.filter((s) => !isQuarantined(s.name)) : open;
     // Quarantine is a preference: a suspect server beats refusing to connect at all.
     const candidates = healthy.length > 0 ? healthy : open;
-    const ctx: PickContext = { key: opts.key, pending: view, random: this.random, sequence: this.sequence++ };
+    // Clients of a server this pick avoids although it is still listed are leaving it too.
+    let displaced = 0;
+    for (const s of snapshot.servers) if (s.draining || exclude?.has(s.name)) displaced += s.balance;
+    const now = this.now();
+    const ctx: PickContext = {
+      key: opts.key,
+      pending: view,
+      random: this.random,
+      sequence: this.sequence++,
+      now,
+      displaced,
+      ownRecentPicks: this.recent.count(now),
+    };
     const chosen = candidates.length > 0 ? this.strategy(candidates, snapshot, ctx) : undefined;
     if (!chosen) throw new NoServersError(this.root);
     pending?.add(chosen.name);
+    this.recent.add(now);
     return chosen;
   }
 

@@ -5,6 +5,7 @@ import { p2c } from './p2c.js';
 import { random } from './random.js';
 import { roundRobin } from './round-robin.js';
 import type { Strategy } from './strategy.js';
+import { waterFill } from './water-fill.js';
 import { weighted } from './weighted.js';
 
 /**
@@ -22,6 +23,7 @@ export const BUILTIN_STRATEGIES: Readonly<Record<string, Strategy>> = Object.fre
   random,
   hash,
   weighted,
+  'water-fill': waterFill,
 });
 
 const strategies = new Map<string, Strategy>(Object.entries(BUILTIN_STRATEGIES));

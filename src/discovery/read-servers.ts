@@ -4,7 +4,7 @@ import { decodeServerData } from '../server-data.js';
 import { C, isZk, zkCode } from '../zk/codes.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
-import { makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
+import { DepartedMemory, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
 
 /** Called for a child whose data is not valid ServerData; the node is skipped, never fatal. */
 export type MalformedHandler = (name: string, err: Error) => void;
@@ -107,6 +107,7 @@ export async function sessionHandle(session: ZkSession): Promise<ZooKeeper> {
 export class ZkReadSource implements ServerSource {
   readonly root: string;
   private version = 0;
+  private readonly departed = new DepartedMemory();
 
   constructor(
     private readonly session: ZkSession,
@@ -118,6 +119,8 @@ export class ZkReadSource implements ServerSource {
 
   async snapshot(): Promise<Snapshot> {
     const zk = await sessionHandle(this.session);
-    return makeSnapshot(await readServers(zk, this.root, this.opts), ++this.version);
+    const servers = await readServers(zk, this.root, this.opts);
+    const at = Date.now();
+    return makeSnapshot(servers, ++this.version, at, this.departed.observe(servers, at));
   }
 }
