@@ -1,5 +1,5 @@
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
-import { ClientRunner } from '../runner/client-runner.js';
+import { ClientRunner, DEFAULT_READ_SESSIONS } from '../runner/client-runner.js';
 import { DEFAULT_STRATEGY } from '../../balancing/index.js';
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
 import { ZkSession } from '../../zk/session.js';
@@ -17,12 +17,17 @@ straight to it (ping/pong proves the connection). Holds until SIGINT/SIGTERM or 
   --strategy NAME     ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
   --discovery MODE    cache (watch-driven, default) or read (every client reads all nodes)
   --no-pending        do not count this process's unreported picks (the naive seed behaviour)
+  --independent       every client is its own device: its own picker (own pending picks, own
+                      failure memory) and a fresh ZooKeeper read of all nodes for each pick, taken
+                      at its own time; nothing is shared but a small pool of ZooKeeper sessions the
+                      reads go through (a session per client would load ZooKeeper, not the test)
+  --read-sessions N   size of that pool (default ${DEFAULT_READ_SESSIONS}; only with --independent)
 ${ZK_HELP}`;
 
 runCli('clients', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, 'stagger-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, strategy: { type: 'string' }, discovery: { type: 'string' }, 'no-pending': { type: 'boolean' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, 'stagger-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, strategy: { type: 'string' }, discovery: { type: 'string' }, 'no-pending': { type: 'boolean' }, independent: { type: 'boolean' }, 'read-sessions': { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -32,11 +37,15 @@ runCli('clients', async () => {
   const discovery = values.discovery ?? 'cache';
   if (discovery !== 'cache' && discovery !== 'read') throw new UsageError(`--discovery must be cache or read, got ${JSON.stringify(discovery)}`);
   if (values.strategy !== undefined) getStrategy(values.strategy);
+  const independent = values.independent === true;
+  if (!independent && values['read-sessions'] !== undefined) throw new UsageError('--read-sessions needs --independent');
+  if (independent && values.discovery !== undefined) throw new UsageError('--discovery cannot be combined with --independent (independent clients each read ZooKeeper themselves)');
+  const readSessions = intFlag(values, 'read-sessions', DEFAULT_READ_SESSIONS, 1, 64);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
   await session.start();
   let runner: ClientRunner;
   try {
-    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'] });
+    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'], independent, readSessions });
   } catch (e) {
     session.close();
     throw e;

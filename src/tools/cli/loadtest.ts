@@ -14,8 +14,8 @@ Runs a load scenario against real server processes and ZooKeeper, shows a live b
 table, writes an SVG plot of every server's balance over time, and ends with PASS/FAIL.
 
 scenarios:
-${SCENARIOS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n')}
-  all        every scenario in turn
+${SCENARIOS.map((s) => `  ${s.name.padEnd(15)} ${s.description}`).join('\n')}
+  all             every scenario in turn
 
   --strategy NAME   ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
   --no-pending      do not count unreported picks (the seed rule)

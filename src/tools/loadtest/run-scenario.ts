@@ -13,10 +13,12 @@ import { renderBalancePlot } from './svg-plot.js';
 import { burst } from './scenarios/burst.js';
 import { churn } from './scenarios/churn.js';
 import { failover } from './scenarios/failover.js';
+import { fleetBurst } from './scenarios/fleet-burst.js';
+import { fleetFailover } from './scenarios/fleet-failover.js';
 import { ramp } from './scenarios/ramp.js';
 import { scaleOut } from './scenarios/scale-out.js';
 
-export const SCENARIOS: readonly Scenario[] = [ramp, burst, failover, scaleOut, churn];
+export const SCENARIOS: readonly Scenario[] = [ramp, burst, failover, scaleOut, churn, fleetBurst, fleetFailover];
 
 export interface RunOptions {
   connect: string;

@@ -5,7 +5,10 @@ import { DownInstancePolicy } from '../../client/down-instance-policy.js';
 import { ServerCache } from '../../discovery/server-cache.js';
 import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
-import type { ZkSession } from '../../zk/session.js';
+import { ZkSession } from '../../zk/session.js';
+
+/** ZooKeeper sessions shared for reads by independent clients (a session per client would cost ZooKeeper more than the test measures). */
+export const DEFAULT_READ_SESSIONS = 4;
 
 export interface ClientRunnerOptions {
   count: number;
@@ -24,6 +27,15 @@ export interface ClientRunnerOptions {
    * its own pending picks, as if they ran in that many processes. @default 1
    */
   pickers?: number;
+  /**
+   * Every client is its own device: its own BalanceProvider (own pending picks), its own
+   * DownInstancePolicy and its own fresh ZooKeeper read per pick, sharing no picker state with
+   * the others. The reads go through a small pool of sessions (readSessions). Overrides
+   * `discovery` and `pickers`. @default false
+   */
+  independent?: boolean;
+  /** Sessions the independent clients' reads are spread over. @default DEFAULT_READ_SESSIONS (4) */
+  readSessions?: number;
   /** Re-home when a server goes away. @default true */
   reconnect?: boolean;
   connectTimeoutMs?: number;
@@ -35,12 +47,17 @@ export interface ClientRunnerEvents {
   rehomed: [index: number, server: ServerInfo];
 }
 
-/** Spawns M clients S ms apart; each discovers and connects on its own through a shared picker. */
+/**
+ * Spawns M clients S ms apart; each discovers and connects on its own, through a shared picker
+ * (or `pickers` of them), or with `independent` through a picker of its own.
+ */
 export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly clients: ClusterClient[] = [];
   readonly downPolicy = new DownInstancePolicy();
   readonly providers: BalanceProvider[];
   readonly cache: ServerCache | undefined;
+  /** The read pool of independent clients (empty otherwise); closed by stop(). */
+  private readonly readSessions: ZkSession[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   connected = 0;
@@ -48,6 +65,12 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
 
   constructor(private readonly options: ClientRunnerOptions) {
     super();
+    if (options.independent) {
+      const n = Math.max(1, Math.min(options.readSessions ?? DEFAULT_READ_SESSIONS, options.count));
+      for (let i = 0; i < n; i++) this.readSessions.push(new ZkSession({ ...options.session.options }));
+      this.providers = [];
+      return;
+    }
     let source: ServerSource;
     if ((options.discovery ?? 'cache') === 'cache') {
       this.cache = new ServerCache({ session: options.session, root: options.root });
@@ -71,6 +94,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   async start(): Promise<{ connected: number; failed: number }> {
     await this.options.session.start();
     await this.cache?.start();
+    await Promise.all(this.readSessions.map((s) => s.start()));
     const attempts: Promise<void>[] = [];
     for (let i = 0; i < this.options.count && !this.stopped; i++) {
       attempts.push(this.launch(i));
@@ -80,10 +104,20 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     return { connected: this.connected, failed: this.failed };
   }
 
+  /** An independent client's own picker and failure memory; nothing is shared but the read pool. */
+  private ownPicker(i: number): { provider: BalanceProvider; downPolicy: DownInstancePolicy } {
+    const downPolicy = new DownInstancePolicy();
+    const source = new ZkReadSource(this.readSessions[i % this.readSessions.length]!, this.options.root);
+    const provider = new BalanceProvider({ source, root: this.options.root, strategy: this.options.strategy, pending: this.options.pending, isQuarantined: downPolicy.isQuarantined });
+    this.providers.push(provider);
+    return { provider, downPolicy };
+  }
+
   private launch(i: number): Promise<void> {
+    const { provider, downPolicy } = this.options.independent ? this.ownPicker(i) : { provider: this.providers[i % this.providers.length]!, downPolicy: this.downPolicy };
     const client = new ClusterClient({
-      provider: this.providers[i % this.providers.length]!,
-      downPolicy: this.downPolicy,
+      provider,
+      downPolicy,
       key: `client-${i}`,
       reconnect: this.options.reconnect ?? true,
       connectTimeoutMs: this.options.connectTimeoutMs,
@@ -134,5 +168,6 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     for (const t of this.timers) clearTimeout(t);
     await Promise.all(this.clients.map((c) => c.disconnect()));
     this.cache?.close();
+    for (const s of this.readSessions) s.close();
   }
 }
