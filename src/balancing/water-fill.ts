@@ -12,6 +12,9 @@ import { effectiveLoad, type PickContext, type Strategy } from './strategy.js';
  */
 export const DEFAULT_BLIND_WINDOW_MS = 100;
 
+/** A one-shot picture older than this counts as this old: the estimate is rough by then anyway. */
+export const MAX_PICTURE_AGE_MS = 1_000;
+
 export interface WaterFillOptions {
   /** @default DEFAULT_BLIND_WINDOW_MS (100) */
   blindWindowMs?: number;
@@ -25,8 +28,9 @@ function clamp(v: number, lo: number, hi: number): number {
 
 /**
  * Picks other pickers are expected to make that this picture does not show yet:
- * - the flow: every server's published accept rate, faded by the age of its node (no write means
- *   no accept since), minus this picker's own share, over the blind window plus the picture's age;
+ * - the flow: every server's published accept rate, faded by how old its node was when the picture
+ *   was taken (no write means no accept since), minus this picker's own share, over the blind
+ *   window plus the picture's age (zero for a live, watch-driven picture);
  * - the displaced: connections of servers this pick avoids although they are listed (draining,
  *   or just lost), and of servers that departed recently (fading over the memory window); their
  *   clients are re-homing now, each picking on its own.
@@ -36,14 +40,15 @@ export function expectedArrivals(snapshot: Snapshot, ctx: PickContext, opts: Wat
   const blindMs = opts.blindWindowMs ?? DEFAULT_BLIND_WINDOW_MS;
   const memoryMs = opts.departedMemoryMs ?? DEFAULT_DEPARTED_MEMORY_MS;
   const now = ctx.now ?? snapshot.at;
+  const shownAt = snapshot.live ? now : snapshot.at;
   let rate = 0;
   for (const s of snapshot.servers) {
     if (!s.acceptRate) continue;
-    const since = s.updatedAt === undefined ? 0 : clamp(now - s.updatedAt, 0, ACCEPT_RATE_WINDOW_MS);
+    const since = s.updatedAt === undefined ? 0 : clamp(shownAt - s.updatedAt, 0, ACCEPT_RATE_WINDOW_MS);
     rate += s.acceptRate * (1 - since / ACCEPT_RATE_WINDOW_MS);
   }
   const own = ctx.ownRecentPicks ?? 0;
-  const windowMs = blindMs + clamp(now - snapshot.at, 0, ACCEPT_RATE_WINDOW_MS);
+  const windowMs = blindMs + clamp(now - shownAt, 0, MAX_PICTURE_AGE_MS);
   const flow = (Math.max(0, rate - (own * 1000) / ACCEPT_RATE_WINDOW_MS) * windowMs) / 1000;
   let leaving = ctx.displaced ?? 0;
   for (const d of snapshot.departed ?? []) leaving += d.balance * (1 - clamp(now - d.at, 0, memoryMs) / memoryMs);

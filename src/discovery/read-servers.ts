@@ -119,8 +119,9 @@ export class ZkReadSource implements ServerSource {
 
   async snapshot(): Promise<Snapshot> {
     const zk = await sessionHandle(this.session);
-    const servers = await readServers(zk, this.root, this.opts);
+    // The picture is as old as the read's start: nodes may have changed while it ran.
     const at = Date.now();
-    return makeSnapshot(servers, ++this.version, at, this.departed.observe(servers, at));
+    const servers = await readServers(zk, this.root, this.opts);
+    return makeSnapshot(servers, ++this.version, at, { departed: this.departed.observe(servers, Date.now()) });
   }
 }

@@ -216,7 +216,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
       this.changed = false;
       const live = this.liveServers();
       const at = Date.now();
-      this.snap = makeSnapshot(live, this.snap.version + 1, at, this.departed.observe(live, at));
+      this.snap = makeSnapshot(live, this.snap.version + 1, at, { live: true, departed: this.departed.observe(live, at) });
     }
     return this.snap;
   }

@@ -23,18 +23,32 @@ export interface Snapshot {
   readonly servers: readonly Readonly<ServerInfo>[];
   /** Increases with every change the producer saw. */
   readonly version: number;
-  /** Epoch ms when this picture was taken. */
+  /** Epoch ms when this picture was taken (for a one-shot read: when the read began). */
   readonly at: number;
+  /**
+   * Kept current by watches (the cache): it shows the cluster as of now, give or take the
+   * propagation delay, however long ago `at` is. A one-shot read is not live: it ages.
+   */
+  readonly live?: boolean;
   /** Servers that disappeared shortly before this picture, if the producer remembers them. */
   readonly departed?: readonly DepartedServer[];
 }
 
 export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({ servers: Object.freeze([]), version: 0, at: 0 });
 
-export function makeSnapshot(servers: Iterable<ServerInfo>, version: number, at = Date.now(), departed: readonly DepartedServer[] = []): Snapshot {
+export interface SnapshotExtras {
+  /** @default false */
+  live?: boolean;
+  /** @default none */
+  departed?: readonly DepartedServer[];
+}
+
+export function makeSnapshot(servers: Iterable<ServerInfo>, version: number, at = Date.now(), extras: SnapshotExtras = {}): Snapshot {
   const list = [...servers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((s) => Object.freeze({ ...s }));
-  if (departed.length === 0) return Object.freeze({ servers: Object.freeze(list), version, at });
-  return Object.freeze({ servers: Object.freeze(list), version, at, departed: Object.freeze(departed.map((d) => Object.freeze({ ...d }))) });
+  const snap: { servers: readonly Readonly<ServerInfo>[]; version: number; at: number; live?: boolean; departed?: readonly DepartedServer[] } = { servers: Object.freeze(list), version, at };
+  if (extras.live) snap.live = true;
+  if (extras.departed && extras.departed.length > 0) snap.departed = Object.freeze(extras.departed.map((d) => Object.freeze({ ...d })));
+  return Object.freeze(snap);
 }
 
 /** How long a source remembers a departed server; its clients re-home well within this. */

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Mutex } from 'async-mutex';
 import { BalanceProvider } from '../../balancing/balance-provider.js';
 import { ClusterClient } from '../../client/cluster-client.js';
 import { DownInstancePolicy } from '../../client/down-instance-policy.js';
@@ -8,7 +9,7 @@ import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import { ZkSession } from '../../zk/session.js';
 
 /** ZooKeeper sessions shared for reads by independent clients (a session per client would cost ZooKeeper more than the test measures). */
-export const DEFAULT_READ_SESSIONS = 4;
+export const DEFAULT_READ_SESSIONS = 16;
 
 export interface ClientRunnerOptions {
   count: number;
@@ -30,7 +31,8 @@ export interface ClientRunnerOptions {
   /**
    * Every client is its own device: its own BalanceProvider (own pending picks), its own
    * DownInstancePolicy and its own fresh ZooKeeper read per pick, sharing no picker state with
-   * the others. The reads go through a small pool of sessions (readSessions). Overrides
+   * the others. The reads go through a small pool of sessions (readSessions), one read at a
+   * time per session, so each read sees ZooKeeper as it is when that client reads. Overrides
    * `discovery` and `pickers`. @default false
    */
   independent?: boolean;
@@ -58,6 +60,8 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly cache: ServerCache | undefined;
   /** The read pool of independent clients (empty otherwise); closed by stop(). */
   private readonly readSessions: ZkSession[] = [];
+  /** One read in flight per pooled session: queued reads would all be answered from the same moment. */
+  private readonly readLocks: Mutex[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   connected = 0;
@@ -67,7 +71,10 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     super();
     if (options.independent) {
       const n = Math.max(1, Math.min(options.readSessions ?? DEFAULT_READ_SESSIONS, options.count));
-      for (let i = 0; i < n; i++) this.readSessions.push(new ZkSession({ ...options.session.options }));
+      for (let i = 0; i < n; i++) {
+        this.readSessions.push(new ZkSession({ ...options.session.options }));
+        this.readLocks.push(new Mutex());
+      }
       this.providers = [];
       return;
     }
@@ -107,7 +114,10 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   /** An independent client's own picker and failure memory; nothing is shared but the read pool. */
   private ownPicker(i: number): { provider: BalanceProvider; downPolicy: DownInstancePolicy } {
     const downPolicy = new DownInstancePolicy();
-    const source = new ZkReadSource(this.readSessions[i % this.readSessions.length]!, this.options.root);
+    const slot = i % this.readSessions.length;
+    const read = new ZkReadSource(this.readSessions[slot]!, this.options.root);
+    const lock = this.readLocks[slot]!;
+    const source: ServerSource = { snapshot: () => lock.runExclusive(() => read.snapshot()) };
     const provider = new BalanceProvider({ source, root: this.options.root, strategy: this.options.strategy, pending: this.options.pending, isQuarantined: downPolicy.isQuarantined });
     this.providers.push(provider);
     return { provider, downPolicy };
