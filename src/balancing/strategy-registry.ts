@@ -10,10 +10,11 @@ import { weighted } from './weighted.js';
 
 /**
  * The strategy used when none is configured. Chosen by measurement (README, "Strategies"):
- * least-loaded over reported balance plus this process's pending picks reached spread <= 1
- * in ramp and burst, where p2c left 2-3 and least without pending picks herded.
+ * water-fill is least (plus pending picks) whenever no other picker is expected to pick on the
+ * same picture, so it keeps least's single-picker results, and it stays even where pickers
+ * that share nothing herd under least (fleet-burst, fleet-failover).
  */
-export const DEFAULT_STRATEGY = 'least';
+export const DEFAULT_STRATEGY = 'water-fill';
 
 /** The strategies fulcrum ships, by the name `--strategy` and `getStrategy` take. */
 export const BUILTIN_STRATEGIES: Readonly<Record<string, Strategy>> = Object.freeze({

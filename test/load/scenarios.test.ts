@@ -44,3 +44,19 @@ test('loadtest - ramp with p2c still reaches an exact, near-even spread', async 
   assert.equal(r.metrics.exact, true, r.lines.join('\n'));
   assert.ok((r.metrics.spread as number) <= 5, r.lines.join('\n'));
 });
+
+test('loadtest - fleet-burst: independent clients, each reading and picking on its own, stay within 15 % with the default strategy', async () => {
+  const r = await run('fleet-burst');
+  assert.equal(r.metrics.failed, 0, r.lines.join('\n'));
+  assert.equal(r.metrics.exact, true, r.lines.join('\n'));
+  assert.ok((r.metrics.relative as number) <= 0.15, r.lines.join('\n'));
+  assert.ok(r.pass, r.lines.join('\n'));
+});
+
+test('loadtest - fleet-failover: every orphan of a kill -9 re-picks on its own and the survivors end within 10 %', async () => {
+  const r = await run('fleet-failover');
+  assert.ok((r.metrics.orphans as number) > 0, r.lines.join('\n'));
+  assert.equal(r.metrics.lost, 0, r.lines.join('\n'));
+  assert.ok((r.metrics.relative as number) <= 0.1, r.lines.join('\n'));
+  assert.ok(r.pass, r.lines.join('\n'));
+});
