@@ -40,8 +40,8 @@ const BAD_NUMBERS: Record<CliCommand, string[][]> = {
     ['--count', '5', '--stagger-ms', '-5'],
     ['--count', '5', '--stagger-ms=-5'],
     ['--count', '5', '--hold-ms', 'soon'],
-    ['--count', '5', '--read-sessions', '4'],
-    ['--count', '5', '--independent', '--read-sessions', '0'],
+    ['--count', '5', '--concurrent-reads', '4'],
+    ['--count', '5', '--independent', '--concurrent-reads', '0'],
     ['--count', '5', '--independent', '--discovery', 'read'],
   ],
   // watch has no numeric flags: a stray --count is an unknown option, also exit 2.

@@ -6,7 +6,7 @@ import { DEFAULT_ZK_CONNECT } from '../../zk/connect-string.js';
 import { ensureZk } from '../local-zookeeper.js';
 import { renderBalanceTable } from '../balance-table.js';
 import { LiveView } from './live-view.js';
-import { DEFAULT_READ_SESSIONS } from '../runner/client-runner.js';
+import { DEFAULT_CONCURRENT_READS } from '../runner/client-runner.js';
 
 const HELP = `
 usage: npm run loadtest -- <scenario|all> [options]
@@ -21,9 +21,9 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(15)} ${s.description}`).join('\n')}
   --strategy NAME   ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
   --no-pending      do not count unreported picks (the seed rule)
   --pickers N       deal clients over N independent pickers, as if N processes (default 1)
-  --read-sessions N ZooKeeper sessions the independent clients of the fleet scenarios read
-                    through, one read in flight each (default ${DEFAULT_READ_SESSIONS}); more means more clients
-                    reading the same moment
+  --concurrent-reads N
+                    independent clients of the fleet scenarios reading ZooKeeper at the same
+                    moment (default ${DEFAULT_CONCURRENT_READS})
   --fast            the small sizes npm test uses
   --out DIR         where plots go (default loadtest-results)
   --zk HOST:PORT    ZooKeeper (env FULCRUM_ZK; a local one is started if none answers)
@@ -32,7 +32,7 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(15)} ${s.description}`).join('\n')}
 runCli('loadtest', async () => {
   const { values, positionals } = parseCli(
     process.argv.slice(2),
-    { zk: { type: 'string' }, strategy: { type: 'string' }, 'no-pending': { type: 'boolean' }, pickers: { type: 'string' }, 'read-sessions': { type: 'string' }, fast: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    { zk: { type: 'string' }, strategy: { type: 'string' }, 'no-pending': { type: 'boolean' }, pickers: { type: 'string' }, 'concurrent-reads': { type: 'string' }, fast: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     HELP,
     true,
   );
@@ -40,7 +40,7 @@ runCli('loadtest', async () => {
   if (positionals.length !== 1 || ![...names, 'all'].includes(positionals[0]!)) throw new UsageError(`expected one scenario of ${names.join(', ')} or all, got ${JSON.stringify(positionals.join(' '))}`);
   if (values.strategy !== undefined) getStrategy(values.strategy);
   const pickers = intFlag(values, 'pickers', 1, 1, 100_000);
-  const readSessions = intFlag(values, 'read-sessions', DEFAULT_READ_SESSIONS, 1, 256);
+  const concurrentReads = intFlag(values, 'concurrent-reads', DEFAULT_CONCURRENT_READS, 1, 100_000);
   const { zk } = zkTarget({ zk: values.zk });
   const stopZk = await ensureZk(zk, DEFAULT_ZK_CONNECT, (s) => console.log(s));
   const chosen = positionals[0] === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === positionals[0]);
@@ -55,7 +55,7 @@ runCli('loadtest', async () => {
         strategy: values.strategy,
         pending: !values['no-pending'],
         pickers,
-        readSessions,
+        concurrentReads,
         outDir: values.out ?? 'loadtest-results',
         log: (s) => console.log(s),
         onCache: (cache) => {

@@ -26,8 +26,8 @@ export interface RunOptions {
   strategy?: string;
   pending?: boolean;
   pickers?: number;
-  /** Read-session pool of independent clients (fleet scenarios). @default DEFAULT_READ_SESSIONS */
-  readSessions?: number;
+  /** Independent clients reading at the same moment (fleet scenarios). @default DEFAULT_CONCURRENT_READS */
+  concurrentReads?: number;
   /** Directory for the SVG plot; none written when absent. */
   outDir?: string;
   log?: (line: string) => void;
@@ -72,7 +72,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       fast: opts.fast ?? false,
       log,
       clients: (o) => {
-        const full: ClientRunnerOptions = { session, root, strategy: opts.strategy, pending: opts.pending, pickers: opts.pickers, readSessions: opts.readSessions, ...o };
+        const full: ClientRunnerOptions = { session, root, strategy: opts.strategy, pending: opts.pending, pickers: opts.pickers, concurrentReads: opts.concurrentReads, ...o };
         const r = new ClientRunner(full);
         runners.push(r);
         return r;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Mutex } from 'async-mutex';
+import { Semaphore } from 'async-mutex';
 import { BalanceProvider } from '../../balancing/balance-provider.js';
 import { ClusterClient } from '../../client/cluster-client.js';
 import { DownInstancePolicy } from '../../client/down-instance-policy.js';
@@ -8,8 +8,14 @@ import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import { ZkSession } from '../../zk/session.js';
 
-/** ZooKeeper sessions shared for reads by independent clients (a session per client would cost ZooKeeper more than the test measures). */
-export const DEFAULT_READ_SESSIONS = 16;
+/** ZooKeeper sessions the reads of independent clients go through (a session per client would cost ZooKeeper more than the test measures). */
+export const READ_SESSIONS = 8;
+/**
+ * Independent clients reading ZooKeeper at the same moment. Bounded because one test process
+ * plays every device: unbounded, ZooKeeper would answer all reads at once and the process
+ * would pick on answers it had queued for seconds.
+ */
+export const DEFAULT_CONCURRENT_READS = 256;
 
 export interface ClientRunnerOptions {
   count: number;
@@ -31,13 +37,13 @@ export interface ClientRunnerOptions {
   /**
    * Every client is its own device: its own BalanceProvider (own pending picks), its own
    * DownInstancePolicy and its own fresh ZooKeeper read per pick, sharing no picker state with
-   * the others. The reads go through a small pool of sessions (readSessions), one read at a
-   * time per session, so each read sees ZooKeeper as it is when that client reads. Overrides
+   * the others. The reads go through a pool of READ_SESSIONS sessions, at most
+   * `concurrentReads` at a time, so each read sees ZooKeeper as it is when that client reads. Overrides
    * `discovery` and `pickers`. @default false
    */
   independent?: boolean;
-  /** Sessions the independent clients' reads are spread over. @default DEFAULT_READ_SESSIONS (4) */
-  readSessions?: number;
+  /** Independent clients reading at the same moment. @default DEFAULT_CONCURRENT_READS (256) */
+  concurrentReads?: number;
   /** Re-home when a server goes away. @default true */
   reconnect?: boolean;
   connectTimeoutMs?: number;
@@ -60,8 +66,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly cache: ServerCache | undefined;
   /** The read pool of independent clients (empty otherwise); closed by stop(). */
   private readonly readSessions: ZkSession[] = [];
-  /** One read in flight per pooled session: queued reads would all be answered from the same moment. */
-  private readonly readLocks: Mutex[] = [];
+  private readonly readSlots: Semaphore | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   connected = 0;
@@ -70,11 +75,9 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   constructor(private readonly options: ClientRunnerOptions) {
     super();
     if (options.independent) {
-      const n = Math.max(1, Math.min(options.readSessions ?? DEFAULT_READ_SESSIONS, options.count));
-      for (let i = 0; i < n; i++) {
-        this.readSessions.push(new ZkSession({ ...options.session.options }));
-        this.readLocks.push(new Mutex());
-      }
+      const n = Math.max(1, Math.min(READ_SESSIONS, options.count));
+      for (let i = 0; i < n; i++) this.readSessions.push(new ZkSession({ ...options.session.options }));
+      this.readSlots = new Semaphore(Math.max(1, options.concurrentReads ?? DEFAULT_CONCURRENT_READS));
       this.providers = [];
       return;
     }
@@ -114,10 +117,9 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   /** An independent client's own picker and failure memory; nothing is shared but the read pool. */
   private ownPicker(i: number): { provider: BalanceProvider; downPolicy: DownInstancePolicy } {
     const downPolicy = new DownInstancePolicy();
-    const slot = i % this.readSessions.length;
-    const read = new ZkReadSource(this.readSessions[slot]!, this.options.root);
-    const lock = this.readLocks[slot]!;
-    const source: ServerSource = { snapshot: () => lock.runExclusive(() => read.snapshot()) };
+    const read = new ZkReadSource(this.readSessions[i % this.readSessions.length]!, this.options.root);
+    const slots = this.readSlots!;
+    const source: ServerSource = { snapshot: () => slots.runExclusive(() => read.snapshot()) };
     const provider = new BalanceProvider({ source, root: this.options.root, strategy: this.options.strategy, pending: this.options.pending, isQuarantined: downPolicy.isQuarantined });
     this.providers.push(provider);
     return { provider, downPolicy };

@@ -1,6 +1,7 @@
 import { formatSpread } from '../../balance-table.js';
 import type { Scenario } from '../scenario.js';
 import { settle } from '../settle.js';
+import { FAST_CONCURRENT_READS } from './fleet-burst.js';
 
 export const FLEET_FAILOVER_BOUND = 0.1;
 /** Orphans that have not re-homed by then count as lost. */
@@ -15,7 +16,7 @@ export const fleetFailover: Scenario = {
     const perServer = ctx.fast ? 200 : 1_000;
     const count = perServer * ctx.servers.servers.length;
     ctx.recorder.mark(`${count} independent clients, 1 ms apart`);
-    const fleet = ctx.clients({ count, staggerMs: 1, independent: true });
+    const fleet = ctx.clients({ count, staggerMs: 1, independent: true, ...(ctx.fast ? { concurrentReads: FAST_CONCURRENT_READS } : {}) });
     const r = await fleet.start();
     const before = await settle(ctx);
     const victim = ctx.servers.servers[0]!;
