@@ -6,6 +6,7 @@ import { ClusterServer } from '../src/server/cluster-server.js';
 import { ServerCache } from '../src/discovery/server-cache.js';
 import { connectZk } from '../src/zk/connect.js';
 import { ZkSession } from '../src/zk/session.js';
+import { ZkClient } from '../src/zk/zk-client.js';
 import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
@@ -146,7 +147,7 @@ async function cacheLatency(): Promise<{ samples: number; p50: number; p99: numb
 }
 
 const stopZk = await ensureZk(zkConnect, DEFAULT_ZK_CONNECT, (s) => console.log(s));
-const admin = await connectZk({ connect: zkConnect });
+const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
 await mkdirp(admin, ROOT);
 try {
   console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);

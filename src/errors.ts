@@ -25,12 +25,19 @@ export class ZkConnectTimeoutError extends FulcrumError {
   }
 }
 
-/** A ZooKeeper operation failed; `zkCode` is the native return code (e.g. -101 NONODE). */
-export class ZkOperationError extends FulcrumError {
-  readonly zkCode: number | undefined;
-  constructor(op: string, path: string, zkCode: number | undefined, options?: { cause?: unknown }) {
-    super('FULCRUM_ZK_OPERATION', `ZooKeeper ${op} ${path} failed (${zkCode ?? 'unknown code'})`, options);
+/**
+ * A ZooKeeper operation failed. The only error ZkClient rejects with: `zkCode` is the native
+ * return code (e.g. -101 NONODE, -103 BADVERSION), `cause` the native error.
+ */
+export class ZkError extends FulcrumError {
+  readonly zkCode: number;
+  readonly op: string;
+  readonly path: string;
+  constructor(op: string, path: string, zkCode: number, options?: { cause?: unknown; detail?: string }) {
+    super('FULCRUM_ZK_OPERATION', `ZooKeeper ${op} ${path} failed: ${options?.detail ?? zkCode}`, options);
     this.zkCode = zkCode;
+    this.op = op;
+    this.path = path;
   }
 }
 
@@ -61,13 +68,6 @@ export class MalformedServerDataError extends FulcrumError {
 export class ProtocolError extends FulcrumError {
   constructor(problem: string, options?: { cause?: unknown }) {
     super('FULCRUM_PROTOCOL', problem, options);
-  }
-}
-
-/** The balance could not be written after the configured retries. */
-export class BalanceWriteError extends FulcrumError {
-  constructor(path: string, options?: { cause?: unknown }) {
-    super('FULCRUM_BALANCE_WRITE', `could not write balance of ${path}`, options);
   }
 }
 

@@ -4,14 +4,18 @@
 export * from './errors.js';
 export { encodeServerData, decodeServerData, validateServerData, type ServerData } from './server-data.js';
 
-export { ZkSession, rearmStreams, type ZkSessionEvents } from './zk/session.js';
+export { ZkSession, type ZkSessionEvents } from './zk/session.js';
 export { connectZk, DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './zk/connect.js';
 export { DEFAULT_ZK_CONNECT, parseConnectString } from './zk/connect-string.js';
 export { DEFAULT_ROOT } from './zk/paths.js';
 export { KeyedMutex, pathLocks } from './zk/keyed-mutex.js';
 
-export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions } from './registry/registration.js';
-export { BalanceUpdater, DEFAULT_MIN_WRITE_INTERVAL_MS, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
+export { ZkClient, zkCodeOf, type ZkStat, type ZkNode, type ZkAcl, type ZkWatchEvent, type ZkWatchListeners } from './zk/zk-client.js';
+
+export { BalanceCounter } from './registry/balance-counter.js';
+export { NodeWriter, minIntervalDelay, DEFAULT_MIN_WRITE_INTERVAL_MS, DEFAULT_MAX_CAS_TRIES, type NodeWriterOptions, type NodeWriterStats, type WriteOutcome, type WriteDelayContext, type DelayPolicy } from './registry/node-writer.js';
+export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions, type RegistrationState, type RegistrationEvents } from './registry/registration.js';
+export { BalanceUpdater, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
 
 export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cache.js';
 export { readServers, ZkReadSource } from './discovery/read-servers.js';

@@ -12,6 +12,7 @@ import { FulcrumError, InvalidArgumentError, NoServersError } from '../errors.js
 import { ListenError } from '../server/cluster-server.js';
 import { validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
+import { defaultLogger, type Logger } from '../log/logger.js';
 import { AllocMetrics, type MetricRoute } from './alloc-metrics.js';
 import { allocList, spreadOf, summarize, totalConnections } from './cluster-view.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard.js';
@@ -40,9 +41,9 @@ import { parseQuery, parseTarget, singleParam } from './request-target.js';
 export const DEFAULT_ALLOC_PORT = 9999;
 export const DEFAULT_ALLOC_HOST = '127.0.0.1';
 /**
- * `least`, not the client default p2c: this one process makes every hand-out and counts each as
- * a reservation, so it knows the true load and the exact minimum is the best answer. p2c's
- * randomness is for many pickers that cannot see each other's picks.
+ * `least`: this one process makes every hand-out and counts each as a reservation, so it knows
+ * the true load and the exact minimum is the best answer (p2c's randomness is for many pickers
+ * that cannot see each other's picks).
  */
 export const DEFAULT_ALLOC_STRATEGY = 'least';
 /** How long a hand-out counts against its server if the client never connects. */
@@ -79,6 +80,8 @@ export interface AllocServiceOptions {
   maxSseClients?: number;
   /** Process metrics in /metrics. @default true */
   defaultMetrics?: boolean;
+  /** Where background errors (server cache, heartbeat registrations) and 500 answers are logged. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface AllocAddress {
@@ -128,6 +131,7 @@ export class AllocService {
   readonly metrics: AllocMetrics;
   readonly events: EventStream;
   private readonly session: ZkSession;
+  private readonly log: Logger;
   private readonly root: string;
   private readonly host: string;
   private readonly port: number;
@@ -141,7 +145,11 @@ export class AllocService {
 
   private readonly onSnapshot = () => this.events.notify();
   private readonly onStatus = () => this.events.notify();
-  private readonly onBackgroundError = (e: Error) => this.countError(e instanceof FulcrumError ? e.code : 'FULCRUM_UNKNOWN');
+  private readonly onBackgroundError = (e: Error) => {
+    const code = e instanceof FulcrumError ? e.code : 'FULCRUM_UNKNOWN';
+    this.countError(code);
+    this.log.error({ err: e, code }, e.message);
+  };
 
   /** Adds (on start) or removes (on close) the listeners this service keeps on its cache, heartbeats and session. */
   private subscribe(on: boolean): void {
@@ -160,6 +168,7 @@ export class AllocService {
   }
 
   constructor(options: AllocServiceOptions) {
+    this.log = options.logger ?? defaultLogger();
     this.session = options.session;
     this.root = validateRoot(options.root);
     this.host = options.host ?? DEFAULT_ALLOC_HOST;
@@ -283,7 +292,7 @@ export class AllocService {
     run.catch((e: unknown) => {
       const err = toHttpError(e);
       this.countError(err.code);
-      if (err.status === 500 && process.env.FULCRUM_DEBUG) process.stderr.write(`alloc: ${String((e as Error)?.stack ?? e)}\n`);
+      if (err.status === 500) this.log.error({ err: e, code: err.code, url: req.url }, `request failed: ${err.message}`);
       // An unread (too large) body would otherwise be drained from a keep-alive socket.
       sendError(res, err, err instanceof PayloadTooLargeError || !req.complete);
     });

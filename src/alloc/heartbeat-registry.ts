@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { ClosedError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { reportError } from '../log/report-error.js';
 import { BalanceUpdater } from '../registry/balance-updater.js';
-import { Registration } from '../registry/registration.js';
+import { NodeConflictError } from '../registry/registration.js';
 import { decodeServerData } from '../server-data.js';
-import { C, isConnectionProblem, isZk } from '../zk/codes.js';
-import { pathLocks } from '../zk/keyed-mutex.js';
+import { isConnectionProblem } from '../zk/codes.js';
 import type { ZkSession } from '../zk/session.js';
 import { serverName, type HeartbeatRequest } from './heartbeat-request.js';
 import { NameTakenError, TooManyRegistrationsError, ZkUnavailableError } from './http-errors.js';
@@ -26,6 +27,8 @@ export interface HeartbeatRegistryOptions {
   maxServers?: number;
   /** Passed to each BalanceUpdater. @default DEFAULT_MIN_WRITE_INTERVAL_MS (20) */
   minWriteIntervalMs?: number;
+  /** Where background failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
+  logger?: Logger;
 }
 
 /** What one heartbeat answered. */
@@ -62,15 +65,15 @@ interface Entry {
   heartbeats: number;
   timer: NodeJS.Timeout | undefined;
   readonly updater: BalanceUpdater;
-  readonly registration: Registration;
   /** Settles once the node exists (or the registration failed). */
   ready: Promise<void>;
 }
 
 /**
  * Servers that cannot run the ZooKeeper client register over HTTP: the alloc service holds an
- * ephemeral node for each, on its own session, through the same Registration + BalanceUpdater
- * path native servers use (versioned, coalesced writes; re-created after session expiry). A
+ * ephemeral node for each, on its own session, through the same BalanceUpdater (counter set to
+ * the heartbeat's absolute count, Registration, NodeWriter) native servers use: versioned,
+ * coalesced writes, re-created after session expiry. It makes no ZooKeeper calls of its own. A
  * server whose heartbeats stop is deleted after its TTL.
  */
 export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; error: [Error] }> {
@@ -104,7 +107,7 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
       this.apply(known, req);
       // A heartbeat racing the first one answers once the node exists, or fails like the first.
       await known.ready.catch((e: unknown) => {
-        throw createFailure(e);
+        throw createFailure(e, name);
       });
       return { name, expiresAt: known.expiresAt, ttlMs: known.ttlMs, created: false };
     }
@@ -119,9 +122,8 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     } catch (e) {
       if (this.entries.get(name) === entry) this.entries.delete(name);
       clearTimeout(entry.timer);
-      entry.updater.close();
-      await entry.registration.unregister().catch(() => {});
-      throw createFailure(e);
+      await entry.updater.unregister().catch(() => {});
+      throw createFailure(e, name);
     }
     return { name, expiresAt: entry.expiresAt, ttlMs: entry.ttlMs, created: true };
   }
@@ -131,7 +133,12 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     // Read at every write, so metadata changed by a later heartbeat is published too.
     const meta: Meta = { maxConnections: req.maxConnections, draining: req.draining === true };
     const updater = new BalanceUpdater({
-      zk: () => this.options.session.zk,
+      session: this.options.session,
+      root: this.options.root,
+      name,
+      // A name held by a native server is refused at once (NameTakenError), not waited for.
+      conflictTimeoutMs: 0,
+      logger: this.options.logger,
       describe: () => ({
         ip: req.ip,
         port: req.port,
@@ -141,14 +148,6 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
         ...(meta.draining ? { draining: true } : {}),
       }),
       minWriteIntervalMs: this.options.minWriteIntervalMs,
-    });
-    // Set before the node exists, so the very first write already carries the balance.
-    if (req.balance > 0) updater.increase(req.balance);
-    const registration = new Registration({
-      session: this.options.session,
-      root: this.options.root,
-      name,
-      updater,
       // A heartbeat node left by an earlier alloc session is ours to take over; a native server's never is.
       replaceForeign: ({ data }) => {
         try {
@@ -158,11 +157,9 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
         }
       },
     });
-    const forward = (e: Error) => {
-      if (this.listenerCount('error') > 0) this.emit('error', e);
-    };
-    updater.on('error', forward);
-    registration.on('error', forward);
+    // Set before the node exists, so the very first write already carries the balance.
+    updater.set(req.balance);
+    updater.on('error', (e) => reportError(this, e, this.options.logger, { component: 'HeartbeatRegistry', server: name }));
     const entry: Entry = {
       name,
       meta,
@@ -172,41 +169,16 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
       heartbeats: 1,
       timer: undefined,
       updater,
-      registration,
       ready: Promise.resolve(),
     };
-    entry.ready = this.create(entry);
+    entry.ready = updater.register().then(() => undefined);
     entry.ready.catch(() => {}); // awaited by the first heartbeat; never an unhandled rejection
     return entry;
   }
 
-  private async create(entry: Entry): Promise<void> {
-    const zk = this.options.session.zk;
-    const path = entry.registration.path;
-    try {
-      const stat = await zk.exists(path, false);
-      if (stat.ephemeralOwner !== String(zk.client_id)) {
-        const [, data] = await zk.get(path, false);
-        let id: string | undefined;
-        try {
-          id = decodeServerData(data).id;
-        } catch {
-          id = undefined;
-        }
-        if (!id?.startsWith(HEARTBEAT_ID_PREFIX)) throw new NameTakenError(entry.name);
-      }
-    } catch (e) {
-      if (!isZk(e, C.ZNONODE)) throw e;
-    }
-    await entry.registration.register();
-  }
-
   /** Brings a known registration up to the heartbeat: absolute balance, metadata, new deadline. */
   private apply(entry: Entry, req: HeartbeatRequest): void {
-    const diff = req.balance - entry.updater.balance;
-    // BalanceUpdater counts in steps; the heartbeat carries the absolute count, so step by the difference.
-    if (diff > 0) entry.updater.increase(diff);
-    else if (diff < 0) entry.updater.decrease(-diff);
+    entry.updater.set(req.balance);
     const draining = req.draining === true;
     if (entry.meta.maxConnections !== req.maxConnections || entry.meta.draining !== draining) {
       entry.meta.maxConnections = req.maxConnections;
@@ -244,29 +216,21 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
     await entry.ready.catch(() => {});
     const sessionId = this.options.session.sessionId;
     try {
-      await entry.registration.unregister();
+      await entry.updater.unregister();
     } catch {
       // ZooKeeper away: a dead server must not stay listed while our session lives on.
-      this.retryDelete(name, entry.registration.path, sessionId);
-    } finally {
-      entry.updater.close();
+      this.retryDelete(entry, sessionId);
     }
   }
 
-  private retryDelete(name: string, path: string, sessionId: string | undefined): void {
+  private retryDelete(entry: Entry, sessionId: string | undefined): void {
+    const name = entry.name;
     if (this.closed) return;
     const timer = setTimeout(() => {
       this.deleteRetries.delete(timer);
       // A new session has no node of the old one; a new heartbeat for the name owns it again.
       if (this.closed || this.entries.has(name) || this.options.session.sessionId !== sessionId) return;
-      void pathLocks
-        .runExclusive(path, async () => {
-          if (this.entries.has(name)) return;
-          await this.options.session.zk.delete_(path, -1);
-        })
-        .catch((e: unknown) => {
-          if (!isZk(e, C.ZNONODE)) this.retryDelete(name, path, sessionId);
-        });
+      entry.updater.registration.deleteOwnedNode(() => !this.entries.has(name)).catch(() => this.retryDelete(entry, sessionId));
     }, DEFAULT_DELETE_RETRY_MS);
     timer.unref();
     this.deleteRetries.add(timer);
@@ -283,6 +247,7 @@ export class HeartbeatRegistry extends EventEmitter<{ expired: [name: string]; e
 }
 
 /** What a failed first registration means to the caller: ZooKeeper away is a 503 to retry. */
-function createFailure(e: unknown): unknown {
-  return isConnectionProblem(e) || e instanceof ClosedError ? new ZkUnavailableError({ cause: e }) : e;
+function createFailure(e: unknown, name: string): unknown {
+  if (e instanceof NodeConflictError) return new NameTakenError(name);
+  return isConnectionProblem(e) ? new ZkUnavailableError({ cause: e }) : e;
 }

@@ -53,7 +53,7 @@ export interface PickOptions {
 const NO_PENDING: ReadonlyMap<string, number> = new Map();
 
 /**
- * The balance-provider seam: gets the candidates, filters out those that cannot take a
+ * Picks the server for a new connection: gets the candidates, filters out those that cannot take a
  * connection, runs the strategy, and remembers the pick until the servers report it.
  */
 export class BalanceProvider {

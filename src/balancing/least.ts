@@ -25,7 +25,7 @@ export function pickLowest(
 }
 
 /**
- * The seed rule: lowest balance + pending. Alone (no pending) it herds: every pick from one
+ * Lowest balance + pending picks. Alone (no pending) it herds: every pick from one
  * stale snapshot lands on the same server until the next snapshot arrives.
  */
 export const least: Strategy = (candidates, _snapshot, ctx: PickContext) =>

@@ -4,6 +4,7 @@ import { AllServersFailedError, ClosedError, NoServersError, ProtocolError } fro
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
 import { encodeFrame, FrameDecoder, isPong } from '../protocol/frames.js';
+import { defaultLogger, type Logger } from '../log/logger.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
 
 export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
@@ -30,13 +31,15 @@ export interface ClusterClientOptions {
   backoffBaseMs?: number;
   /** @default 5000 */
   backoffMaxMs?: number;
+  /** Where failed re-homing rounds go when nobody listens for 'failed'. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ClusterClientEvents {
   connected: [server: ServerInfo, pongId: string | undefined];
   /** The connection dropped; `willReconnect` says whether the client re-homes. */
   disconnected: [server: ServerInfo, willReconnect: boolean];
-  /** A connect round failed; with reconnect on, it tries again after `delayMs`. */
+  /** A re-homing round failed; it tries again after `delayMs`. Logged (warn) instead when nobody listens. */
   failed: [err: Error, delayMs: number | undefined];
 }
 
@@ -186,9 +189,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     });
   }
 
-  private scheduleReconnect(attempt: number, lostName?: string): void {
+  /** `delay` is the wait the 'failed' event already announced; the jittered backoff otherwise. */
+  private scheduleReconnect(attempt: number, lostName?: string, delay = this.reconnectDelay(attempt)): void {
     if (this.closed) return;
-    const delay = attempt === 0 ? 0 : backoffDelay(attempt, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       // The server we just lost may still be registered (a crash is noticed only at session timeout).
@@ -198,12 +201,17 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         },
         (e: Error) => {
           if (this.closed) return;
-          const next = backoffDelay(attempt + 1, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
-          this.emit('failed', e, next);
-          this.scheduleReconnect(attempt + 1);
+          const next = this.reconnectDelay(attempt + 1);
+          if (this.listenerCount('failed') > 0) this.emit('failed', e, next);
+          else (this.options.logger ?? defaultLogger()).warn({ component: 'ClusterClient', err: e, code: (e as { code?: unknown }).code, delayMs: next }, `reconnect failed: ${e.message}`);
+          this.scheduleReconnect(attempt + 1, undefined, next);
         },
       );
     }, delay);
+  }
+
+  private reconnectDelay(attempt: number): number {
+    return attempt === 0 ? 0 : backoffDelay(attempt, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
   }
 
   /** Closes the connection for good (no re-homing). */

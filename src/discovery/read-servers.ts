@@ -1,7 +1,6 @@
-import type ZooKeeper from 'zookeeper';
-import { ZkOperationError } from '../errors.js';
 import { decodeServerData } from '../server-data.js';
-import { C, isZk, zkCode } from '../zk/codes.js';
+import { C, isZk } from '../zk/codes.js';
+import type { ZkClient, ZkNode } from '../zk/zk-client.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { DepartedMemory, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
@@ -12,30 +11,6 @@ export type MalformedHandler = (name: string, err: Error) => void;
 export interface ReadServersOptions {
   /** @default warns once per node name and error message via process.emitWarning */
   onMalformed?: MalformedHandler;
-}
-
-/** The parts of a znode stat discovery relies on (the bundled `stat` type is loose, ctime is really a Date). */
-export interface NodeStat {
-  /** zxid of the last write; grows across re-creation of the same name, so it orders any two reads. */
-  readonly mzxid: number;
-  readonly version: number;
-}
-
-export interface NodeRead {
-  readonly stat: NodeStat;
-  readonly data: Buffer;
-}
-
-/** Typed `get`: the native client resolves `[stat, data]` as `any[]`. */
-export async function readNode(zk: ZooKeeper, path: string, watch: boolean): Promise<NodeRead> {
-  const res: unknown[] = await zk.get(path, watch);
-  const raw = (res[0] ?? {}) as { mzxid?: unknown; version?: unknown };
-  const data = res[1];
-  return {
-    stat: { mzxid: Number(raw.mzxid ?? 0), version: Number(raw.version ?? 0) },
-    // data_as_buffer is the default; tolerate a string-mode handle anyway.
-    data: Buffer.isBuffer(data) ? data : Buffer.from(typeof data === 'string' ? data : ''),
-  };
 }
 
 /** Validates and tags node data; undefined plus a call to `onMalformed` when it is not ServerData. */
@@ -66,27 +41,27 @@ export function warnMalformedOnce(root: string): MalformedHandler {
 /**
  * One-shot read of every server under `root`: lists the children, then gets all of them
  * pipelined. Nodes that vanish meanwhile and malformed nodes are skipped; a missing root
- * is an empty cluster. Other ZooKeeper failures reject with ZkOperationError.
+ * is an empty cluster. Other ZooKeeper failures reject with ZkError.
  */
-export async function readServers(zk: ZooKeeper, root: string, opts: ReadServersOptions = {}): Promise<ServerInfo[]> {
+export async function readServers(zk: ZkClient, root: string, opts: ReadServersOptions = {}): Promise<ServerInfo[]> {
   const onMalformed = opts.onMalformed ?? warnMalformedOnce(root);
   let names: string[];
   try {
-    names = await zk.get_children(root, false);
+    names = await zk.children(root);
   } catch (e) {
     if (isZk(e, C.ZNONODE)) return [];
-    throw new ZkOperationError('get_children', root, zkCode(e), { cause: e });
+    throw e;
   }
   // Promise.all subscribes to every get, so a failure of one leaves no unhandled rejection behind.
   const infos = await Promise.all(
     names.map(async (name) => {
       const path = `${root}/${name}`;
-      let node: NodeRead;
+      let node: ZkNode;
       try {
-        node = await readNode(zk, path, false);
+        node = await zk.get(path);
       } catch (e) {
         if (isZk(e, C.ZNONODE)) return undefined; // deregistered between list and get
-        throw new ZkOperationError('get', path, zkCode(e), { cause: e });
+        throw e;
       }
       return toServerInfo(name, node.data, onMalformed);
     }),
@@ -95,11 +70,11 @@ export async function readServers(zk: ZooKeeper, root: string, opts: ReadServers
 }
 
 /** The current handle of a session, starting the session (or waiting for its replacement) when it has none. */
-export async function sessionHandle(session: ZkSession): Promise<ZooKeeper> {
+export async function sessionClient(session: ZkSession): Promise<ZkClient> {
   try {
-    return session.zk;
+    return session.client;
   } catch {
-    return session.start();
+    return session.startClient();
   }
 }
 
@@ -118,7 +93,7 @@ export class ZkReadSource implements ServerSource {
   }
 
   async snapshot(): Promise<Snapshot> {
-    const zk = await sessionHandle(this.session);
+    const zk = await sessionClient(this.session);
     // The picture is as old as the read's start: nodes may have changed while it ran.
     const at = Date.now();
     const servers = await readServers(zk, this.root, this.opts);

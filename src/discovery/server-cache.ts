@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type ZooKeeper from 'zookeeper';
-import { ClosedError, ZkOperationError } from '../errors.js';
-import { C, isConnectionProblem, isZk, zkCode } from '../zk/codes.js';
+import { ClosedError } from '../errors.js';
+import { reportError } from '../log/report-error.js';
+import type { Logger } from '../log/logger.js';
+import { C, isConnectionProblem, isZk } from '../zk/codes.js';
+import type { ZkClient } from '../zk/zk-client.js';
 import { DEFAULT_ROOT, mkdirp, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
-import { readNode, sessionHandle, toServerInfo, warnMalformedOnce, type MalformedHandler } from './read-servers.js';
+import { sessionClient, toServerInfo, warnMalformedOnce, type MalformedHandler } from './read-servers.js';
 import { DepartedMemory, EMPTY_SNAPSHOT, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
 
 /** Full re-read of the root as a safety net against a missed watch. */
@@ -23,6 +25,8 @@ export interface ServerCacheOptions {
   onMalformed?: MalformedHandler;
   /** Period of the full re-read; 0 disables it, other values are clamped to ≥ 1000. @default 30000 */
   resyncIntervalMs?: number;
+  /** Where failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ServerCacheEvents {
@@ -31,7 +35,7 @@ export interface ServerCacheEvents {
   updated: [next: ServerInfo, previous: ServerInfo];
   /** After each batch of changes (coalesced per event-loop turn). */
   snapshot: [snapshot: Snapshot];
-  /** Only emitted when somebody listens; otherwise counted in `stats.errors`. */
+  /** Failures other than connection loss; logged instead when nobody listens. Counted in `stats.errors`. */
   error: [err: Error];
 }
 
@@ -44,7 +48,7 @@ export interface ServerCacheStats {
   resyncs: number;
   /** Malformed node versions seen. */
   malformed: number;
-  /** Failures other than connection loss, whether emitted or swallowed. */
+  /** Failures other than connection loss, whether emitted or logged. */
   errors: number;
 }
 
@@ -62,7 +66,7 @@ interface Run {
   done: Promise<boolean>;
 }
 
-type WatchListener = (native: unknown, path: string) => void;
+type WatchListener = (path: string) => void;
 
 interface Deferred {
   promise: Promise<void>;
@@ -103,7 +107,9 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   private readonly onMalformed: MalformedHandler;
   private readonly resyncIntervalMs: number;
 
-  private zk: ZooKeeper | undefined;
+  private zk: ZkClient | undefined;
+  private unwatch: (() => void) | undefined;
+  private readonly logger: Logger | undefined;
   /** Names in the newest child list (minus deletions seen since). */
   private readonly children = new Set<string>();
   private readonly nodes = new Map<string, NodeEntry>();
@@ -127,18 +133,18 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   private resyncTimer: NodeJS.Timeout | undefined;
 
   // Bound once so the very same functions can be removed from the handle / session.
-  private readonly onChild: WatchListener = (_n, path) => {
+  private readonly onChild: WatchListener = (path) => {
     if (path !== this.root) return;
     this.stats.watchEvents++;
     void this.refreshChildren(false);
   };
-  private readonly onChanged: WatchListener = (_n, path) => {
+  private readonly onChanged: WatchListener = (path) => {
     const name = this.childName(path);
     if (name === undefined || !this.children.has(name)) return;
     this.stats.watchEvents++;
     void this.refreshNode(name); // re-arms the one-shot data watch
   };
-  private readonly onDeleted: WatchListener = (_n, path) => {
+  private readonly onDeleted: WatchListener = (path) => {
     if (path === this.root) {
       this.stats.watchEvents++;
       void this.refreshChildren(false); // NONODE there re-creates the root
@@ -151,12 +157,18 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     this.children.delete(name);
     this.drop(name);
   };
-  private readonly onCreated: WatchListener = (_n, path) => {
+  private readonly onCreated: WatchListener = (path) => {
     if (path !== this.root) return;
     this.stats.watchEvents++;
     void this.refreshChildren(false);
   };
-  private readonly onSession = (zk: ZooKeeper): void => {
+  private readonly onSession = (): void => {
+    let zk: ZkClient;
+    try {
+      zk = this.session.client; // the handle the event announces
+    } catch {
+      return;
+    }
     if (this.closed || zk === this.zk) return;
     this.adopt(zk);
     void this.resync(); // the old session's watches are gone; diff against the old picture
@@ -174,6 +186,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     this.session = opts.session;
     this.root = validateRoot(opts.root ?? DEFAULT_ROOT);
     this.onMalformed = opts.onMalformed ?? warnMalformedOnce(this.root);
+    this.logger = opts.logger;
     const every = opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
     this.resyncIntervalMs = every > 0 ? Math.max(every, MIN_RESYNC_INTERVAL_MS) : 0;
   }
@@ -189,7 +202,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     this.session.on('session', this.onSession);
     this.session.on('reconnected', this.onReconnected);
     this.session.on('expired', this.onExpired);
-    const zk = await sessionHandle(this.session);
+    const zk = await sessionClient(this.session);
     if (this.closed) throw new ClosedError('ServerCache');
     if (this.stats.resyncs === 0) {
       // Not yet picked up by onSession (which fires when session.start() made the handle just now).
@@ -237,23 +250,16 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
 
   // ---- handle listeners -------------------------------------------------------------------
 
-  private adopt(zk: ZooKeeper): void {
+  private adopt(zk: ZkClient): void {
     this.detach();
     this.zk = zk;
-    zk.on('child', this.onChild);
-    zk.on('changed', this.onChanged);
-    zk.on('deleted', this.onDeleted);
-    zk.on('created', this.onCreated);
+    this.unwatch = zk.watch({ child: this.onChild, changed: this.onChanged, deleted: this.onDeleted, created: this.onCreated });
   }
 
   private detach(): void {
-    const zk = this.zk;
-    if (!zk) return;
+    this.unwatch?.();
+    this.unwatch = undefined;
     this.zk = undefined;
-    zk.off('child', this.onChild);
-    zk.off('changed', this.onChanged);
-    zk.off('deleted', this.onDeleted);
-    zk.off('created', this.onCreated);
   }
 
   private childName(path: string): string | undefined {
@@ -262,7 +268,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
     return name.includes('/') ? undefined : name;
   }
 
-  private handle(): ZooKeeper {
+  private handle(): ZkClient {
     if (!this.zk) throw new ClosedError('ZooKeeper session'); // between expiry and the new session
     return this.zk;
   }
@@ -301,7 +307,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
         try {
           const zk = this.handle();
           this.stats.reads++;
-          const names = await zk.get_children(this.root, true);
+          const names = await zk.children(this.root, true);
           if (this.closed) break;
           reads.push(...this.applyChildren(names, all));
           ok = true;
@@ -372,7 +378,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
         try {
           const zk = this.handle();
           this.stats.reads++;
-          const { stat, data } = await readNode(zk, path, true);
+          const { stat, data } = await zk.get(path, true);
           this.applyData(name, stat.mzxid, stat.version, data);
           ok = true;
         } catch (e) {
@@ -473,13 +479,13 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
 
   private failed(op: string, path: string, e: unknown): void {
     if (this.closed) return;
-    if (e instanceof ClosedError || isConnectionProblem(e)) {
+    if (isConnectionProblem(e)) {
       // Retried by the reconnect / new-session resync, or by the timer if we are still connected.
       this.needResync = true;
       this.scheduleRetry();
       return;
     }
-    const err = new ZkOperationError(op, path, zkCode(e), { cause: e });
+    const err = e instanceof Error ? e : new Error(`${op} ${path}: ${String(e)}`);
     if (!this.loaded && op !== 'get') {
       this.ready.reject(err); // the root itself cannot be read: start() must not hang
     }
@@ -488,9 +494,8 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
 
   private report(err: Error): void {
     this.stats.errors++;
-    if (this.listenerCount('error') === 0) return;
     try {
-      this.emit('error', err);
+      reportError(this, err, this.logger, { component: 'ServerCache', root: this.root });
     } catch {
       // A throwing 'error' listener must not break the read loops (or reject a floating promise).
     }

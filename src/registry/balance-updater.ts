@@ -1,211 +1,119 @@
 import { EventEmitter } from 'node:events';
-import type ZooKeeper from 'zookeeper';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { reportError } from '../log/report-error.js';
+import type { Logger } from '../log/logger.js';
 import { encodeServerData, type ServerData } from '../server-data.js';
-import { C, isZk, zkCode } from '../zk/codes.js';
-import { pathLocks, type KeyedMutex } from '../zk/keyed-mutex.js';
+import type { KeyedMutex } from '../zk/keyed-mutex.js';
+import type { ZkSession } from '../zk/session.js';
+import { BalanceCounter } from './balance-counter.js';
+import type { DelayPolicy, WriteOutcome } from './node-writer.js';
+import { Registration, type RegistrationState } from './registration.js';
 
-/** Minimum gap between two writes of one node; events inside it are batched into the next write. */
-export const DEFAULT_MIN_WRITE_INTERVAL_MS = 20;
-/** Wait before retrying after connection loss or an unexpected error. */
-export const DEFAULT_RETRY_DELAY_MS = 250;
-/** BADVERSION retries inside one write before backing off. */
-export const DEFAULT_MAX_CAS_TRIES = 20;
+export { DEFAULT_MIN_WRITE_INTERVAL_MS } from './node-writer.js';
 
 export interface BalanceUpdaterOptions {
-  /** Returns the handle to write with; throws when there is none (session being replaced). */
-  zk: () => ZooKeeper;
+  session: ZkSession;
+  /** Parent of the server nodes. */
+  root: string;
+  /** Node name under the root. */
+  name: string;
   /** Everything but the balance, read at each write (draining may change). */
-  describe: () => Omit<ServerData, 'balance'>;
+  describe: () => Omit<ServerData, 'balance' | 'updatedAt'>;
+  /** See RegistrationOptions.digest. */
+  digest?: string;
+  /** See RegistrationOptions.replaceForeign. */
+  replaceForeign?: (node: { owner: string; data: Buffer }) => boolean;
+  /** See RegistrationOptions.conflictTimeoutMs. @default 2 × the negotiated session timeout */
+  conflictTimeoutMs?: number;
+  /** @default DEFAULT_VERIFY_INTERVAL_MS (10000) */
+  verifyIntervalMs?: number;
   /** @default DEFAULT_MIN_WRITE_INTERVAL_MS (20) */
   minWriteIntervalMs?: number;
+  /** @default minIntervalDelay */
+  delayPolicy?: DelayPolicy;
   /** @default DEFAULT_RETRY_DELAY_MS (250) */
   retryDelayMs?: number;
-  /** The per-path lock; shared by every updater in the process. @default pathLocks */
+  /** Outcome and duration of every balance write (e.g. for a histogram). */
+  observeWrite?: (outcome: WriteOutcome<ServerData>, seconds: number) => void;
   locks?: KeyedMutex;
+  /** Where failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface BalanceWriteStats {
-  /** Connection events (increase/decrease calls) seen. */
+  /** Balance changes (increase/decrease/set calls) seen. */
   events: number;
   /** setData calls that succeeded. */
   writes: number;
   /** BADVERSION answers that made us re-read the version. */
   badVersion: number;
-  /** Writes that failed for another reason and were retried later. */
+  /** Writes that did not land and were retried later (or made the node be recreated). */
   failures: number;
 }
 
 /**
- * The balance-update provider: increase/decrease a server's balance by a step.
- *
- * The local counter is the truth and changes synchronously; ZooKeeper is brought up to it by
- * versioned setData under the per-path mutex. Writes carry the absolute count, so a write that
- * failed with connection loss yet was applied cannot double-count when it is retried, and events
- * arriving during a write are folded into the next one.
+ * A server's balance in ZooKeeper: the local BalanceCounter is the truth; every change is
+ * published through the Registration (which owns the node) and its NodeWriter (coalesced,
+ * versioned writes). Data flows one way: counter → registration → writer → ZooKeeper.
  */
-export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; error: [Error]; lost: [path: string] }> {
-  private value = 0;
-  private generation = 0;
-  private writtenGeneration = 0;
-  private version = -1;
-  private path: string | undefined;
-  private running = false;
-  private timer: NodeJS.Timeout | undefined;
-  private lastWriteAt = 0;
-  private waiters: { generation: number; resolve: () => void }[] = [];
-  private readonly minWriteIntervalMs: number;
-  private readonly retryDelayMs: number;
-  private readonly locks: KeyedMutex;
-  readonly stats: BalanceWriteStats = { events: 0, writes: 0, badVersion: 0, failures: 0 };
+export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; state: [to: RegistrationState, from: RegistrationState]; error: [Error] }> {
+  readonly counter = new BalanceCounter();
+  readonly registration: Registration<ServerData>;
 
-  constructor(private readonly options: BalanceUpdaterOptions) {
+  constructor(options: BalanceUpdaterOptions) {
     super();
-    this.minWriteIntervalMs = Math.max(0, options.minWriteIntervalMs ?? DEFAULT_MIN_WRITE_INTERVAL_MS);
-    this.retryDelayMs = Math.max(10, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
-    this.locks = options.locks ?? pathLocks;
+    const { describe, ...rest } = options;
+    this.registration = new Registration<ServerData>({
+      ...rest,
+      data: () => ({ ...describe(), balance: this.counter.value, updatedAt: Date.now() }),
+      encode: encodeServerData,
+    });
+    this.counter.onChange(() => this.registration.publish());
+    this.registration.on('written', (d) => this.emit('written', d.balance));
+    this.registration.on('state', (to, from) => this.emit('state', to, from));
+    this.registration.on('error', (e) => reportError(this, e, options.logger, { component: 'BalanceUpdater', path: this.registration.path }));
   }
 
   get balance(): number {
-    return this.value;
+    return this.counter.value;
   }
 
-  /** The balance ZooKeeper holds now, as far as this updater knows. */
-  get writtenBalance(): number | undefined {
-    return this.writtenGeneration === this.generation ? this.value : undefined;
+  get path(): string {
+    return this.registration.path;
+  }
+
+  get stats(): BalanceWriteStats {
+    const w = this.registration.writer.stats;
+    return { events: this.counter.events, writes: w.writes, badVersion: w.badVersion, failures: w.failures };
   }
 
   increase(step = 1): void {
-    this.change(step);
+    this.counter.increase(step);
   }
 
   decrease(step = 1): void {
-    this.change(-step);
+    this.counter.decrease(step);
+  }
+
+  /** Sets the absolute balance (heartbeat registrations). */
+  set(balance: number): void {
+    this.counter.set(balance);
   }
 
   /** Publishes a metadata change (e.g. draining) even though the balance did not move. */
   touch(): void {
-    this.generation++;
-    this.schedule();
-  }
-
-  private change(delta: number): void {
-    if (!Number.isInteger(delta) || delta === 0) throw InvalidArgumentError.format('step', `must be a non-zero integer, got ${delta}`);
-    if (this.value + delta < 0) throw InvalidArgumentError.format('decrease', `would make the balance negative (${this.value}${delta})`);
-    this.value += delta;
-    this.stats.events++;
-    this.generation++;
-    this.schedule();
-  }
-
-  /** The data to publish now, and which generation it reflects. */
-  current(): { data: ServerData; generation: number } {
-    return { data: { ...this.options.describe(), balance: this.value, updatedAt: Date.now() }, generation: this.generation };
-  }
-
-  /** Called by the registration once it created the node holding `generation` at `version`. */
-  attach(path: string, version: number, generation: number): void {
-    this.path = path;
-    this.version = version;
-    this.writtenGeneration = Math.max(this.writtenGeneration, generation);
-    this.lastWriteAt = Date.now();
-    this.settleWaiters();
-    this.schedule();
-  }
-
-  /** Called when the node is gone (unregistered, or the session expired): stop writing until attached again. */
-  detach(): void {
-    this.path = undefined;
-    this.version = -1;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  get attachedPath(): string | undefined {
-    return this.path;
-  }
-
-  /** The node version our last write produced (-1 when detached). */
-  get attachedVersion(): number {
-    return this.version;
+    this.registration.publish();
   }
 
   /** Resolves once ZooKeeper holds what the counter holds now (or the node is detached). */
   flushed(): Promise<void> {
-    if (this.writtenGeneration >= this.generation || !this.path) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ generation: this.generation, resolve }));
+    return this.registration.flushed();
   }
 
-  /** Kicks the write loop now, e.g. after a reconnect. */
-  schedule(delayMs?: number): void {
-    if (!this.path || this.running || this.writtenGeneration >= this.generation) return;
-    if (this.timer && delayMs === undefined) return;
-    clearTimeout(this.timer);
-    const wait = delayMs ?? Math.max(0, this.lastWriteAt + this.minWriteIntervalMs - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.run();
-    }, wait);
+  register(): Promise<string> {
+    return this.registration.register();
   }
 
-  private async run(): Promise<void> {
-    const path = this.path;
-    if (!path || this.running) return;
-    this.running = true;
-    let retryIn: number | undefined;
-    try {
-      await this.locks.runExclusive(path, () => this.writeOnce(path));
-    } catch (e) {
-      this.stats.failures++;
-      if (isZk(e, C.ZNONODE)) {
-        // The node vanished (expired session, or deleted by someone): the registration listens
-        // for 'lost' and recreates it with the live count.
-        this.detach();
-        this.emit('lost', path);
-      } else {
-        retryIn = this.retryDelayMs;
-        if (!(e instanceof ClosedError) && zkCode(e) === undefined && this.listenerCount('error') > 0) this.emit('error', e as Error);
-      }
-    } finally {
-      this.running = false;
-    }
-    this.settleWaiters();
-    this.schedule(retryIn);
-  }
-
-  private async writeOnce(path: string): Promise<void> {
-    for (let tries = 0; tries < DEFAULT_MAX_CAS_TRIES; tries++) {
-      if (this.path !== path) return;
-      const { data, generation } = this.current();
-      const zk = this.options.zk();
-      try {
-        const stat = await zk.set(path, encodeServerData(data), this.version);
-        this.version = stat.version as number;
-        this.writtenGeneration = Math.max(this.writtenGeneration, generation);
-        this.lastWriteAt = Date.now();
-        this.stats.writes++;
-        this.emit('written', data.balance);
-        return;
-      } catch (e) {
-        if (!isZk(e, C.ZBADVERSION)) throw e;
-        // Someone else wrote (or our last write landed but its answer was lost): learn the version, write the truth.
-        this.stats.badVersion++;
-        const [stat] = await zk.get(path, false);
-        this.version = stat.version as number;
-      }
-    }
-    throw new Error(`${C.ZBADVERSION} bad version: ${DEFAULT_MAX_CAS_TRIES} tries lost the race`);
-  }
-
-  private settleWaiters(): void {
-    const done = this.waiters.filter((w) => w.generation <= this.writtenGeneration || !this.path);
-    if (done.length === 0) return;
-    this.waiters = this.waiters.filter((w) => !done.includes(w));
-    for (const w of done) w.resolve();
-  }
-
-  close(): void {
-    this.detach();
-    this.settleWaiters();
+  unregister(): Promise<void> {
+    return this.registration.unregister();
   }
 }

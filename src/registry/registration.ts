@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type ZooKeeper from 'zookeeper';
 import { ClosedError, FulcrumError, InvalidArgumentError } from '../errors.js';
-import { encodeServerData } from '../server-data.js';
+import { reportError } from '../log/report-error.js';
+import type { Logger } from '../log/logger.js';
 import { C, isConnectionProblem, isZk } from '../zk/codes.js';
 import { pathLocks, type KeyedMutex } from '../zk/keyed-mutex.js';
 import { mkdirp } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
-import type { BalanceUpdater } from './balance-updater.js';
+import type { ZkAcl, ZkClient } from '../zk/zk-client.js';
+import { NodeWriter, type DelayPolicy, type WriteOutcome } from './node-writer.js';
 
 /** First wait before re-trying a failed re-registration; doubles up to MAX_REREGISTER_DELAY_MS. */
 export const DEFAULT_REREGISTER_DELAY_MS = 200;
@@ -16,6 +17,8 @@ export const MAX_REREGISTER_DELAY_MS = 2_000;
 export const DEFAULT_VERIFY_INTERVAL_MS = 10_000;
 /** Poll period while another live session holds our node name. */
 export const CONFLICT_POLL_MS = 250;
+/** Wait before writing again after a write failed (connection loss or an unexpected error). */
+export const DEFAULT_RETRY_DELAY_MS = 250;
 
 /** The node name is held by a session that is not ours (another live server, or a persistent node). */
 export class NodeConflictError extends FulcrumError {
@@ -26,14 +29,15 @@ export class NodeConflictError extends FulcrumError {
   }
 }
 
-export interface RegistrationOptions {
+export interface RegistrationOptions<T> {
   session: ZkSession;
   /** Parent of the server nodes; missing parents are created as persistent nodes. */
   root: string;
   /** Node name under the root; one live server per name. */
   name: string;
-  /** Supplies the data to write and learns the node's version. */
-  updater: BalanceUpdater;
+  /** The truth to publish, read at each write (and at each create). */
+  data: () => T;
+  encode: (value: T) => Buffer;
   /**
    * `user:password`. The node gets the ACL world:READ + digest(user):ALL, and the root is narrowed
    * to the same, so without these credentials nobody can change or delete a server node, or
@@ -46,17 +50,37 @@ export interface RegistrationOptions {
    * to replace it anyway (e.g. a registration taken over from a peer that is known to be gone).
    */
   replaceForeign?: (node: { owner: string; data: Buffer }) => boolean;
-  /** How long register() waits for a node held by a foreign session to vanish. @default 2 × the negotiated session timeout */
+  /** How long register() waits for a node held by a foreign session to vanish; 0 fails at once. @default 2 × the negotiated session timeout */
   conflictTimeoutMs?: number;
   /** Period of the self-check of a registered node; 0 disables it. @default DEFAULT_VERIFY_INTERVAL_MS (10000) */
   verifyIntervalMs?: number;
+  /** Passed to the NodeWriter. @default DEFAULT_MIN_WRITE_INTERVAL_MS (20) */
+  minWriteIntervalMs?: number;
+  /** Passed to the NodeWriter. @default minIntervalDelay */
+  delayPolicy?: DelayPolicy;
+  /** @default DEFAULT_RETRY_DELAY_MS (250) */
+  retryDelayMs?: number;
+  /** Passed to the NodeWriter as `observe` (outcome and duration of every write). */
+  observeWrite?: (outcome: WriteOutcome<T>, seconds: number) => void;
   locks?: KeyedMutex;
+  /** Where failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
+  logger?: Logger;
 }
 
-interface Acl {
-  perms: number;
-  scheme: string;
-  auth: string;
+/**
+ * idle → creating → attached; attached → recreating → attached after the node vanished (expiry,
+ * deletion, taken by nobody); creating/recreating ↔ conflict while a foreign session holds the
+ * name; anything → closed on unregister. A failed register() goes back to idle.
+ */
+export type RegistrationState = 'idle' | 'creating' | 'attached' | 'conflict' | 'recreating' | 'closed';
+
+export interface RegistrationEvents<T> {
+  state: [to: RegistrationState, from: RegistrationState];
+  registered: [path: string];
+  unregistered: [];
+  /** ZooKeeper holds `value` now. */
+  written: [value: T];
+  error: [Error];
 }
 
 /** ZooKeeper's digest id for `user:password`: `user:base64(sha1(user:password))`. */
@@ -68,15 +92,15 @@ export function digestId(digest: string): string {
 }
 
 /** The ACL fulcrum gives the root and every node when a digest is set: anyone reads, only `digest` does anything else. */
-export function protectedAcl(digest: string): Acl[] {
+export function protectedAcl(digest: string): ZkAcl[] {
   return [
     { perms: C.ZOO_PERM_READ, scheme: 'world', auth: 'anyone' },
     { perms: C.ZOO_PERM_ALL, scheme: 'digest', auth: digestId(digest) },
   ];
 }
 
-function sameAcl(a: readonly Acl[], b: readonly Acl[]): boolean {
-  const key = (x: Acl) => `${x.scheme}\0${x.auth}\0${x.perms}`;
+function sameAcl(a: readonly ZkAcl[], b: readonly ZkAcl[]): boolean {
+  const key = (x: ZkAcl) => `${x.scheme}\0${x.auth}\0${x.perms}`;
   const ka = a.map(key).sort();
   const kb = b.map(key).sort();
   return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
@@ -85,37 +109,82 @@ function sameAcl(a: readonly Acl[], b: readonly Acl[]): boolean {
 type Attempt = { kind: 'done' } | { kind: 'conflict'; owner: string } | { kind: 'retry' };
 
 /**
- * The registration provider: keeps one ephemeral node alive for a server across reconnects and
- * session expiry. After expiry the node is recreated with the *current* balance. A node with our
- * name left by an earlier session of ours is replaced; one held by anybody else is never touched
- * (no duplicate, no stealing): we wait for it to go.
+ * Keeps one ephemeral node alive for a server across reconnects and session expiry, and drives
+ * the NodeWriter that keeps its data current. The registration alone owns the node's path and
+ * version and its state (changed only in transition()). After expiry the node is recreated with
+ * the *current* data. A node with our name left by an earlier session of ours is replaced; one
+ * held by anybody else is never touched (no duplicate, no stealing): we wait for it to go.
  */
-export class Registration extends EventEmitter<{ registered: [path: string]; unregistered: []; error: [Error] }> {
+export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
   readonly path: string;
-  private active = false;
+  readonly writer: NodeWriter<T>;
+  private current: RegistrationState = 'idle';
   private retryTimer: NodeJS.Timeout | undefined;
+  private writeRetryTimer: NodeJS.Timeout | undefined;
   private verifyTimer: NodeJS.Timeout | undefined;
   private retryAttempt = 0;
   private ensuring: Promise<void> | undefined;
   private ensureAgain = false;
   private reportedConflict: string | undefined;
+  private driven: Promise<WriteOutcome<T>> | undefined;
   private readonly locks: KeyedMutex;
-  private readonly acl: Acl[] | undefined;
+  private readonly acl: ZkAcl[] | undefined;
+  private readonly retryDelayMs: number;
   private readonly onSession = () => this.ensure();
   private readonly onReconnected = () => this.ensure();
-  private readonly onLost = () => this.ensure();
   /** How often the node had to be created again (after expiry or loss). */
   reregistrations = 0;
 
-  constructor(private readonly options: RegistrationOptions) {
+  constructor(private readonly options: RegistrationOptions<T>) {
     super();
     this.path = `${options.root}/${options.name}`;
     this.locks = options.locks ?? pathLocks;
     this.acl = options.digest === undefined ? undefined : protectedAcl(options.digest);
+    this.retryDelayMs = Math.max(10, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    this.writer = new NodeWriter<T>({
+      path: this.path,
+      client: () => options.session.client,
+      supply: options.data,
+      encode: options.encode,
+      minWriteIntervalMs: options.minWriteIntervalMs,
+      delayPolicy: options.delayPolicy,
+      observe: options.observeWrite,
+      locks: this.locks,
+    });
+  }
+
+  get state(): RegistrationState {
+    return this.current;
   }
 
   get registered(): boolean {
-    return this.active && this.options.updater.attachedPath === this.path;
+    return this.current === 'attached' && this.writer.attached;
+  }
+
+  private get active(): boolean {
+    return this.current !== 'idle' && this.current !== 'closed';
+  }
+
+  /** The one place the state changes. */
+  private transition(to: RegistrationState): void {
+    const from = this.current;
+    if (from === to) return;
+    this.current = to;
+    try {
+      this.emit('state', to, from);
+    } catch (e) {
+      this.report(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  /** The data changed: publish it (coalesced; a no-op for ZooKeeper until the node exists). */
+  publish(): void {
+    this.drive(this.writer.request());
+  }
+
+  /** Resolves once ZooKeeper holds the data as of now (or the node is detached). */
+  flushed(): Promise<void> {
+    return this.writer.flushed();
   }
 
   /**
@@ -123,19 +192,23 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
    * for longer than `conflictTimeoutMs` (a crashed predecessor's node goes within its session timeout).
    */
   async register(): Promise<string> {
+    if (this.current === 'closed') throw new ClosedError('Registration');
     if (this.active) return this.path;
-    this.active = true;
+    this.transition('creating');
     try {
-      const zk = await this.options.session.start();
-      const timeoutMs = this.options.conflictTimeoutMs ?? 2 * zk.timeout;
-      await this.establish(zk, Date.now() + timeoutMs);
+      const zk = await this.options.session.startClient();
+      const timeoutMs = this.options.conflictTimeoutMs ?? 2 * zk.timeoutMs;
+      await this.establish(zk, Date.now() + timeoutMs, 'creating');
     } catch (e) {
-      this.active = false;
+      if ((this.current as RegistrationState) !== 'closed') {
+        this.writer.detach();
+        this.transition('idle');
+      }
       throw e;
     }
+    if (!this.active) return this.path; // unregistered meanwhile
     this.options.session.on('session', this.onSession);
     this.options.session.on('reconnected', this.onReconnected);
-    this.options.updater.on('lost', this.onLost);
     const every = this.options.verifyIntervalMs ?? DEFAULT_VERIFY_INTERVAL_MS;
     if (every > 0) {
       this.verifyTimer = setInterval(() => {
@@ -148,6 +221,46 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
     return this.path;
   }
 
+  /** Acts on what a write came to: the writer reports, the registration decides. */
+  private drive(p: Promise<WriteOutcome<T>> | undefined): void {
+    if (!p || p === this.driven) return;
+    this.driven = p;
+    void p.then((o) => this.onWrite(o));
+  }
+
+  private onWrite(o: WriteOutcome<T>): void {
+    if (!this.active) return;
+    switch (o.kind) {
+      case 'written':
+        try {
+          this.emit('written', o.value);
+        } catch (e) {
+          this.report(e instanceof Error ? e : new Error(String(e)));
+        }
+        return;
+      case 'node-gone':
+        this.ensure(); // recreate it with the live data
+        return;
+      case 'failed':
+        this.report(o.error);
+        this.retryWrite();
+        return;
+      case 'connection-lost':
+        this.retryWrite();
+        return;
+      case 'detached':
+        return;
+    }
+  }
+
+  private retryWrite(): void {
+    if (this.writeRetryTimer) return;
+    this.writeRetryTimer = setTimeout(() => {
+      this.writeRetryTimer = undefined;
+      if (this.current === 'attached') this.drive(this.writer.flush());
+    }, this.retryDelayMs);
+  }
+
   /** Checks the node and re-creates it if it is missing; coalesced, retried with backoff until it works or the registration ends. */
   private ensure(): void {
     if (!this.active) return;
@@ -157,9 +270,9 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
     }
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    let zk: ZooKeeper;
+    let zk: ZkClient;
     try {
-      zk = this.options.session.zk;
+      zk = this.options.session.client;
     } catch {
       return; // a new session will announce itself with 'session'
     }
@@ -171,7 +284,7 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
         },
         (e: unknown) => {
           if (!this.active) return;
-          if (!isConnectionProblem(e) && !(e instanceof ClosedError)) this.report(e as Error);
+          if (!isConnectionProblem(e)) this.report(e instanceof Error ? e : new Error(String(e)));
           const delay = Math.min(DEFAULT_REREGISTER_DELAY_MS * 2 ** this.retryAttempt++, MAX_REREGISTER_DELAY_MS);
           this.retryTimer = setTimeout(() => this.ensure(), delay);
         },
@@ -183,30 +296,25 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
   }
 
   private report(e: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+    reportError(this, e, this.options.logger, { component: 'Registration', path: this.path });
   }
 
-  private async verify(zk: ZooKeeper): Promise<void> {
-    let stat: { ephemeralOwner: string; version: number } | undefined;
-    try {
-      stat = await zk.exists(this.path, false);
-    } catch (e) {
-      if (!isZk(e, C.ZNONODE)) throw e;
-    }
-    const updater = this.options.updater;
-    if (stat && stat.ephemeralOwner === String(zk.client_id) && updater.attachedPath === this.path) {
+  private async verify(zk: ZkClient): Promise<void> {
+    const stat = await zk.exists(this.path);
+    if (stat && stat.ephemeralOwner === zk.sessionId && this.writer.attached) {
       // Ours and attached. A version we did not write means a foreign write: publish the truth again.
-      if (updater.attachedVersion !== stat.version) updater.touch();
-      else updater.schedule();
+      if (this.writer.nodeVersion !== stat.version) this.publish();
+      else this.drive(this.writer.flush());
       return;
     }
-    updater.detach();
-    await this.establish(zk, undefined);
+    this.writer.detach();
+    this.transition('recreating');
+    await this.establish(zk, undefined, 'recreating');
     this.reregistrations++;
   }
 
   /** Creates (or adopts) the node on `zk`; waits while a foreign session holds the name. */
-  private async establish(zk: ZooKeeper, deadline: number | undefined): Promise<void> {
+  private async establish(zk: ZkClient, deadline: number | undefined, mode: 'creating' | 'recreating'): Promise<void> {
     await mkdirp(zk, this.options.root);
     if (this.acl) await this.protectRoot(zk, this.acl);
     for (;;) {
@@ -217,52 +325,52 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
         this.reportedConflict = undefined;
         return;
       }
-      if (r.kind === 'retry') continue;
+      if (r.kind === 'retry') {
+        if (this.current === 'conflict') this.transition(mode);
+        continue;
+      }
       const err = new NodeConflictError(this.path, r.owner);
-      if (deadline !== undefined && Date.now() > deadline) throw err;
+      if (deadline !== undefined && Date.now() >= deadline) throw err;
+      this.transition('conflict');
       if (this.reportedConflict !== r.owner) {
         this.reportedConflict = r.owner;
         this.report(err);
       }
       await new Promise((res) => setTimeout(res, CONFLICT_POLL_MS));
       // Follow a replaced session: its own 'session' event only re-checks what we do here.
-      if (this.options.session.isConnected) zk = this.options.session.zk;
+      if (this.options.session.isConnected) zk = this.options.session.client;
     }
   }
 
   /** One create attempt under the path lock. */
-  private async attempt(zk: ZooKeeper): Promise<Attempt> {
+  private async attempt(zk: ZkClient): Promise<Attempt> {
     if (!this.active) return { kind: 'done' };
-    const { data, generation } = this.options.updater.current();
+    const { data, generation } = this.writer.snapshot();
     try {
-      await zk.create(this.path, encodeServerData(data), C.ZOO_EPHEMERAL);
+      await zk.create(this.path, data, C.ZOO_EPHEMERAL);
       return (await this.adopt(zk, { version: 0, generation })) ? { kind: 'done' } : { kind: 'retry' };
     } catch (e) {
       if (!isZk(e, C.ZNODEEXISTS)) throw e;
     }
     // A node with our name exists: ours (an earlier create whose answer was lost), an earlier session's of ours, or somebody else's.
-    let stat: { ephemeralOwner: string; version: number };
-    try {
-      stat = await zk.exists(this.path, false);
-    } catch (e) {
-      if (isZk(e, C.ZNONODE)) return { kind: 'retry' };
-      throw e;
-    }
-    const owner = String(stat.ephemeralOwner);
-    if (owner === String(zk.client_id)) return (await this.adopt(zk, undefined)) ? { kind: 'done' } : { kind: 'retry' };
+    const stat = await zk.exists(this.path);
+    if (!stat) return { kind: 'retry' };
+    const owner = stat.ephemeralOwner;
+    if (owner === zk.sessionId) return (await this.adopt(zk, undefined)) ? { kind: 'done' } : { kind: 'retry' };
     let replace = this.options.session.ownsSessionId(owner);
     if (!replace && this.options.replaceForeign) {
+      let node;
       try {
-        const [, buf] = (await zk.get(this.path, false)) as [unknown, Buffer];
-        replace = this.options.replaceForeign({ owner, data: Buffer.isBuffer(buf) ? buf : Buffer.alloc(0) });
+        node = await zk.get(this.path);
       } catch (e) {
         if (isZk(e, C.ZNONODE)) return { kind: 'retry' };
         throw e;
       }
+      replace = this.options.replaceForeign({ owner, data: node.data });
     }
     if (!replace) return { kind: 'conflict', owner };
     try {
-      await zk.delete_(this.path, stat.version);
+      await zk.delete(this.path, stat.version);
     } catch (e) {
       if (!isZk(e, C.ZNONODE) && !isZk(e, C.ZBADVERSION)) throw e;
     }
@@ -271,21 +379,20 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
 
   /**
    * Takes over a node our current session owns: narrows its ACL (digest), makes sure it holds our
-   * current data and hands it to the updater. `created` is what our create just wrote, or
-   * undefined when we do not know what the node holds. False: start over (the node was tampered with).
+   * current data and attaches the writer. `created` is what our create just wrote, or undefined
+   * when we do not know what the node holds. False: start over (the node was tampered with).
    */
-  private async adopt(zk: ZooKeeper, created: { version: number; generation: number } | undefined): Promise<boolean> {
-    const updater = this.options.updater;
+  private async adopt(zk: ZkClient, created: { version: number; generation: number } | undefined): Promise<boolean> {
     if (this.acl) {
       // create() always uses OPEN_ACL_UNSAFE (the native client has no ACL argument), so the node is
-      // open until this set_acl. Nobody can delete it meanwhile (the root is ours), but someone could
+      // open until this setAcl. Nobody can delete it meanwhile (the root is ours), but someone could
       // write to it or change its ACL: the version check below rewrites such data, and a changed ACL
       // (NOAUTH here) makes us delete the node and create it again.
       try {
-        await zk.set_acl(this.path, -1, this.acl);
+        await zk.setAcl(this.path, -1, this.acl);
       } catch (e) {
         if (!isZk(e, C.ZNOAUTH)) throw e;
-        await zk.delete_(this.path, -1).catch((e2: unknown) => {
+        await zk.delete(this.path, -1).catch((e2: unknown) => {
           if (!isZk(e2, C.ZNONODE)) throw e2;
         });
         return false;
@@ -293,27 +400,30 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
     }
     let written = created;
     if (!written || this.acl) {
-      const stat: { version: number; ephemeralOwner: string } = await zk.exists(this.path, false);
-      if (String(stat.ephemeralOwner) !== String(zk.client_id)) return false;
+      const stat = await zk.exists(this.path);
+      if (!stat || stat.ephemeralOwner !== zk.sessionId) return false;
       if (!written || stat.version !== written.version) {
-        // Unknown or foreign content: write what the counter holds now, versioned.
-        const cur = updater.current();
-        const next: { version: number } = await zk.set(this.path, encodeServerData(cur.data), stat.version);
+        // Unknown or foreign content: write what we hold now, versioned.
+        const cur = this.writer.snapshot();
+        const next = await zk.set(this.path, cur.data, stat.version);
         written = { version: next.version, generation: cur.generation };
       }
     }
-    updater.attach(this.path, written.version, written.generation);
+    if (!this.active) return true;
+    this.writer.attach(written.version, written.generation);
+    this.transition('attached');
     this.emit('registered', this.path);
+    // Changes that arrived while we were creating.
+    this.drive(this.writer.flush());
     return true;
   }
 
   /** With a digest: the root gets world:READ + digest:ALL, so nobody else can create or delete server nodes. */
-  private async protectRoot(zk: ZooKeeper, acl: Acl[]): Promise<void> {
-    const res = (await zk.get_acl(this.options.root)) as unknown;
-    const current = Array.isArray(res) && Array.isArray(res[0]) ? (res[0] as Acl[]) : [];
+  private async protectRoot(zk: ZkClient, acl: ZkAcl[]): Promise<void> {
+    const { acl: current } = await zk.getAcl(this.options.root);
     if (sameAcl(current, acl)) return;
     try {
-      await zk.set_acl(this.options.root, -1, acl);
+      await zk.setAcl(this.options.root, -1, acl);
     } catch (e) {
       if (isZk(e, C.ZNOAUTH)) {
         throw new FulcrumError('FULCRUM_ZK_NOAUTH', `${this.options.root} is protected by other credentials; cannot register under it`, { cause: e });
@@ -328,29 +438,38 @@ export class Registration extends EventEmitter<{ registered: [path: string]; unr
    */
   async unregister(): Promise<void> {
     if (!this.active) return;
-    this.active = false;
+    this.transition('closed');
     clearTimeout(this.retryTimer);
+    clearTimeout(this.writeRetryTimer);
     clearInterval(this.verifyTimer);
-    this.retryTimer = this.verifyTimer = undefined;
+    this.retryTimer = this.writeRetryTimer = this.verifyTimer = undefined;
     this.options.session.off('session', this.onSession);
     this.options.session.off('reconnected', this.onReconnected);
-    this.options.updater.off('lost', this.onLost);
-    this.options.updater.detach();
-    let zk: ZooKeeper;
+    this.writer.detach();
     try {
-      zk = this.options.session.zk;
+      this.options.session.client;
     } catch {
       return;
     }
+    await this.deleteOwnedNode();
+    this.emit('unregistered');
+  }
+
+  /**
+   * Deletes the node if one of our sessions owns it (and `shouldDelete`, checked under the path
+   * lock, agrees). For owners that must retry a delete that failed while ZooKeeper was away.
+   */
+  async deleteOwnedNode(shouldDelete: () => boolean = () => true): Promise<void> {
+    const zk = this.options.session.client;
     await this.locks.runExclusive(this.path, async () => {
+      if (!shouldDelete()) return;
+      const stat = await zk.exists(this.path);
+      if (!stat || !this.options.session.ownsSessionId(stat.ephemeralOwner)) return;
       try {
-        const stat: { ephemeralOwner: string; version: number } = await zk.exists(this.path, false);
-        if (!this.options.session.ownsSessionId(String(stat.ephemeralOwner))) return;
-        await zk.delete_(this.path, -1);
+        await zk.delete(this.path, -1);
       } catch (e) {
         if (!isZk(e, C.ZNONODE)) throw e;
       }
     });
-    this.emit('unregistered');
   }
 }

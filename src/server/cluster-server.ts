@@ -1,8 +1,10 @@
 import { EventEmitter, once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { reportError } from '../log/report-error.js';
 import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
-import { digestId, Registration } from '../registry/registration.js';
+import { digestId } from '../registry/registration.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { AcceptRateMeter } from './accept-rate.js';
@@ -50,6 +52,8 @@ export interface ClusterServerOptions {
   digest?: string;
   /** @default DEFAULT_DRAIN_MS (0) */
   drainMs?: number;
+  /** Where background failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -71,14 +75,13 @@ function acceptRateField(perSecond: number): { acceptRate?: number } {
  * A net.Server that publishes its live connection count in ZooKeeper. Bind with listen(),
  * leave with close(): the node goes first, then the sockets.
  */
-export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused: [Socket]; registered: [string]; balanceWritten: [balance: number]; error: [Error] }> {
+export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused: [Socket]; registered: [string]; balanceWritten: [balance: number, seconds: number]; error: [Error] }> {
   readonly server: net.Server;
   readonly session: ZkSession;
   private readonly ownsSession: boolean;
   private readonly sockets = new Set<Socket>();
   private readonly root: string;
   private updater: BalanceUpdater | undefined;
-  private registration: Registration | undefined;
   private address: { ip: string; port: number } | undefined;
   private serverId: string | undefined;
   private draining = false;
@@ -97,7 +100,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     if (WILDCARD.has(advertise)) throw InvalidArgumentError.format('advertise', `must be a reachable address when listening on ${host || 'all interfaces'}`);
     if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
     if (typeof options.zk === 'string') {
-      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest });
+      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest, logger: options.logger });
       this.ownsSession = true;
     } else {
       this.session = options.zk;
@@ -124,20 +127,20 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   }
 
   get nodePath(): string | undefined {
-    return this.registration?.path;
+    return this.updater?.path;
   }
 
   /** True while the node exists for our current session, as far as the registration knows. */
   get isRegistered(): boolean {
-    return this.registration?.registered ?? false;
+    return this.updater?.registration.registered ?? false;
   }
 
   get stats(): ClusterServerStats {
     const w = this.updater?.stats ?? { events: 0, writes: 0, badVersion: 0, failures: 0 };
-    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.registration?.reregistrations ?? 0 };
+    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.updater?.registration.reregistrations ?? 0 };
   }
 
-  /** The "bind" seam: listen, then register the node. */
+  /** Binds the socket, then registers the node (so the published address already accepts). */
   async listen(): Promise<{ ip: string; port: number }> {
     const host = this.options.host ?? DEFAULT_HOST;
     const port = this.options.port ?? 0;
@@ -161,26 +164,27 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.draining ? { draining: true } : {}),
       ...acceptRateField(this.acceptRate.perSecond()),
     });
-    this.updater = new BalanceUpdater({ zk: () => this.session.zk, describe, minWriteIntervalMs: this.options.minWriteIntervalMs });
-    // Sockets accepted before registration are already counted by the updater's local counter.
-    for (let i = 0; i < this.sockets.size; i++) this.updater.increase();
-    this.registration = new Registration({ session: this.session, root: this.root, name: this.serverId.replace(/\//g, '_'), updater: this.updater, digest: this.options.digest });
-    this.registration.on('error', (e) => this.emitError(e));
-    this.updater.on('error', (e) => this.emitError(e));
-    this.updater.on('written', (b) => this.emit('balanceWritten', b));
+    this.updater = new BalanceUpdater({
+      session: this.session,
+      root: this.root,
+      name: this.serverId.replace(/\//g, '_'),
+      describe,
+      digest: this.options.digest,
+      minWriteIntervalMs: this.options.minWriteIntervalMs,
+      observeWrite: (outcome, seconds) => {
+        if (outcome.kind === 'written') this.emit('balanceWritten', outcome.value.balance, seconds);
+      },
+    });
+    this.updater.on('error', (e) => reportError(this, e, this.options.logger, { component: 'ClusterServer', id: this.serverId }));
     try {
-      await this.registration.register();
+      await this.updater.register();
     } catch (e) {
       this.server.close();
       if (this.ownsSession) this.session.close();
       throw e;
     }
-    this.emit('registered', this.registration.path);
+    this.emit('registered', this.updater.path);
     return this.address;
-  }
-
-  private emitError(e: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
   private accept(socket: Socket): void {
@@ -233,7 +237,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   private async doClose(drainMs: number): Promise<void> {
     this.draining = true;
     try {
-      await this.registration?.unregister();
+      await this.updater?.unregister();
     } catch {
       // ZooKeeper away: the node dies with the session below.
     }
@@ -253,7 +257,6 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     }, 2_000);
     await closed;
     clearTimeout(deadline);
-    this.updater?.close();
     if (this.ownsSession) this.session.close();
   }
 }

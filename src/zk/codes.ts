@@ -1,24 +1,21 @@
 import ZooKeeper from 'zookeeper';
+import { ClosedError, ZkError } from '../errors.js';
 
 /** Flags, error codes and states of the native client. */
 export const C = ZooKeeper.constants;
 
-/**
- * The native client rejects with plain Errors whose message starts with the code
- * ("-103 bad version"), or, for synchronous failures, ends with `result: "ZINVALIDSTATE -9"`.
- */
-export function zkCode(e: unknown): number | undefined {
-  const msg = e instanceof Error ? e.message : String(e);
-  const m = /^(-?\d+) /.exec(msg) ?? /result: "\w+ (-?\d+)"$/.exec(msg);
-  return m ? Number(m[1]) : undefined;
-}
-
+/** True when `e` is a ZkError with native code `code`. */
 export function isZk(e: unknown, code: number): boolean {
-  return zkCode(e) === code;
+  return e instanceof ZkError && e.zkCode === code;
 }
 
-/** Codes after which the operation may or may not have been applied and the session may live on. */
+/**
+ * Codes after which the operation may or may not have been applied and the session may live on;
+ * a ClosedError (no handle while the session is being replaced) counts too.
+ */
 export function isConnectionProblem(e: unknown): boolean {
-  const c = zkCode(e);
+  if (e instanceof ClosedError) return true;
+  if (!(e instanceof ZkError)) return false;
+  const c = e.zkCode;
   return c === C.ZCONNECTIONLOSS || c === C.ZOPERATIONTIMEOUT || c === C.ZSESSIONEXPIRED || c === C.ZINVALIDSTATE || c === C.ZCLOSING;
 }

@@ -1,6 +1,7 @@
 import ZooKeeper from 'zookeeper';
-import { ZkConnectTimeoutError } from '../errors.js';
+import { ZkConnectTimeoutError, ZkError } from '../errors.js';
 import { parseConnectString } from './connect-string.js';
+import type { Logger } from '../log/logger.js';
 
 export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -14,6 +15,8 @@ export interface ZkConnectOptions {
   connectTimeoutMs?: number;
   /** `user:password` for ZooKeeper's digest scheme. */
   digest?: string;
+  /** Where a ZkSession reports failed replacement attempts when nobody listens for 'error'. @default defaultLogger() */
+  logger?: Logger;
 }
 
 /** Opens a handle and resolves once it is connected (and authenticated when `digest` is set). */
@@ -43,7 +46,7 @@ export function connectZk(opts: ZkConnectOptions): Promise<ZooKeeper> {
         if (rc === 0) resolve(zk);
         else {
           zk.close();
-          reject(new Error(`${rc} digest authentication failed`));
+          reject(new ZkError('add_auth', 'digest', rc, { detail: 'digest authentication failed' }));
         }
       });
     });

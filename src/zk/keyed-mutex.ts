@@ -26,5 +26,5 @@ export class KeyedMutex {
   }
 }
 
-/** The process-wide per-path lock every balance updater shares. */
+/** The process-wide per-path lock every node writer shares. */
 export const pathLocks = new KeyedMutex();

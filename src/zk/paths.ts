@@ -1,6 +1,6 @@
-import type ZooKeeper from 'zookeeper';
 import { InvalidArgumentError } from '../errors.js';
 import { C, isZk } from './codes.js';
+import type { ZkClient } from './zk-client.js';
 
 export const DEFAULT_ROOT = '/fulcrum/servers';
 
@@ -10,7 +10,7 @@ export function validateRoot(root: string): string {
 }
 
 /** Creates every missing node of `path` as a persistent, empty node. */
-export async function mkdirp(zk: ZooKeeper, path: string): Promise<void> {
+export async function mkdirp(zk: ZkClient, path: string): Promise<void> {
   let cur = '';
   for (const part of path.split('/').filter(Boolean)) {
     cur += `/${part}`;
@@ -23,17 +23,17 @@ export async function mkdirp(zk: ZooKeeper, path: string): Promise<void> {
 }
 
 /** Deletes `path` and everything below it; missing nodes are fine. */
-export async function deleteTree(zk: ZooKeeper, path: string): Promise<void> {
+export async function deleteTree(zk: ZkClient, path: string): Promise<void> {
   let children: string[];
   try {
-    children = await zk.get_children(path, false);
+    children = await zk.children(path);
   } catch (e) {
     if (isZk(e, C.ZNONODE)) return;
     throw e;
   }
   await Promise.all(children.map((c) => deleteTree(zk, `${path}/${c}`)));
   try {
-    await zk.delete_(path, -1);
+    await zk.delete(path, -1);
   } catch (e) {
     if (!isZk(e, C.ZNONODE)) throw e;
   }

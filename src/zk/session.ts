@@ -4,47 +4,12 @@ import type ZooKeeper from 'zookeeper';
 import { C } from './codes.js';
 import { ClosedError, ZkConnectTimeoutError } from '../errors.js';
 import { connectZk, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './connect.js';
+import { ZkClient } from './zk-client.js';
+import { reportError } from '../log/report-error.js';
 
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 5_000;
-/** While a handle is disconnected, every reading socket of the process is re-armed this often (see rearmStreams). */
-export const REARM_INTERVAL_MS = 250;
 /** Period of the pause detector: a gap between two ticks longer than the session timeout means we were frozen. */
 export const PAUSE_CHECK_INTERVAL_MS = 200;
-
-interface StreamHandle {
-  reading?: boolean;
-  readStop?: () => number;
-  readStart?: () => number;
-}
-
-/**
- * Works around a bug of the native `zookeeper` addon (7.3.0, node-zk.cpp yield()): when the C
- * client closes its socket after a timeout, a refused reconnect or an expiry, the addon keeps its
- * libuv poll handle on the closed fd number and stops/closes it later. By then Node may have
- * given that number to a new socket (an accepted client, say), and the late stop removes *that*
- * socket from epoll: it never gets a read event again (its data and FIN sit unread, the balance
- * counts it forever), and libuv aborts if it later needs to wait for POLLOUT.
- *
- * Stopping and restarting reading on a stream makes libuv add its fd to epoll again (EEXIST is
- * handled); for healthy streams it is a no-op. Called by every ZkSession while its handle is
- * disconnected and once when it reconnects, expires or closes. Returns how many streams it touched.
- */
-export function rearmStreams(): number {
-  if (process.env.FULCRUM_NO_REARM) return 0;
-  const getHandles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
-  if (typeof getHandles !== 'function') return 0;
-  let n = 0;
-  for (const owner of getHandles.call(process)) {
-    const h = (owner as { _handle?: StreamHandle } | null)?._handle;
-    if (!h || h.reading !== true || typeof h.readStop !== 'function' || typeof h.readStart !== 'function') continue;
-    const kind = (h as { constructor?: { name?: string } }).constructor?.name;
-    if (kind !== 'TCP' && kind !== 'Pipe') continue;
-    h.readStop();
-    h.readStart();
-    n++;
-  }
-  return n;
-}
 
 export interface ZkSessionEvents {
   /** A new session is up (first start, or replacement after expiry): recreate ephemerals, re-arm watches. */
@@ -60,6 +25,8 @@ export interface ZkSessionEvents {
    * failed), or given up by us (-112) after the process was frozen for longer than the session timeout.
    */
   expired: [code: number];
+  /** A replacement of a dead handle failed to connect (it keeps trying); logged instead when nobody listens. */
+  error: [Error];
 }
 
 /**
@@ -70,7 +37,6 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   private handle: ZooKeeper | undefined;
   private stopped = false;
   private suspectTimer: NodeJS.Timeout | undefined;
-  private rearmTimer: NodeJS.Timeout | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
   private attachedAt = 0;
   /** Handles given up after a freeze; closed if they turn out to be alive. */
@@ -90,6 +56,16 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   get zk(): ZooKeeper {
     if (!this.handle) throw new ClosedError('ZooKeeper session');
     return this.handle;
+  }
+
+  /** The typed client of the current handle; throws ClosedError when there is none. */
+  get client(): ZkClient {
+    return ZkClient.of(this.zk);
+  }
+
+  /** start(), answering the typed client. */
+  async startClient(): Promise<ZkClient> {
+    return ZkClient.of(await this.start());
   }
 
   get isConnected(): boolean {
@@ -159,7 +135,9 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
         }
         this.attach(zk);
         return zk;
-      } catch {
+      } catch (e) {
+        if (this.stopped) return undefined;
+        reportError(this, e instanceof Error ? e : new Error(String(e)), this.options.logger, { component: 'ZkSession', connect: this.options.connect, attempt });
         const delay = Math.min(250 * 2 ** attempt, DEFAULT_RECONNECT_MAX_DELAY_MS);
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
       }
@@ -172,14 +150,10 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.connected = true;
     this.attachedAt = performance.now();
     this.pastIds.add(String(zk.client_id));
-    // Failed handles of a replacement (or the one we replace) may have hit a reused fd meanwhile.
-    this.stopRearming();
-    rearmStreams();
     this.watchPauses();
     zk.on('connecting', () => {
       if (this.handle !== zk) return;
       this.connected = false;
-      this.startRearming();
       this.emit('disconnected');
       clearTimeout(this.suspectTimer);
       this.suspectTimer = setTimeout(() => this.emit('lost'), zk.timeout);
@@ -193,14 +167,10 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       clearTimeout(this.suspectTimer);
       if (!this.connected) {
         this.connected = true;
-        this.stopRearming();
-        rearmStreams();
         this.emit('reconnected');
       }
     });
     zk.once('close', (_z: unknown, code: number) => {
-      // The addon has just stopped its last (possibly stale) poll handle: repair what it hit.
-      rearmStreams();
       this.abandoned.delete(zk);
       if (this.handle !== zk) return;
       this.detachHandle();
@@ -212,13 +182,11 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   private detachHandle(): void {
     clearTimeout(this.suspectTimer);
-    this.stopRearming();
     this.handle = undefined;
     this.connected = false;
   }
 
   private replaceDead(code: number): void {
-    this.startRearming(); // until the replacement is attached
     // Set before 'expired' is emitted, so a start() from a listener already waits for it.
     const replacing = this.replace();
     this.replacing = replacing;
@@ -253,23 +221,11 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
     this.pauseTimer.unref();
   }
 
-  private startRearming(): void {
-    if (this.rearmTimer) return;
-    this.rearmTimer = setInterval(rearmStreams, REARM_INTERVAL_MS);
-    this.rearmTimer.unref();
-  }
-
-  private stopRearming(): void {
-    clearInterval(this.rearmTimer);
-    this.rearmTimer = undefined;
-  }
-
   close(): void {
     this.stopped = true;
     clearTimeout(this.suspectTimer);
     clearInterval(this.pauseTimer);
     this.pauseTimer = undefined;
-    this.stopRearming();
     for (const old of this.abandoned) old.close();
     this.abandoned.clear();
     const zk = this.handle;

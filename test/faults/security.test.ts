@@ -6,7 +6,8 @@ import { FulcrumError } from '../../src/errors.js';
 import { digestId } from '../../src/registry/registration.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { encodeServerData } from '../../src/server-data.js';
-import { C, zkCode } from '../../src/zk/codes.js';
+import { C } from '../../src/zk/codes.js';
+import { ZkClient, zkCodeOf } from '../../src/zk/zk-client.js';
 import { connectZk } from '../../src/zk/connect.js';
 import { deleteTree, mkdirp } from '../../src/zk/paths.js';
 import { pidsWithArg, startCli } from '../helpers/cli.js';
@@ -35,8 +36,8 @@ after(() => {
 async function securedRoot(label: string): Promise<{ root: string; cleanup: () => Promise<void> }> {
   const base = `/fulcrum-test/${label}-${randomBytes(4).toString('hex')}`;
   const root = `${base}/servers`;
-  await mkdirp(admin, base);
-  return { root, cleanup: () => deleteTree(admin, base) };
+  await mkdirp(ZkClient.of(admin), base);
+  return { root, cleanup: () => deleteTree(ZkClient.of(admin), base) };
 }
 
 async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
@@ -44,7 +45,7 @@ async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
     await p;
     return 0;
   } catch (e) {
-    return zkCode(e);
+    return zkCodeOf(e);
   }
 }
 
@@ -129,7 +130,7 @@ test('security - a server with other credentials, or none, cannot register under
   try {
     await owner.listen();
     await assert.rejects(other.listen(), (e: unknown) => e instanceof FulcrumError && e.code === 'FULCRUM_ZK_NOAUTH');
-    await assert.rejects(none.listen(), (e: unknown) => zkCode(e) === C.ZNOAUTH);
+    await assert.rejects(none.listen(), (e: unknown) => zkCodeOf(e) === C.ZNOAUTH);
     assert.deepEqual(await anon.get_children(root, false), [owner.id]);
     assert.throws(() => new ClusterServer({ zk: connect, root, digest: 'no-colon' }), /digest must be user:password/);
   } finally {

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export type CliCommand = 'zk' | 'servers' | 'clients' | 'watch' | 'demo';
+/** Every command under src/tools/cli. */
+export type AnyCliCommand = CliCommand | 'alloc' | 'loadtest';
 
 export const DEFAULT_CLI_TIMEOUT_MS = 20_000;
 
@@ -56,7 +58,7 @@ function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
 }
 
 /** Starts `node dist/src/tools/cli/<cmd>.js args…` from the repository root. */
-export function startCli(cmd: CliCommand, args: string[], opts: CliOptions = {}): CliProcess {
+export function startCli(cmd: AnyCliCommand, args: string[], opts: CliOptions = {}): CliProcess {
   const t0 = Date.now();
   const child = spawn(process.execPath, [join('dist', 'src', 'tools', 'cli', `${cmd}.js`), ...args], {
     cwd: REPO_ROOT,
@@ -124,7 +126,7 @@ export function startCli(cmd: CliCommand, args: string[], opts: CliOptions = {})
 }
 
 /** Runs a CLI command to completion (killed at the timeout) and returns its exit status and output. */
-export function runCliCommand(cmd: CliCommand, args: string[], opts: CliOptions = {}): Promise<CliResult> {
+export function runCliCommand(cmd: AnyCliCommand, args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return startCli(cmd, args, opts).exited;
 }
 

@@ -4,7 +4,8 @@ import type net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { encodeFrame, FrameDecoder, isPong } from '../../src/protocol/frames.js';
 import { decodeServerData, type ServerData } from '../../src/server-data.js';
-import { C, isZk } from '../../src/zk/codes.js';
+import { C } from '../../src/zk/codes.js';
+import { zkCodeOf } from '../../src/zk/zk-client.js';
 
 /** The parts of a znode stat the fault tests look at. */
 export interface FaultStat {
@@ -19,7 +20,7 @@ export async function statOf(zk: ZooKeeper, path: string): Promise<FaultStat | u
     const s = (await zk.exists(path, false)) as { ephemeralOwner: unknown; version: number; aversion: number };
     return { ephemeralOwner: String(s.ephemeralOwner), version: s.version, aversion: s.aversion };
   } catch (e) {
-    if (isZk(e, C.ZNONODE)) return undefined;
+    if (zkCodeOf(e) === C.ZNONODE) return undefined;
     throw e;
   }
 }

@@ -11,7 +11,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['balancing'],
   ['server', 'client'],
   ['index.ts', 'messaging'],
-  ['alloc'],
+  ['alloc', 'metrics'],
   ['tools'],
 ];
 const SRC = 'src';
@@ -63,9 +63,14 @@ describe('architecture', () => {
       }
     };
     walk(join(SRC, 'index.ts'));
-    assert.deepEqual([...seen].filter((f) => /^src\/(alloc|tools)\//.test(f)), []);
-    for (const pkg of ['prom-client', 'node:http', 'http', 'playwright-core']) assert.equal(external.has(pkg), false, `index.ts reaches ${pkg}`);
+    assert.deepEqual([...seen].filter((f) => /^src\/(alloc|metrics|tools)\//.test(f)), []);
+    for (const pkg of ['prom-client', 'node:http', 'http', 'playwright-core', 'pino-pretty']) assert.equal(external.has(pkg), false, `index.ts reaches ${pkg}`);
     assert.ok(seen.has('src/zk/session.ts') && seen.has('src/server/cluster-server.ts'), 'the walk follows imports');
+  });
+
+  it('architecture - only src/zk imports the native zookeeper addon', () => {
+    const bad = files.filter((f) => !f.startsWith(join(SRC, 'zk') + '/') && imports(f).includes('zookeeper'));
+    assert.deepEqual(bad, []);
   });
 
   it('architecture - built-in strategies are registered without importing for side effects', () => {

@@ -1,7 +1,7 @@
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
 import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STRATEGY } from '../../alloc/alloc-service.js';
 import { ZkSession } from '../../zk/session.js';
-import { intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
+import { cliLogger, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 
 const HELP = `
 usage: npm run alloc [-- options]
@@ -30,11 +30,16 @@ runCli('alloc', async () => {
   if (host.trim() === '') throw new UsageError('--host must not be empty');
   const strategy = values.strategy ?? DEFAULT_ALLOC_STRATEGY;
   getStrategy(strategy); // a bad name is a usage error before anything connects
+  const log = cliLogger('alloc', values);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
-  const service = new AllocService({ session, root, port, host, strategy });
+  session.on('disconnected', () => log.warn('ZooKeeper connection lost; serving the last good picture'));
+  session.on('reconnected', () => log.info('ZooKeeper reconnected'));
+  session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it'));
+  const service = new AllocService({ session, root, port, host, strategy, logger: log });
   try {
     const { url } = await service.start();
     process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy})\n`);
+    log.info({ url, zk, root, strategy }, 'serving');
     await untilSignal();
   } finally {
     await service.close();

@@ -2,6 +2,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FulcrumError, InvalidArgumentError, ZkConnectTimeoutError } from '../../errors.js';
 import { parseConnectString, DEFAULT_ZK_CONNECT } from '../../zk/connect-string.js';
 import { DEFAULT_ROOT, validateRoot } from '../../zk/paths.js';
+import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVEL_ENV, LOG_LEVELS, type Logger, type LogLevel } from '../../log/logger.js';
+import { toolLogger } from '../log/tool-logger.js';
 
 /** Bad command-line input: reported as one line with exit code 2. */
 export class UsageError extends FulcrumError {
@@ -12,7 +14,16 @@ export class UsageError extends FulcrumError {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** Every command takes --log-level. */
+export const LOG_OPTIONS = {
+  'log-level': { type: 'string' },
+} as const satisfies Options;
+
+export const LOG_HELP = `  --log-level LEVEL              ${LOG_LEVELS.join(', ')} (env ${LOG_LEVEL_ENV}, default ${DEFAULT_LOG_LEVEL});
+                                 logs go to stderr: JSON lines, readable lines on a terminal`;
+
 export const ZK_OPTIONS = {
+  ...LOG_OPTIONS,
   zk: { type: 'string' },
   root: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -20,6 +31,7 @@ export const ZK_OPTIONS = {
 
 export const ZK_HELP = `  --zk HOST:PORT[,HOST:PORT...]  ZooKeeper (env FULCRUM_ZK, default ${DEFAULT_ZK_CONNECT})
   --root PATH                    parent of the server nodes (env FULCRUM_ROOT, default ${DEFAULT_ROOT})
+${LOG_HELP}
   -h, --help                     show this help`;
 
 /** parseArgs that turns every complaint into a UsageError and handles --help. */
@@ -34,7 +46,31 @@ export function parseCli<O extends Options>(argv: string[], options: O, help: st
     process.stdout.write(`${help.trim()}\n`);
     process.exit(0);
   }
+  logLevelOf(parsed.values as { 'log-level'?: string });
   return parsed;
+}
+
+/**
+ * The level from --log-level, else FULCRUM_LOG_LEVEL, else `fallback`; a bad one is a usage error.
+ * Commands that draw a live table pass 'warn', so routine lines do not scroll it away.
+ */
+export function logLevelOf(values: { 'log-level'?: string }, fallback: LogLevel = DEFAULT_LOG_LEVEL): LogLevel {
+  const flag = values['log-level'];
+  if (flag !== undefined) {
+    if (!isLogLevel(flag)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(flag)}`);
+    return flag;
+  }
+  const env = process.env[LOG_LEVEL_ENV];
+  if (env !== undefined && env !== '') {
+    if (!isLogLevel(env)) throw new UsageError(`${LOG_LEVEL_ENV} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(env)}`);
+    return env;
+  }
+  return fallback;
+}
+
+/** The logger of a command, at the level its flags and environment ask for. */
+export function cliLogger(name: string, values: { 'log-level'?: string }, fallback?: LogLevel): Logger {
+  return toolLogger({ name, level: logLevelOf(values, fallback) });
 }
 
 /** The ZooKeeper connect string and root from flags, env, or defaults, validated. */

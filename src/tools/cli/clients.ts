@@ -1,4 +1,4 @@
-import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError } from './args.js';
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError, cliLogger } from './args.js';
 import { ClientRunner, DEFAULT_CONCURRENT_READS, READ_SESSIONS } from '../runner/client-runner.js';
 import { DEFAULT_STRATEGY } from '../../balancing/index.js';
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
@@ -42,16 +42,16 @@ runCli('clients', async () => {
   if (!independent && values['concurrent-reads'] !== undefined) throw new UsageError('--concurrent-reads needs --independent');
   if (independent && values.discovery !== undefined) throw new UsageError('--discovery cannot be combined with --independent (independent clients each read ZooKeeper themselves)');
   const concurrentReads = intFlag(values, 'concurrent-reads', DEFAULT_CONCURRENT_READS, 1, 20_000);
+  const log = cliLogger('clients', values);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
   await session.start();
   let runner: ClientRunner;
   try {
-    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'], independent, concurrentReads });
+    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'], independent, concurrentReads, logger: log });
   } catch (e) {
     session.close();
     throw e;
   }
-  runner.on('failed', (i, e) => console.error(`client ${i}: ${e.message}`));
   const stop = holdMs === undefined ? untilSignal() : new Promise((r) => setTimeout(r, holdMs));
   const started = runner.start();
   const progress = setInterval(() => console.log(`clients connected ${runner.connected}/${count}, failed ${runner.failed}`), 1_000);

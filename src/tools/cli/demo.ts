@@ -1,4 +1,4 @@
-import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP } from './args.js';
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, cliLogger, logLevelOf } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
 import { ClientRunner } from '../runner/client-runner.js';
 import { ServerCache } from '../../discovery/server-cache.js';
@@ -23,7 +23,8 @@ checks every node's balance against the server's real socket count, and exits cl
   --strategy NAME  picking strategy (default ${DEFAULT_STRATEGY})
   --alloc-port P   port of the allocation service and dashboard (default 9999; 0 = any free)
   --hold-ms H      keep everything running H ms after converging, to look at the dashboard (default 0)
-${ZK_HELP}`;
+${ZK_HELP}
+The demo logs at warn unless --log-level or FULCRUM_LOG_LEVEL says otherwise, so the table stays readable.`;
 
 runCli('demo', async () => {
   const { values } = parseCli(
@@ -43,8 +44,9 @@ runCli('demo', async () => {
   const stopZk = await ensureZk(zk, DEFAULT_ZK_CONNECT, log);
   log(`ZooKeeper ${zk} is serving`);
 
+  const logger = cliLogger('demo', values, 'warn');
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 10_000 });
-  const servers = new ServerRunner({ count: nServers, zk, root, host: '127.0.0.1' });
+  const servers = new ServerRunner({ count: nServers, zk, root, host: '127.0.0.1', logger, logLevel: logLevelOf(values, 'warn') });
   let clients: ClientRunner | undefined;
   let cache: ServerCache | undefined;
   let view: LiveView | undefined;
@@ -53,18 +55,19 @@ runCli('demo', async () => {
     await session.start();
     for (const s of await servers.start()) log(`server ${s.index} ${s.ip}:${s.port} pid ${s.pid} registered ${s.path}`);
     cache = new ServerCache({ session, root });
+    cache.on('error', (e) => logger.warn({ err: e, code: (e as { code?: string }).code }, `server cache: ${e.message}`));
     await cache.start();
     try {
-      alloc = new AllocService({ session, root, port: allocPort });
+      alloc = new AllocService({ session, root, port: allocPort, logger });
       log(`dashboard and allocation service: ${(await alloc.start()).url}`);
     } catch (e) {
       // A busy port must not spoil the demo: fall back to any free port.
-      alloc = new AllocService({ session, root, port: 0 });
+      alloc = new AllocService({ session, root, port: 0, logger });
       log(`port ${allocPort} unavailable (${(e as Error).message}); dashboard: ${(await alloc.start()).url}`);
     }
     view = new LiveView(() => renderBalanceTable(cache!.current()), process.stdout.isTTY ? 100 : 1_000);
     cache.on('snapshot', () => view!.invalidate());
-    clients = new ClientRunner({ count: nClients, staggerMs, session, root, strategy: values.strategy });
+    clients = new ClientRunner({ count: nClients, staggerMs, session, root, strategy: values.strategy, logger });
     log(`starting ${nClients} clients, ${staggerMs} ms apart (strategy ${values.strategy ?? DEFAULT_STRATEGY})`);
     const result = await clients.start();
     log(`clients connected ${result.connected}, failed ${result.failed}`);

@@ -1,4 +1,5 @@
-import { runCli, parseCli, intFlag, zkTarget, UsageError } from './args.js';
+import { runCli, parseCli, intFlag, zkTarget, UsageError, LOG_OPTIONS, cliLogger, logLevelOf } from './args.js';
+import { LOG_LEVELS } from '../../log/logger.js';
 import { DEFAULT_STRATEGY } from '../../balancing/index.js';
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
 import { runScenario, SCENARIOS, type RunResult } from '../loadtest/run-scenario.js';
@@ -19,7 +20,7 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(15)} ${s.description}`).join('\n')}
   all             every scenario in turn
 
   --strategy NAME   ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
-  --no-pending      do not count unreported picks (the seed rule)
+  --no-pending      do not count unreported picks (plain least herds)
   --pickers N       deal clients over N independent pickers, as if N processes (default 1)
   --concurrent-reads N
                     independent clients of the fleet scenarios reading ZooKeeper at the same
@@ -27,12 +28,13 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(15)} ${s.description}`).join('\n')}
   --fast            the small sizes npm test uses
   --out DIR         where plots go (default loadtest-results)
   --zk HOST:PORT    ZooKeeper (env FULCRUM_ZK; a local one is started if none answers)
+  --log-level L     ${LOG_LEVELS.join(', ')} (env FULCRUM_LOG_LEVEL, default warn here, so logs leave the table alone)
   -h, --help        show this help`;
 
 runCli('loadtest', async () => {
   const { values, positionals } = parseCli(
     process.argv.slice(2),
-    { zk: { type: 'string' }, strategy: { type: 'string' }, 'no-pending': { type: 'boolean' }, pickers: { type: 'string' }, 'concurrent-reads': { type: 'string' }, fast: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    { ...LOG_OPTIONS, zk: { type: 'string' }, strategy: { type: 'string' }, 'no-pending': { type: 'boolean' }, pickers: { type: 'string' }, 'concurrent-reads': { type: 'string' }, fast: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     HELP,
     true,
   );
@@ -41,6 +43,7 @@ runCli('loadtest', async () => {
   if (values.strategy !== undefined) getStrategy(values.strategy);
   const pickers = intFlag(values, 'pickers', 1, 1, 100_000);
   const concurrentReads = intFlag(values, 'concurrent-reads', DEFAULT_CONCURRENT_READS, 1, 100_000);
+  const logger = cliLogger('loadtest', values, 'warn');
   const { zk } = zkTarget({ zk: values.zk });
   const stopZk = await ensureZk(zk, DEFAULT_ZK_CONNECT, (s) => console.log(s));
   const chosen = positionals[0] === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === positionals[0]);
@@ -56,6 +59,8 @@ runCli('loadtest', async () => {
         pending: !values['no-pending'],
         pickers,
         concurrentReads,
+        logger,
+        logLevel: logLevelOf(values, 'warn'),
         outDir: values.out ?? 'loadtest-results',
         log: (s) => console.log(s),
         onCache: (cache) => {

@@ -1,4 +1,5 @@
-import { runCli, parseCli, intFlag, UsageError } from './args.js';
+import { runCli, parseCli, intFlag, UsageError, LOG_OPTIONS } from './args.js';
+import { LOG_LEVELS } from '../../log/logger.js';
 import {
   connectStringOf,
   nodeSpecs,
@@ -24,12 +25,14 @@ Runs a local ZooKeeper (Debian's zookeeper package; installed with apt-get when 
   --dir D        where data and logs live (default ${DEFAULT_ZK_DIR})
   --tick-ms T    ZooKeeper tickTime (default ${DEFAULT_TICK_MS}); session timeouts are clamped to [2T, 20T]
   --fresh        start from empty data
+  --log-level L  ${LOG_LEVELS.join(', ')} (env FULCRUM_LOG_LEVEL, default info)
   -h, --help     show this help`;
 
 runCli('zk', async () => {
   const { values, positionals } = parseCli(
     process.argv.slice(2),
     {
+      ...LOG_OPTIONS,
       ensemble: { type: 'string' },
       port: { type: 'string' },
       dir: { type: 'string' },

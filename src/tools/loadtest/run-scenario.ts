@@ -7,9 +7,11 @@ import { ServerRunner } from '../runner/server-runner.js';
 import { connectZk } from '../../zk/connect.js';
 import { deleteTree, mkdirp } from '../../zk/paths.js';
 import { ZkSession } from '../../zk/session.js';
+import { ZkClient } from '../../zk/zk-client.js';
 import { BalanceRecorder } from './balance-recorder.js';
 import type { Scenario, ScenarioResult } from './scenario.js';
 import { renderBalancePlot } from './svg-plot.js';
+import { defaultLogger, type Logger, type LogLevel } from '../../log/logger.js';
 import { burst } from './scenarios/burst.js';
 import { churn } from './scenarios/churn.js';
 import { failover } from './scenarios/failover.js';
@@ -31,6 +33,10 @@ export interface RunOptions {
   /** Directory for the SVG plot; none written when absent. */
   outDir?: string;
   log?: (line: string) => void;
+  /** Where errors of the servers, clients and cache are logged. @default defaultLogger() */
+  logger?: Logger;
+  /** Log level of the server processes. @default FULCRUM_LOG_LEVEL or 'info' */
+  logLevel?: LogLevel;
   /** Called with the cache once it runs (e.g. to drive a live table). */
   onCache?: (cache: ServerCache) => void;
 }
@@ -47,11 +53,13 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   const log = opts.log ?? (() => {});
   const base = `/fulcrum-loadtest/${scenario.name}-${randomBytes(3).toString('hex')}`;
   const root = `${base}/servers`;
-  const admin = await connectZk({ connect: opts.connect });
+  const admin = ZkClient.of(await connectZk({ connect: opts.connect }));
   await mkdirp(admin, root);
   const session = new ZkSession({ connect: opts.connect });
-  const servers = new ServerRunner({ count: scenario.servers, zk: opts.connect, root, host: '127.0.0.1', sessionTimeoutMs: scenario.serverSessionTimeoutMs });
+  const logger = opts.logger ?? defaultLogger();
+  const servers = new ServerRunner({ count: scenario.servers, zk: opts.connect, root, host: '127.0.0.1', sessionTimeoutMs: scenario.serverSessionTimeoutMs, logger, logLevel: opts.logLevel });
   const cache = new ServerCache({ session, root });
+  cache.on('error', (e) => logger.warn({ err: e, code: (e as { code?: string }).code }, `server cache: ${e.message}`));
   const recorder = new BalanceRecorder(cache);
   const runners: ClientRunner[] = [];
   const t0 = Date.now();
@@ -72,7 +80,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       fast: opts.fast ?? false,
       log,
       clients: (o) => {
-        const full: ClientRunnerOptions = { session, root, strategy: opts.strategy, pending: opts.pending, pickers: opts.pickers, concurrentReads: opts.concurrentReads, ...o };
+        const full: ClientRunnerOptions = { session, root, strategy: opts.strategy, pending: opts.pending, pickers: opts.pickers, concurrentReads: opts.concurrentReads, logger, ...o };
         const r = new ClientRunner(full);
         runners.push(r);
         return r;

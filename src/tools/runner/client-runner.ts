@@ -16,6 +16,8 @@ export const READ_SESSIONS = 8;
  * would pick on answers it had queued for seconds.
  */
 export const DEFAULT_CONCURRENT_READS = 256;
+import { defaultLogger, type Logger } from '../../log/logger.js';
+import { FulcrumError } from '../../errors.js';
 
 export interface ClientRunnerOptions {
   count: number;
@@ -47,6 +49,8 @@ export interface ClientRunnerOptions {
   /** Re-home when a server goes away. @default true */
   reconnect?: boolean;
   connectTimeoutMs?: number;
+  /** Where the runner logs discovery errors and client failures. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface ClientRunnerEvents {
@@ -54,6 +58,8 @@ export interface ClientRunnerEvents {
   failed: [index: number, err: Error];
   rehomed: [index: number, server: ServerInfo];
 }
+
+const codeOf = (e: Error) => (e instanceof FulcrumError ? e.code : (e as { code?: string }).code);
 
 /**
  * Spawns M clients S ms apart; each discovers and connects on its own, through a shared picker
@@ -69,11 +75,13 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   private readonly readSlots: Semaphore | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private readonly log: Logger;
   connected = 0;
   failed = 0;
 
   constructor(private readonly options: ClientRunnerOptions) {
     super();
+    this.log = options.logger ?? defaultLogger();
     if (options.independent) {
       const n = Math.max(1, Math.min(READ_SESSIONS, options.count));
       for (let i = 0; i < n; i++) this.readSessions.push(new ZkSession({ ...options.session.options }));
@@ -84,6 +92,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     let source: ServerSource;
     if ((options.discovery ?? 'cache') === 'cache') {
       this.cache = new ServerCache({ session: options.session, root: options.root });
+      this.cache.on('error', (e) => this.log.warn({ err: e, code: codeOf(e) }, `server cache: ${e.message}`));
       source = this.cache;
     } else {
       source = new ZkReadSource(options.session, options.root);
@@ -137,7 +146,10 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     this.clients.push(client);
     let first = true;
     client.on('connected', (server) => {
-      if (!first) this.emit('rehomed', i, server);
+      if (!first) {
+        this.log.debug({ client: i, server: server.name }, `client ${i} re-homed to ${server.name}`);
+        this.emit('rehomed', i, server);
+      }
     });
     return client.connect().then(
       () => {
@@ -148,6 +160,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
       (e: Error) => {
         first = false;
         this.failed++;
+        this.log.warn({ err: e, code: codeOf(e), client: i }, `client ${i} could not connect: ${e.message}`);
         this.emit('failed', i, e);
       },
     );

@@ -1,6 +1,10 @@
 // One ClusterServer in its own OS process, driven over IPC by the ServerRunner.
 import { ClusterServer, type ClusterServerStats } from '../../server/cluster-server.js';
 import { FulcrumError } from '../../errors.js';
+import type { LogLevel } from '../../log/logger.js';
+import { ServerMetrics } from '../../metrics/server-metrics.js';
+import { serveMetrics, type MetricsEndpoint } from '../../metrics/metrics-endpoint.js';
+import { toolLogger } from '../log/tool-logger.js';
 
 export interface ServerProcessConfig {
   zk: string;
@@ -14,10 +18,16 @@ export interface ServerProcessConfig {
   drainMs?: number;
   /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;
+  /** The runner's index of this server, the `server` field of its log lines. */
+  index?: number;
+  /** @default FULCRUM_LOG_LEVEL or 'info' */
+  logLevel?: LogLevel;
+  /** Serve Prometheus metrics on host:metricsPort/metrics (0 = any free port); none when absent. */
+  metricsPort?: number;
 }
 
 export type ServerProcessMessage =
-  | { type: 'ready'; ip: string; port: number; id: string; path: string; pid: number }
+  | { type: 'ready'; ip: string; port: number; id: string; path: string; pid: number; metricsUrl?: string }
   | { type: 'failed'; code: string; message: string }
   | { type: 'stats'; reqId: number; stats: ClusterServerStats; live: number; registered: boolean; zk: ServerProcessZkState };
 
@@ -36,19 +46,37 @@ function send(m: ServerProcessMessage): void {
   if (process.connected) process.send?.(m);
 }
 
+const codeOf = (e: unknown) => (e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL');
+
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as ServerProcessConfig;
   const digest = cfg.digest ?? process.env.FULCRUM_DIGEST;
+  const log = toolLogger({ name: 'server', level: cfg.logLevel, bindings: cfg.index === undefined ? undefined : { server: cfg.index } });
+  const { index: _index, logLevel: _logLevel, metricsPort, ...serverOptions } = cfg;
   let server: ClusterServer;
   try {
-    server = new ClusterServer({ ...cfg, zk: cfg.zk, digest: digest || undefined });
+    server = new ClusterServer({ ...serverOptions, digest: digest || undefined, logger: log });
   } catch (e) {
-    send({ type: 'failed', code: e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL', message: (e as Error).message });
+    send({ type: 'failed', code: codeOf(e), message: (e as Error).message });
     process.exit(2);
   }
+  // Every error of the server and its registration ends up here: a conflict or a failing balance write is never silent.
+  server.on('error', (e) => log.error({ err: e, code: codeOf(e), node: server.nodePath }, e.message));
+  server.session.on('disconnected', () => log.warn('ZooKeeper connection lost; the session may still be alive'));
+  server.session.on('reconnected', () => log.info('ZooKeeper reconnected with the same session'));
+  server.session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it and registering again'));
+  let metrics: ServerMetrics | undefined;
+  let endpoint: MetricsEndpoint | undefined;
   let closing: Promise<void> | undefined;
   const close = (drainMs?: number) => {
-    closing ??= server.close({ drainMs }).finally(() => process.exit(0));
+    closing ??= server
+      .close({ drainMs })
+      .then(() => endpoint?.close())
+      .then(
+        () => log.info('closed'),
+        (e: Error) => log.error({ err: e, code: codeOf(e) }, `close failed: ${e.message}`),
+      )
+      .finally(() => process.exit(0));
     return closing;
   };
   process.on('SIGTERM', () => void close());
@@ -58,15 +86,23 @@ async function main(): Promise<void> {
     if (m.type === 'stats') {
       const zk = { sessionId: server.session.sessionId, connected: server.session.isConnected, abandoned: server.session.abandonedHandles };
       send({ type: 'stats', reqId: m.reqId, stats: server.stats, live: server.connections.size, registered: server.isRegistered, zk });
-    }
-    else if (m.type === 'close') void close(m.drainMs);
+    } else if (m.type === 'close') void close(m.drainMs);
   });
   try {
+    // Metrics first: a busy metrics port fails the start before any node is registered.
+    if (metricsPort !== undefined) {
+      metrics = new ServerMetrics(server);
+      endpoint = await serveMetrics(metrics.registry, { host: cfg.host, port: metricsPort });
+    }
     const { ip, port } = await server.listen();
-    send({ type: 'ready', ip, port, id: server.id, path: server.nodePath!, pid: process.pid });
+    log.info({ ip, port, node: server.nodePath, metrics: endpoint?.url }, 'listening and registered');
+    send({ type: 'ready', ip, port, id: server.id, path: server.nodePath!, pid: process.pid, metricsUrl: endpoint?.url });
   } catch (e) {
     const err = e as Error;
-    send({ type: 'failed', code: e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL', message: err.message });
+    // The runner reports this to its caller (the CLI prints it as its one line): debug only here.
+    log.debug({ err, code: codeOf(e) }, `start failed: ${err.message}`);
+    await endpoint?.close();
+    send({ type: 'failed', code: codeOf(e), message: err.message });
     process.exit(2);
   }
 }

@@ -1,7 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { FulcrumError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
 import type { ClusterServerStats } from '../../server/cluster-server.js';
 import type { ServerProcessConfig, ServerProcessMessage, ServerProcessRequest, ServerProcessZkState } from './server-process.js';
 
@@ -17,12 +19,20 @@ export interface RunningServer {
   id: string;
   path: string;
   child: ChildProcess;
+  /** Where the server serves its Prometheus metrics, when asked to (metricsPortBase). */
+  metricsUrl?: string;
 }
 
-export interface ServerRunnerOptions extends Omit<ServerProcessConfig, 'port'> {
+export interface ServerRunnerOptions extends Omit<ServerProcessConfig, 'port' | 'index' | 'metricsPort'> {
   count: number;
   /** Server i listens on portBase + i; 0 picks free ports. @default 0 */
   portBase?: number;
+  /** Server i serves Prometheus metrics on host:(metricsPortBase + i)/metrics; 0 picks free ports. @default no metrics */
+  metricsPortBase?: number;
+  /** Where the runner logs what happens to its server processes (one exiting unasked, say). @default none */
+  logger?: Logger;
+  /** Receives each line a server process writes on stderr (its log lines); by default they go to this process's stderr. */
+  onStderr?: (index: number, line: string) => void;
 }
 
 export class ServerStartError extends FulcrumError {
@@ -38,6 +48,8 @@ export class ServerRunner {
   private readonly paused = new Set<number>();
   /** Every child forked and not yet exited, including ones still starting. */
   private readonly children = new Set<ChildProcess>();
+  /** Children this runner asked to exit (so their exit is no surprise worth a log line). */
+  private readonly stopping = new WeakSet<ChildProcess>();
 
   constructor(private readonly options: ServerRunnerOptions) {}
 
@@ -56,15 +68,22 @@ export class ServerRunner {
   /** Starts one more server (e.g. scale-out); resolves once it is registered. */
   async add(index = this.servers.length): Promise<RunningServer> {
     const base = this.options.portBase ?? 0;
-    const { count: _count, portBase: _portBase, digest, ...rest } = this.options;
-    const cfg: ServerProcessConfig = { ...rest, port: base === 0 ? 0 : base + index };
+    const { count: _count, portBase: _portBase, metricsPortBase, logger: _logger, onStderr, digest, ...rest } = this.options;
+    const metricsPort = metricsPortBase === undefined ? undefined : metricsPortBase === 0 ? 0 : metricsPortBase + index;
+    const cfg: ServerProcessConfig = { ...rest, index, port: base === 0 ? 0 : base + index, ...(metricsPort === undefined ? {} : { metricsPort }) };
     // The config travels on the child's command line (visible in ps); the secret goes by environment.
     const env = { ...process.env };
     delete env.FULCRUM_DIGEST;
     if (digest) env.FULCRUM_DIGEST = digest;
-    const child = fork(CHILD, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
+    const child = fork(CHILD, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', onStderr ? 'pipe' : 'inherit', 'ipc'], env });
+    if (onStderr && child.stderr) createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => onStderr(index, line));
     this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
+    child.once('exit', (code, signal) => {
+      this.children.delete(child);
+      if (!this.stopping.has(child) && this.servers.some((s) => s.child === child)) {
+        this.options.logger?.warn({ server: index, pid: child.pid, exitCode: code, signal }, `server ${index} exited unasked`);
+      }
+    });
     const ready = await new Promise<ServerProcessMessage & { type: 'ready' }>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -84,7 +103,8 @@ export class ServerRunner {
         reject(new ServerStartError(`server ${index} exited with code ${code} before registering`));
       });
     });
-    const s: RunningServer = { index, pid: ready.pid, ip: ready.ip, port: ready.port, id: ready.id, path: ready.path, child };
+    const s: RunningServer = { index, pid: ready.pid, ip: ready.ip, port: ready.port, id: ready.id, path: ready.path, child, ...(ready.metricsUrl ? { metricsUrl: ready.metricsUrl } : {}) };
+    this.options.logger?.debug({ server: index, pid: s.pid, address: `${s.ip}:${s.port}`, node: s.path }, `server ${index} registered`);
     this.servers.push(s);
     return s;
   }
@@ -93,7 +113,9 @@ export class ServerRunner {
   signal(index: number, sig: NodeJS.Signals): void {
     if (sig === 'SIGSTOP') this.paused.add(index);
     if (sig === 'SIGCONT') this.paused.delete(index);
-    this.servers.find((s) => s.index === index)?.child.kill(sig);
+    const child = this.servers.find((s) => s.index === index)?.child;
+    if (child && sig !== 'SIGSTOP' && sig !== 'SIGCONT') this.stopping.add(child);
+    child?.kill(sig);
   }
 
   /** Asks a server process for its live socket count and write stats. */
@@ -131,6 +153,7 @@ export class ServerRunner {
 
   private async exitChild(child: ChildProcess, ask: () => void): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    this.stopping.add(child);
     const exited = once(child, 'exit');
     try {
       ask();

@@ -8,7 +8,7 @@ export const BURST_BOUND = 0.1;
 export const burst: Scenario = {
   name: 'burst',
   description:
-    '2,000 clients with no stagger onto servers already carrying an uneven load (0/25/50/75/100); pass: (max - min) / mean <= 10 %; then the seed rule (least, no pending picks) for comparison',
+    '2,000 clients with no stagger onto servers already carrying an uneven load (0/25/50/75/100); pass: (max - min) / mean <= 10 %; then plain least (no pending picks) for comparison',
   servers: 5,
   async run(ctx) {
     const count = 2_000;
@@ -20,8 +20,8 @@ export const burst: Scenario = {
     const s = await settle(ctx);
     await main.stop();
     await settle(ctx);
-    // The seed design: every client takes the global minimum of the same picture, counting nothing.
-    ctx.recorder.mark('seed rule: least, no pending');
+    // Plain least: every client takes the global minimum of the same picture, counting nothing.
+    ctx.recorder.mark('plain least, no pending picks');
     const seed = ctx.clients({ count, staggerMs: 0, strategy: 'least', pending: false });
     await seed.start();
     const herd = await settle(ctx);
@@ -33,7 +33,7 @@ export const burst: Scenario = {
       lines: [
         `connected ${r.connected}/${count}`,
         `this run: ${formatSpread(s.spread)}`,
-        `seed rule (least, no pending): ${formatSpread(herd.spread)}`,
+        `plain least (no pending picks): ${formatSpread(herd.spread)}`,
         s.exact ? 'every node equals its live socket count' : `drift: ${s.drift.join(', ')}`,
       ],
       metrics: { clients: count, failed: r.failed, spread: s.spread.spread, relative: s.spread.relative, exact: s.exact, seedSpread: herd.spread.spread, seedRelative: herd.spread.relative },
