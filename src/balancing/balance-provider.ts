@@ -30,7 +30,7 @@ export interface BalanceProviderOptions {
    */
   pendingTtlMs?: number;
   /**
-   * Clock for pending-pick expiry; injectable for tests.
+   * Clock for pending-pick expiry and for the age strategies give the picture (PickContext.now); injectable for tests.
    * @default Date.now
    */
   now?: () => number;
