@@ -175,7 +175,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
         if (outcome.kind === 'written') this.emit('balanceWritten', outcome.value.balance, seconds);
       },
     });
-    this.updater.on('error', (e) => reportError(this, e, this.options.logger, { component: 'ClusterServer', id: this.serverId }));
+    this.updater.on('error', (e) => reportError(this, e, this.options.logger, { component: 'ClusterServer', server: this.serverId }));
     try {
       await this.updater.register();
     } catch (e) {

@@ -27,17 +27,16 @@ function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {
   assert.match(r.stderr, pattern, detail);
 }
 
-/** A port p with p and p+1 free a moment ago. */
+/** A port p with p and p+1 free a moment ago; below the kernel's ephemeral range, where busy test machines' client sockets do not sit. */
 async function twoFreePorts(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const a = net.createServer().listen(0, '127.0.0.1');
-    await new Promise((r) => a.once('listening', r));
-    const p = (a.address() as net.AddressInfo).port;
-    const b = net.createServer();
-    const free = p < 65535 && (await new Promise<boolean>((r) => b.once('error', () => r(false)).listen(p + 1, '127.0.0.1', () => r(true))));
-    await new Promise((r) => a.close(r));
-    if (free) await new Promise((r) => b.close(r));
-    if (free) return p;
+  const canBind = (port: number) =>
+    new Promise<boolean>((r) => {
+      const s = net.createServer();
+      s.once('error', () => r(false)).listen(port, '127.0.0.1', () => s.close(() => r(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const p = 20_000 + Math.floor(Math.random() * 10_000);
+    if ((await canBind(p)) && (await canBind(p + 1))) return p;
   }
   throw new Error('no two consecutive free ports');
 }
