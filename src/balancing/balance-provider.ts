@@ -37,6 +37,14 @@ export interface BalanceProviderOptions {
   /** Servers to avoid for now (e.g. recent connect failures); ignored if it would leave none. */
   isQuarantined?: (name: string) => boolean;
   /**
+   * Servers this client just lost or failed to reach (e.g. `DownInstancePolicy.hasFailed`). An
+   * excluded server that is failing counts as displaced load (PickContext.displaced): its other
+   * clients are re-homing too. An excluded healthy server (a client leaving on purpose, e.g. a
+   * migration) does not.
+   * @default no server counts as failing
+   */
+  isFailing?: (name: string) => boolean;
+  /**
    * Named in NoServersError.
    * @default '(discovery)'
    */
@@ -62,6 +70,7 @@ export class BalanceProvider {
   private readonly pendingPicks: PendingPicks | undefined;
   private readonly random: () => number;
   private readonly isQuarantined: ((name: string) => boolean) | undefined;
+  private readonly isFailing: ((name: string) => boolean) | undefined;
   private readonly root: string;
   private readonly now: () => number;
   private readonly recent = new RecentPicks();
@@ -76,6 +85,7 @@ export class BalanceProvider {
       options.pending === false ? undefined : new PendingPicks({ ttlMs: options.pendingTtlMs, now: options.now });
     this.random = options.random ?? Math.random;
     this.isQuarantined = options.isQuarantined;
+    this.isFailing = options.isFailing;
     this.root = options.root ?? '(discovery)';
     this.now = options.now ?? Date.now;
   }
@@ -100,9 +110,10 @@ export class BalanceProvider {
     const healthy = isQuarantined ? open.filter((s) => !isQuarantined(s.name)) : open;
     // Quarantine is a preference: a suspect server beats refusing to connect at all.
     const candidates = healthy.length > 0 ? healthy : open;
-    // Clients of a server this pick avoids although it is still listed are leaving it too.
+    // Clients of a listed server that is draining, or that this client just lost, are leaving it too.
+    const isFailing = this.isFailing;
     let displaced = 0;
-    for (const s of snapshot.servers) if (s.draining || exclude?.has(s.name)) displaced += s.balance;
+    for (const s of snapshot.servers) if (s.draining || (isFailing && exclude?.has(s.name) && isFailing(s.name))) displaced += s.balance;
     const now = this.now();
     const ctx: PickContext = {
       key: opts.key,

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
+import { DownInstancePolicy } from '../../src/client/down-instance-policy.js';
 import { least } from '../../src/balancing/least.js';
 import { RecentPicks } from '../../src/balancing/recent-picks.js';
 import type { PickContext } from '../../src/balancing/strategy.js';
@@ -112,22 +113,46 @@ test('water-fill - orphans each picking on their own expect the lost server\'s c
   const victim = server('e', 1_000);
   const picture = makeSnapshot([...survivors, victim], 1, NOW);
   const random = mulberry32(7);
-  const landed: string[] = [];
-  for (let i = 0; i < 1_000; i++) {
-    // A provider per orphan: nothing shared but the picture.
-    const own = new BalanceProvider({ source: { snapshot: async () => picture }, strategy: 'water-fill', random, now: () => NOW });
-    landed.push(own.pickSync(picture, { exclude: new Set(['e']) }).name);
-  }
-  const got = count(landed);
+  const orphan = (strategy: string) => {
+    // A provider and a failure memory per orphan: nothing shared but the picture.
+    const down = new DownInstancePolicy({ now: () => NOW });
+    down.fail('e'); // its connection to e just broke
+    const own = new BalanceProvider({ source: { snapshot: async () => picture }, strategy, random, now: () => NOW, isQuarantined: down.isQuarantined, isFailing: down.hasFailed });
+    return own.pickSync(picture, { exclude: new Set(['e']) }).name;
+  };
+  const got = count(Array.from({ length: 1_000 }, () => orphan('water-fill')));
   const finals = survivors.map((s) => s.balance + (got.get(s.name) ?? 0));
   const mean = finals.reduce((x, y) => x + y, 0) / finals.length;
   assert.ok((Math.max(...finals) - Math.min(...finals)) / mean <= 0.1, `survivors ${finals.join('/')}`);
   assert.ok(!got.has('e'));
-  // least on the same picture: all thousand onto c.
-  const herd = new Set(
-    Array.from({ length: 50 }, () => new BalanceProvider({ source: { snapshot: async () => picture }, strategy: 'least', random }).pickSync(picture, { exclude: new Set(['e']) }).name),
-  );
-  assert.deepEqual([...herd], ['c']);
+  // least on the same picture: all of them onto c.
+  assert.deepEqual([...new Set(Array.from({ length: 50 }, () => orphan('least')))], ['c']);
+});
+
+test('water-fill - a client leaving a healthy server on purpose (a migration) does not count that server\'s clients as arriving', () => {
+  const picture = makeSnapshot([server('a', 500), server('b', 500), server('c', 500), server('new', 300)], 1, NOW);
+  const random = mulberry32(11);
+  for (let i = 0; i < 200; i++) {
+    const down = new DownInstancePolicy({ now: () => NOW });
+    const own = new BalanceProvider({ source: { snapshot: async () => picture }, random, now: () => NOW, isQuarantined: down.isQuarantined, isFailing: down.hasFailed });
+    assert.equal(own.pickSync(picture, { exclude: new Set(['a']) }).name, 'new');
+  }
+});
+
+test('down-instance policy - hasFailed until the window passes or the server succeeds', () => {
+  let now = 0;
+  const down = new DownInstancePolicy({ now: () => now, windowMs: 1_000, failures: 2, quarantineMs: 5_000 });
+  assert.equal(down.hasFailed('x'), false);
+  down.fail('x');
+  assert.equal(down.hasFailed('x'), true);
+  now = 1_001;
+  assert.equal(down.hasFailed('x'), false);
+  down.fail('x');
+  down.fail('x'); // quarantined now
+  now = 3_000;
+  assert.equal(down.hasFailed('x'), true);
+  down.succeed('x');
+  assert.equal(down.hasFailed('x'), false);
 });
 
 test('water-fill - a departed server\'s load counts while it is fresh and fades over the memory window', () => {

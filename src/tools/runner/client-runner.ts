@@ -100,7 +100,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     const pickers = Math.max(1, Math.min(options.pickers ?? 1, options.count));
     this.providers = Array.from(
       { length: pickers },
-      () => new BalanceProvider({ source, root: options.root, strategy: options.strategy, pending: options.pending, isQuarantined: this.downPolicy.isQuarantined }),
+      () => new BalanceProvider({ source, root: options.root, strategy: options.strategy, pending: options.pending, isQuarantined: this.downPolicy.isQuarantined, isFailing: this.downPolicy.hasFailed }),
     );
   }
 
@@ -129,7 +129,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     const read = new ZkReadSource(this.readSessions[i % this.readSessions.length]!, this.options.root);
     const slots = this.readSlots!;
     const source: ServerSource = { snapshot: () => slots.runExclusive(() => read.snapshot()) };
-    const provider = new BalanceProvider({ source, root: this.options.root, strategy: this.options.strategy, pending: this.options.pending, isQuarantined: downPolicy.isQuarantined });
+    const provider = new BalanceProvider({ source, root: this.options.root, strategy: this.options.strategy, pending: this.options.pending, isQuarantined: downPolicy.isQuarantined, isFailing: downPolicy.hasFailed });
     this.providers.push(provider);
     return { provider, downPolicy };
   }
