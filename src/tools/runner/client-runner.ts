@@ -7,6 +7,8 @@ import { ServerCache } from '../../discovery/server-cache.js';
 import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import { ZkSession } from '../../zk/session.js';
+import { defaultLogger, type Logger } from '../../log/logger.js';
+import { FulcrumError } from '../../errors.js';
 
 /** ZooKeeper sessions the reads of independent clients go through (a session per client would cost ZooKeeper more than the test measures). */
 export const READ_SESSIONS = 8;
@@ -16,8 +18,6 @@ export const READ_SESSIONS = 8;
  * would pick on answers it had queued for seconds.
  */
 export const DEFAULT_CONCURRENT_READS = 256;
-import { defaultLogger, type Logger } from '../../log/logger.js';
-import { FulcrumError } from '../../errors.js';
 
 export interface ClientRunnerOptions {
   count: number;
