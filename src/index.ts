@@ -19,10 +19,10 @@ export { BalanceUpdater, type BalanceUpdaterOptions, type BalanceWriteStats } fr
 
 export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cache.js';
 export { readServers, ZkReadSource } from './discovery/read-servers.js';
-export { makeSnapshot, addressOf, EMPTY_SNAPSHOT, type ServerInfo, type Snapshot, type ServerSource } from './discovery/snapshot.js';
+export { makeSnapshot, addressOf, EMPTY_SNAPSHOT, type ServerInfo, type Snapshot, type ServerSource, type DepartedServer } from './discovery/snapshot.js';
 
 export { effectiveLoad, type Strategy, type PickContext } from './balancing/strategy.js';
-export { BUILTIN_STRATEGIES, DEFAULT_STRATEGY, registerStrategy, getStrategy, strategyNames, least, p2c, roundRobin, random, hash, weighted } from './balancing/index.js';
+export { BUILTIN_STRATEGIES, DEFAULT_STRATEGY, registerStrategy, getStrategy, strategyNames, least, p2c, roundRobin, random, hash, weighted, waterFill, createWaterFillStrategy, type WaterFillOptions } from './balancing/index.js';
 export { BalanceProvider, type BalanceProviderOptions, type PickOptions } from './balancing/balance-provider.js';
 export { PendingPicks, DEFAULT_PENDING_TTL_MS } from './balancing/pending-picks.js';
 

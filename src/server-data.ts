@@ -16,7 +16,15 @@ export interface ServerData {
   updatedAt?: number;
   maxConnections?: number;
   draining?: boolean;
+  /**
+   * Connections accepted per second over the last ACCEPT_RATE_WINDOW_MS, as of `updatedAt`.
+   * Lets independent pickers estimate how many others pick on the same picture (water-fill).
+   */
+  acceptRate?: number;
 }
+
+/** Window over which a server measures `acceptRate`; short, so a burst shows within a few writes. */
+export const ACCEPT_RATE_WINDOW_MS = 250;
 
 // useRecords:false keeps the bytes standard MessagePack (no msgpackr record extension).
 const packr = new Packr({ useRecords: false });
@@ -43,12 +51,16 @@ export function validateServerData(v: unknown): ServerData {
     throw new MalformedServerDataError(`bad maxConnections ${String(o.maxConnections)}`);
   }
   if (o.draining !== undefined && typeof o.draining !== 'boolean') throw new MalformedServerDataError('bad draining');
+  if (o.acceptRate !== undefined && o.acceptRate !== null && !(typeof o.acceptRate === 'number' && Number.isFinite(o.acceptRate) && o.acceptRate >= 0)) {
+    throw new MalformedServerDataError(`bad acceptRate ${String(o.acceptRate)}`);
+  }
   const out: ServerData = { ip: o.ip, port: o.port, balance: o.balance };
   if (typeof o.id === 'string') out.id = o.id;
   if (typeof o.startedAt === 'number') out.startedAt = o.startedAt;
   if (typeof o.updatedAt === 'number') out.updatedAt = o.updatedAt;
   if (isNonNegInt(o.maxConnections)) out.maxConnections = o.maxConnections;
   if (o.draining === true) out.draining = true;
+  if (typeof o.acceptRate === 'number' && o.acceptRate > 0) out.acceptRate = o.acceptRate;
   return out;
 }
 

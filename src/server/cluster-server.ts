@@ -8,6 +8,7 @@ import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-upda
 import { digestId } from '../registry/registration.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
+import { AcceptRateMeter } from './accept-rate.js';
 import { pingHandler } from './ping-handler.js';
 import type { ConnectionInfo } from './rebalance-plan.js';
 import { Rebalancer, resolveRebalancerOptions, type RebalancerOptions, type RebalancerStats } from './rebalancer.js';
@@ -77,6 +78,11 @@ export interface ClusterServerStats extends BalanceWriteStats {
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
 
+/** Published only while the server accepts, so a quiet server's node stays as it was. */
+function acceptRateField(perSecond: number): { acceptRate?: number } {
+  return perSecond > 0 ? { acceptRate: Math.round(perSecond) } : {};
+}
+
 /**
  * A net.Server that publishes its live connection count in ZooKeeper. Bind with listen(),
  * leave with close(): the node goes first, then the sockets.
@@ -96,6 +102,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   private closing: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private readonly counters = { accepted: 0, refused: 0, protocolErrors: 0 };
+  private readonly acceptRate = new AcceptRateMeter();
 
   constructor(private readonly options: ClusterServerOptions) {
     super();
@@ -176,6 +183,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       startedAt: this.startedAt,
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
+      ...acceptRateField(this.acceptRate.perSecond()),
     });
     this.updater = new BalanceUpdater({
       session: this.session,
@@ -221,6 +229,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.sockets.add(socket);
     this.info.set(socket, { acceptedAt: Date.now(), protocol: false, migratedIn: false });
     this.counters.accepted++;
+    this.acceptRate.record();
     this.updater?.increase();
     socket.once('close', () => {
       if (this.sockets.delete(socket)) this.updater?.decrease();

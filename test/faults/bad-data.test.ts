@@ -84,7 +84,7 @@ test('bad data - read-all discovery and every strategy skip malformed nodes with
         [server.id],
       );
       assert.ok(await eventually(() => names.every((n) => warned.names.has(n))), `warned about ${[...warned.names].length}/${names.length}`);
-      for (const strategy of ['least', 'p2c', 'random', 'round-robin', 'weighted', 'hash']) {
+      for (const strategy of ['least', 'p2c', 'random', 'round-robin', 'weighted', 'hash', 'water-fill']) {
         const provider = new BalanceProvider({ source, root, strategy });
         for (let i = 0; i < 5; i++) assert.equal((await provider.pick({ key: `k${i}` })).name, server.id, strategy);
       }

@@ -41,6 +41,9 @@ const BAD_NUMBERS: Record<CliCommand, string[][]> = {
     ['--count', '5', '--stagger-ms', '-5'],
     ['--count', '5', '--stagger-ms=-5'],
     ['--count', '5', '--hold-ms', 'soon'],
+    ['--count', '5', '--concurrent-reads', '4'],
+    ['--count', '5', '--independent', '--concurrent-reads', '0'],
+    ['--count', '5', '--independent', '--discovery', 'read'],
   ],
   // watch has no numeric flags: a stray --count is an unknown option, also exit 2.
   watch: [['--count', 'abc']],
@@ -235,6 +238,13 @@ test('cli - servers then clients end to end, SIGTERM stops cleanly', () =>
       assert.equal(c.code, 0, `clients: ${c.stdout}\n${c.stderr}`);
       assert.match(c.stdout, /clients connected 20\/20, failed 0/);
       assert.match(c.stdout, /clients disconnected/);
+
+      // The same as independent devices: each client reads ZooKeeper and picks on its own.
+      clients = startCli('clients', ['--zk', zkConnect, '--root', root, '--count', '20', '--stagger-ms', '0', '--independent', '--hold-ms', '1500'], { timeoutMs: 20_000 });
+      const ind = await clients.exited;
+      assert.equal(ind.timedOut, false, ind.stdout + ind.stderr);
+      assert.equal(ind.code, 0, `clients --independent: ${ind.stdout}\n${ind.stderr}`);
+      assert.match(ind.stdout, /clients connected 20\/20, failed 0/);
 
       servers.kill('SIGTERM');
       const s = await servers.exited;
