@@ -12,6 +12,8 @@ export interface ServerProcessConfig {
   sessionTimeoutMs?: number;
   minWriteIntervalMs?: number;
   drainMs?: number;
+  /** @default true (see ClusterServerOptions.noDelay) */
+  noDelay?: boolean;
   /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;
 }

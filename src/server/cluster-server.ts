@@ -49,6 +49,8 @@ export interface ClusterServerOptions {
   digest?: string;
   /** @default DEFAULT_DRAIN_MS (0) */
   drainMs?: number;
+  /** Disable Nagle on accepted sockets so a small reply leaves at once. @default true */
+  noDelay?: boolean;
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -177,6 +179,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
 
   private accept(socket: Socket): void {
     socket.on('error', () => {}); // a reset client must not crash the server
+    if (this.options.noDelay ?? true) socket.setNoDelay(true);
     const max = this.options.maxConnections;
     if (this.draining || (max !== undefined && this.sockets.size >= max)) {
       this.counters.refused++;
