@@ -4,6 +4,7 @@ import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { encodeServerData, type ServerData } from '../server-data.js';
 import { C, isZk, zkCode } from '../zk/codes.js';
 import { pathLocks, type KeyedMutex } from '../zk/keyed-mutex.js';
+import type { PublishState } from './publish-policy.js';
 
 /** Minimum gap between two writes of one node; events inside it are batched into the next write. */
 export const DEFAULT_MIN_WRITE_INTERVAL_MS = 20;
@@ -23,6 +24,12 @@ export interface BalanceUpdaterOptions {
   retryDelayMs?: number;
   /** The per-path lock; shared by every updater in the process. @default pathLocks */
   locks?: KeyedMutex;
+  /**
+   * Adaptive publishing: the wait before the next write, given what ZooKeeper holds and the live
+   * balance (see publish-policy.ts); the minimum gap still applies. @default undefined (off: every
+   * change is written after the minimum gap)
+   */
+  publishPolicy?: (state: PublishState & { metadataChanged: boolean }) => number;
 }
 
 export interface BalanceWriteStats {
@@ -52,7 +59,12 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
   private path: string | undefined;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerDueAt = 0;
   private lastWriteAt = 0;
+  /** What ZooKeeper holds, for the publish policy. */
+  private writtenValue = 0;
+  private metadataDirty = false;
+  private described: { generation: number; balance: number } | undefined;
   private waiters: { generation: number; resolve: () => void }[] = [];
   private readonly minWriteIntervalMs: number;
   private readonly retryDelayMs: number;
@@ -86,6 +98,7 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
   /** Publishes a metadata change (e.g. draining) even though the balance did not move. */
   touch(): void {
     this.generation++;
+    this.metadataDirty = true;
     this.schedule();
   }
 
@@ -100,6 +113,7 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
 
   /** The data to publish now, and which generation it reflects. */
   current(): { data: ServerData; generation: number } {
+    this.described = { generation: this.generation, balance: this.value };
     return { data: { ...this.options.describe(), balance: this.value, updatedAt: Date.now() }, generation: this.generation };
   }
 
@@ -109,6 +123,8 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
     this.version = version;
     this.writtenGeneration = Math.max(this.writtenGeneration, generation);
     this.lastWriteAt = Date.now();
+    if (this.described?.generation === generation) this.writtenValue = this.described.balance;
+    this.metadataDirty = false;
     this.settleWaiters();
     this.schedule();
   }
@@ -139,9 +155,16 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
   /** Kicks the write loop now, e.g. after a reconnect. */
   schedule(delayMs?: number): void {
     if (!this.path || this.running || this.writtenGeneration >= this.generation) return;
-    if (this.timer && delayMs === undefined) return;
+    const now = Date.now();
+    let wait = delayMs ?? Math.max(0, this.lastWriteAt + this.minWriteIntervalMs - now);
+    const policy = this.options.publishPolicy;
+    if (delayMs === undefined && policy) {
+      wait = Math.max(wait, policy({ published: this.writtenValue, publishedAt: this.lastWriteAt, current: this.value, now, metadataChanged: this.metadataDirty }));
+      // A later event may make the change urgent: bring a pending write forward, never push it back.
+      if (this.timer && now + wait >= this.timerDueAt) return;
+    } else if (this.timer && delayMs === undefined) return;
     clearTimeout(this.timer);
-    const wait = delayMs ?? Math.max(0, this.lastWriteAt + this.minWriteIntervalMs - Date.now());
+    this.timerDueAt = now + wait;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.run();
@@ -183,6 +206,8 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; e
         this.version = stat.version as number;
         this.writtenGeneration = Math.max(this.writtenGeneration, generation);
         this.lastWriteAt = Date.now();
+        this.writtenValue = data.balance;
+        if (generation === this.generation) this.metadataDirty = false;
         this.stats.writes++;
         this.emit('written', data.balance);
         return;

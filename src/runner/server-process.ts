@@ -1,6 +1,7 @@
 // One ClusterServer in its own OS process, driven over IPC by the ServerRunner.
 import { ClusterServer, type ClusterServerStats } from '../server/cluster-server.js';
 import { FulcrumError } from '../errors.js';
+import type { PublishPolicyOptions } from '../registry/publish-policy.js';
 
 export interface ServerProcessConfig {
   zk: string;
@@ -14,6 +15,8 @@ export interface ServerProcessConfig {
   drainMs?: number;
   /** @default true (see ClusterServerOptions.noDelay) */
   noDelay?: boolean;
+  /** @default false (see ClusterServerOptions.publishPolicy) */
+  publishPolicy?: boolean | PublishPolicyOptions;
   /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;
 }

@@ -3,6 +3,7 @@ import net, { type Socket } from 'node:net';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
 import { digestId, Registration } from '../registry/registration.js';
+import { publishDelay, type PublishPolicyOptions } from '../registry/publish-policy.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { pingHandler } from './ping-handler.js';
@@ -51,6 +52,12 @@ export interface ClusterServerOptions {
   drainMs?: number;
   /** Disable Nagle on accepted sockets so a small reply leaves at once. @default true */
   noDelay?: boolean;
+  /**
+   * Adaptive balance publishing (see publish-policy.ts): changes that matter for picking (first
+   * connections, the cap, draining, a large relative change) are written after the minimum gap,
+   * small ones coalesce for up to `maxDelayMs`. `true` uses the policy's defaults. @default false
+   */
+  publishPolicy?: boolean | PublishPolicyOptions;
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -155,7 +162,15 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
     });
-    this.updater = new BalanceUpdater({ zk: () => this.session.zk, describe, minWriteIntervalMs: this.options.minWriteIntervalMs });
+    const policy = this.options.publishPolicy;
+    const policyOpts: PublishPolicyOptions | undefined = policy === true ? {} : policy || undefined;
+    const maxConnections = this.options.maxConnections;
+    this.updater = new BalanceUpdater({
+      zk: () => this.session.zk,
+      describe,
+      minWriteIntervalMs: this.options.minWriteIntervalMs,
+      publishPolicy: policyOpts && ((st) => publishDelay(st, { metadataChanged: st.metadataChanged, maxConnections }, { minIntervalMs: this.options.minWriteIntervalMs, ...policyOpts })),
+    });
     // Sockets accepted before registration are already counted by the updater's local counter.
     for (let i = 0; i < this.sockets.size; i++) this.updater.increase();
     this.registration = new Registration({ session: this.session, root: this.root, name: this.serverId.replace(/\//g, '_'), updater: this.updater, digest: this.options.digest });
