@@ -24,12 +24,19 @@ function openProxy(port: number, localAddress: string | undefined): Promise<Sock
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: '127.0.0.1', port, localAddress });
     const dec = new FrameDecoder();
-    s.once('error', reject);
+    const timer = setTimeout(() => s.destroy(new Error(`no pong through :${port} within 30 s`)), 30_000);
+    const fail = (e?: Error) => {
+      clearTimeout(timer);
+      reject(e ?? new Error(`:${port} closed the connection before its pong`));
+    };
+    s.once('error', fail);
+    s.once('close', () => fail());
     s.once('connect', () => s.write(PING));
     const onData = (chunk: Buffer) => {
       if (!dec.push(chunk).some(isPong)) return;
+      clearTimeout(timer);
       s.off('data', onData);
-      s.off('error', reject);
+      s.removeAllListeners('error').removeAllListeners('close');
       s.on('error', () => {});
       resolve(s);
     };

@@ -144,7 +144,9 @@ export async function runHold(o: HoldOptions): Promise<HoldResult> {
     const sIdle = serverRss();
     log(`  haproxy: opening ${o.total.toLocaleString('en-US')} connections through ${nProxies} HAProxy process(es)...`);
     const proxyRss = () => proxies.reduce((a, p) => a + rssBytes(p.pid!), 0);
-    const hOpened = await openInTwo(drivers, o.total, concurrency, (i) => `127.0.0.${2 + i}`, proxyRss, settleLive);
+    // No localAddress: bind() reserves a port number for every destination, and HAProxy's own
+    // connects to the servers then run out of ephemeral ports.
+    const hOpened = await openInTwo(drivers, o.total, concurrency, () => undefined, proxyRss, settleLive);
     await until(async () => (await live()).reduce((a, s) => a + s.live, 0) >= hOpened.held, 30_000);
     await sleep(1_000);
     const hPeak = proxies.reduce((a, p) => a + rssBytes(p.pid!), 0);

@@ -69,6 +69,7 @@ export interface ClusterServerStats extends BalanceWriteStats {
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
+const ignore = () => {};
 
 /**
  * A net.Server that publishes its live connection count in ZooKeeper. Bind with listen(),
@@ -193,7 +194,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   }
 
   private accept(socket: Socket): void {
-    socket.on('error', () => {}); // a reset client must not crash the server
+    socket.on('error', ignore); // a reset client must not crash the server
     if (this.options.noDelay ?? true) socket.setNoDelay(true);
     const max = this.options.maxConnections;
     if (this.draining || (max !== undefined && this.sockets.size >= max)) {
@@ -206,13 +207,17 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.sockets.add(socket);
     this.counters.accepted++;
     this.updater?.increase();
-    socket.once('close', () => {
-      if (this.sockets.delete(socket)) this.updater?.decrease();
-    });
+    socket.on('close', this.onSocketClose);
     const handler = this.options.handler ?? this.defaultHandler();
     handler(socket, this);
     this.emit('connection', socket);
   }
+
+  /** One listener shared by every socket (emitters call it with the socket as `this`): a closure per socket costs memory at 100k. */
+  private readonly onSocketClose = ((server: ClusterServer) =>
+    function (this: Socket): void {
+      if (server.sockets.delete(this)) server.updater?.decrease();
+    })(this);
 
   private defaultHandlerFn: ((socket: Socket) => void) | undefined;
   private defaultHandler(): (socket: Socket) => void {
