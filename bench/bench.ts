@@ -17,7 +17,10 @@ import { runHold, type HoldResult } from './hold-100k.js';
 import { runLatency } from './latency.js';
 import { renderLogLogPanels, type Series } from './log-plot.js';
 import { ratio } from './percentiles.js';
-import { ENSEMBLE_READS_PER_SEC, ENSEMBLE_WRITES_PER_SEC, MODEL_SERVERS, MODEL_WATCHERS, runModel, type ModelResult } from './zk-load-model.js';
+import { clusterLoad, ENSEMBLE_READS_PER_SEC, ENSEMBLE_WRITES_PER_SEC, MODEL_SERVERS, MODEL_WATCHERS, runModel, type ModelResult } from './zk-load-model.js';
+
+/** Allocation-service instances that watch on behalf of every client (clients ask over HTTP). */
+const ALLOC_INSTANCES = 3;
 import { burstWrites, propagation } from './zk-writes.js';
 
 const { values: args } = parseArgs({
@@ -46,25 +49,30 @@ const table = (head: string[], rows: (string | number)[][]) => {
 function printModel(m: ModelResult): void {
   const p = m.perServer;
   console.log(`ZooKeeper load model (simulation; churn: log-normal arrivals around 10/s per server, 60 s mean lifetime, ~${n0(p.meanBalance)} connections per server)`);
-  console.log(`  per server: ${p.events.toFixed(1)} connection events/s → ${p.writesOff.toFixed(2)} writes/s default, ${p.writesOn.toFixed(2)} writes/s adaptive (longest hold-back ${n0(p.maxStalenessOnMs)} ms, exact at quiesce: ${p.allExact ? 'yes' : 'NO'})`);
+  console.log(`  per server: ${p.events.toFixed(1)} connection events/s → ${p.writesOff.toFixed(2)} writes/s writing every change, ${p.writesOn.toFixed(2)} writes/s adaptive (longest hold-back ${n0(p.maxStalenessOnMs)} ms, exact at quiesce: ${p.allExact ? 'yes' : 'NO'})`);
   table(
-    ['servers', 'watchers', 'writes/s default', 'writes/s adaptive', 'reads/s default', 'reads/s adaptive'],
+    ['servers', 'watchers', 'writes/s every change', 'writes/s adaptive', 'reads/s every change', 'reads/s adaptive'],
     m.rows.map((r) => [r.servers, n0(r.watchers), n0(r.off.writesPerSec), n0(r.on.writesPerSec), n0(r.off.readsPerSec), n0(r.on.readsPerSec)]),
   );
   console.log(`  capacity of a 3-node ensemble: ${n0(ENSEMBLE_WRITES_PER_SEC)} writes/s, ${n0(ENSEMBLE_READS_PER_SEC)} reads/s`);
-  table(['servers', 'max watchers default', 'max watchers adaptive'], m.maxWatchers.map((r) => [r.servers, n0(r.off), n0(r.on)]));
+  table(['servers', 'max watchers, every change', 'max watchers, adaptive'], m.maxWatchers.map((r) => [r.servers, n0(r.off), n0(r.on)]));
   console.log('');
 }
 
 function writeModelSvg(m: ModelResult, file: string): void {
   const colors = ['#1f77b4', '#ff7f0e', '#2ca02c'];
   const writes: Series[] = [
-    { label: 'writes/s, default publishing', color: '#7f7f7f', points: MODEL_SERVERS.map((s) => ({ x: s, y: m.rows.find((r) => r.servers === s)!.off.writesPerSec })) },
+    { label: 'writes/s, every change', color: '#7f7f7f', points: MODEL_SERVERS.map((s) => ({ x: s, y: m.rows.find((r) => r.servers === s)!.off.writesPerSec })) },
     { label: 'writes/s, adaptive policy', color: '#2ca02c', points: MODEL_SERVERS.map((s) => ({ x: s, y: m.rows.find((r) => r.servers === s)!.on.writesPerSec })) },
   ];
   const reads: Series[] = MODEL_WATCHERS.flatMap((w, i) => [
-    { label: `${n0(w)} watchers, default`, color: colors[i]!, dashed: true, points: m.rows.filter((r) => r.watchers === w).map((r) => ({ x: r.servers, y: r.off.readsPerSec })) },
+    { label: `${n0(w)} watchers, every change`, color: colors[i]!, dashed: true, points: m.rows.filter((r) => r.watchers === w).map((r) => ({ x: r.servers, y: r.off.readsPerSec })) },
     { label: `${n0(w)} watchers, adaptive`, color: colors[i]!, points: m.rows.filter((r) => r.watchers === w).map((r) => ({ x: r.servers, y: r.on.readsPerSec })) },
+    {
+      label: `${ALLOC_INSTANCES} allocation-service instances watching (adaptive)`,
+      color: '#9467bd',
+      points: MODEL_SERVERS.map((s) => ({ x: s, y: clusterLoad(s, ALLOC_INSTANCES, m.perServer.writesOn).readsPerSec })),
+    },
   ]);
   const svg = renderLogLogPanels([
     { title: 'ZooKeeper writes/s (balance updates)', xLabel: 'servers', yLabel: 'writes per second', series: writes, limits: [{ y: ENSEMBLE_WRITES_PER_SEC, label: '3-node ensemble, writes' }] },
@@ -167,7 +175,7 @@ try {
     console.log('ZooKeeper writes: one server, 5,000-connection burst (connect all, then reset all); propagation of important changes');
     console.log('(a server\'s first connection arriving and leaving) into 4 watch-driven caches, from the server seeing it to each cache showing it');
     table(
-      ['', 'default publishing', 'adaptive policy'],
+      ['', 'every change (publishPolicy: false)', 'adaptive (the default)'],
       [
         ['burst: setData writes / events', `${n0(b0.writes)} / ${n0(b0.events)}`, `${n0(b1.writes)} / ${n0(b1.events)}`],
         ['burst: writes per event (target ≤ 0.05)', (b0.writes / b0.events).toFixed(4), (b1.writes / b1.events).toFixed(4)],

@@ -85,7 +85,7 @@ export function serveRequests(handlers: Record<string, (msg: Record<string, unkn
 export function raiseFdLimit(limit = 1_048_576): number {
   // Node has no setrlimit; prlimit(1) changes a running process's limits.
   try {
-    execSync(`prlimit --pid ${process.pid} --nofile=${limit}:${limit}`);
+    execSync(`prlimit --pid ${process.pid} --nofile=${limit}:${limit}`, { stdio: 'ignore' });
   } catch {
     // not root or no prlimit: keep what we have and report it
   }

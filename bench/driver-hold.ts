@@ -85,7 +85,7 @@ serveRequests({
     return { ms: performance.now() - t0, held: held.length, failed, firstError };
   },
   closeAll() {
-    for (const s of held.splice(0)) s.destroy();
+    for (const s of held.splice(0)) s.resetAndDestroy(); // RST: no TIME_WAIT left to crowd the next phase's ports
     return true;
   },
 });

@@ -21,6 +21,7 @@ function esc(s: string): string {
 }
 
 function fmt(v: number): string {
+  if (v >= 1e9) return `${+(v / 1e9).toPrecision(3)}G`;
   if (v >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
   if (v >= 1e3) return `${+(v / 1e3).toPrecision(3)}k`;
   return `${+v.toPrecision(3)}`;

@@ -15,7 +15,7 @@ export interface ServerProcessConfig {
   drainMs?: number;
   /** @default true (see ClusterServerOptions.noDelay) */
   noDelay?: boolean;
-  /** @default false (see ClusterServerOptions.publishPolicy) */
+  /** @default true (see ClusterServerOptions.publishPolicy) */
   publishPolicy?: boolean | PublishPolicyOptions;
   /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;

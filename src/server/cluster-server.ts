@@ -55,7 +55,8 @@ export interface ClusterServerOptions {
   /**
    * Adaptive balance publishing (see publish-policy.ts): changes that matter for picking (first
    * connections, the cap, draining, a large relative change) are written after the minimum gap,
-   * small ones coalesce for up to `maxDelayMs`. `true` uses the policy's defaults. @default false
+   * small ones coalesce for up to `maxDelayMs` (1 s); the last value is always written. `false`
+   * writes every change after the minimum gap. @default true (the policy's defaults)
    */
   publishPolicy?: boolean | PublishPolicyOptions;
 }
@@ -163,7 +164,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
     });
-    const policy = this.options.publishPolicy;
+    const policy = this.options.publishPolicy ?? true;
     const policyOpts: PublishPolicyOptions | undefined = policy === true ? {} : policy || undefined;
     const maxConnections = this.options.maxConnections;
     this.updater = new BalanceUpdater({

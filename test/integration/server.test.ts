@@ -92,6 +92,35 @@ test('server - batches writes under a burst and ends exact', async () => {
   }
 });
 
+test('server - adaptive publishing folds small changes into fewer writes and ends exact', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'adaptive');
+  const [s] = await startServers(1, { zk: connect, root }); // adaptive publishing is the default
+  const socks: net.Socket[] = [];
+  try {
+    socks.push(...(await Promise.all(Array.from({ length: 200 }, () => openSocket(s!.endpoint!.port)))));
+    assert.ok(await eventually(() => s!.connections.size === 200));
+    await s!.flushed();
+    const before = s!.stats.writes;
+    // One at a time: each a 0.5 % change, which the policy holds back and folds into one write.
+    for (let i = 0; i < 10; i++) {
+      socks.push(await openSocket(s!.endpoint!.port));
+      assert.ok(await eventually(() => s!.connections.size === 201 + i));
+    }
+    await s!.flushed();
+    assert.ok(await balancesExact(zk, root, [s!]));
+    const used = s!.stats.writes - before;
+    assert.ok(used >= 1 && used < 10, `10 small changes took ${used} writes`);
+    await Promise.all(socks.splice(0).map(closeSocket));
+    assert.ok(await eventually(() => s!.connections.size === 0));
+    await s!.flushed();
+    assert.ok(await balancesExact(zk, root, [s!]), 'back to 0 in ZooKeeper');
+  } finally {
+    await Promise.all(socks.map(closeSocket));
+    await closeAll([s!]);
+    await cleanup();
+  }
+});
+
 test('server - a foreign write (BADVERSION) is re-read and the live count wins', async () => {
   const { root, cleanup } = await freshRoot(zk, 'badver');
   const [s] = await startServers(1, { zk: connect, root });
