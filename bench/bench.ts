@@ -2,6 +2,7 @@
 //   npm run bench                      everything at the default levels (a few minutes)
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold or model
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -28,9 +29,16 @@ const { values: args } = parseArgs({
     model: { type: 'boolean', default: false },
     hold: { type: 'string', default: '10000' },
     'no-hold': { type: 'boolean', default: false },
+    only: { type: 'string' },
     verbose: { type: 'boolean', default: !!process.env.BENCH_VERBOSE },
   },
 });
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model'];
+if (args.only !== undefined && !PARTS.includes(args.only)) {
+  console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
+  process.exit(2);
+}
+const runs = (part: string) => args.only === undefined || args.only === part;
 const holdLevel = Number(args.hold);
 if (!Number.isInteger(holdLevel) || holdLevel < 100) {
   console.error(`--hold: must be an integer of at least 100, got ${JSON.stringify(args.hold)}`);
@@ -104,7 +112,7 @@ function printHold(h: HoldResult): void {
 }
 
 console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
-if (args.model) {
+if (args.model || args.only === 'model') {
   const m = runModel();
   printModel(m);
   writeModelSvg(m, 'docs/zk-load-model.svg');
@@ -124,7 +132,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void s
 try {
   console.log(`open-file limit per process: ${n0(fdLimit)}\n`);
   // 1. Round trip and connect → first pong, fulcrum vs HAProxy in front of the same 5 servers.
-  {
+  if (runs('latency')) {
     const root = `${base}/latency`;
     await mkdirp(admin, root);
     const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1' });
@@ -149,7 +157,7 @@ try {
     console.log('');
   }
   // 2. Connect throughput at 1, 8, 64 in flight.
-  {
+  if (runs('connect')) {
     const root = `${base}/connect`;
     await mkdirp(admin, root);
     const rows = await runConnectRate({ zk: zkConnect, root, verbose: args.verbose });
@@ -165,7 +173,7 @@ try {
     console.log(`  ${old[0]!.synStalls.plain} / ${old[0]!.synStalls.fulcrum} connects waited out a 1 s SYN retransmit (the driver outran accept() and overflowed the listen queue)\n`);
   }
   // 3. ZooKeeper writes and propagation, default vs adaptive publishing.
-  {
+  if (runs('writes')) {
     const root = `${base}/writes`;
     await mkdirp(admin, root);
     const b0 = await burstWrites(zkConnect, root, admin, false);
@@ -187,15 +195,17 @@ try {
     console.log(`  targets: writes per event ≤ 0.05 ${ok(b0.writes / b0.events <= 0.05 && b1.writes / b1.events <= 0.05)} · important change p99 ≤ 50 ms ${ok(p0.important.p99 <= 50 && p1.important.p99 <= 50)}\n`);
   }
   // 4. Many connections held.
-  if (!args['no-hold']) {
+  if (runs('hold') && !args['no-hold']) {
     const root = `${base}/hold`;
     await mkdirp(admin, root);
     printHold(await runHold({ zk: zkConnect, root, admin, total: holdLevel, log: args.verbose ? console.log : undefined }));
   }
   // 5. The model (no processes).
-  const m = runModel();
-  printModel(m);
-  writeModelSvg(m, 'docs/zk-load-model.svg');
+  if (runs('model')) {
+    const m = runModel();
+    printModel(m);
+    writeModelSvg(m, 'docs/zk-load-model.svg');
+  }
 } finally {
   await stopAll();
   await deleteTree(admin, base).catch(() => {});

@@ -1,6 +1,8 @@
 // Hold driver in its own process: opens many connections (each proven by a ping/pong) and keeps
-// them until told to close. fulcrum: ClusterClient picks from a watched cache; proxy: round-robin
-// over HAProxy instances.
+// them until told to close. fulcrum: ClusterClient picks by the least strategy from the server
+// list read once, counting its own picks (a watched cache per driver re-reading ~250 balance
+// changes/s made the native ZooKeeper client abort a driver, a libuv assertion in
+// uv_poll_start, on this loaded machine); proxy: round-robin over HAProxy instances.
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { BalanceProvider } from '../src/balancing/balance-provider.js';
@@ -22,7 +24,7 @@ const PING = encodeFrame({ type: 'ping', seq: 1 });
 
 function openProxy(port: number, localAddress: string | undefined): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress });
+    const s = net.connect({ host: '127.0.0.1', port, localAddress, noDelay: true }); // as ClusterClient does
     const dec = new FrameDecoder();
     const timer = setTimeout(() => s.destroy(new Error(`no pong through :${port} within 30 s`)), 30_000);
     const fail = (e?: Error) => {
@@ -56,8 +58,11 @@ serveRequests({
     if (target.kind === 'fulcrum') {
       session = new ZkSession({ connect: target.zk });
       cache = new ServerCache({ session, root: target.root });
-      await cache.start();
-      provider = new BalanceProvider({ source: cache, strategy: 'least', root: target.root });
+      const snap = await cache.snapshot();
+      cache.close();
+      session.close();
+      // Picks stay counted for the whole run: with no live balances they are the placement.
+      provider = new BalanceProvider({ source: { snapshot: async () => snap }, strategy: 'least', root: target.root, pendingTtlMs: 3_600_000 });
     }
     return process.pid;
   },

@@ -3,7 +3,7 @@
 // adaptive publish policy (the real policy function decides every write).
 import { publishDelay, type PublishPolicyOptions } from '../src/registry/publish-policy.js';
 
-/** A 3-node ensemble, from the ZooKeeper paper's throughput figure (writes only / reads only). */
+/** Capacity assumed for a 3-node ensemble: writes only, reads only. */
 export const ENSEMBLE_WRITES_PER_SEC = 21_000;
 export const ENSEMBLE_READS_PER_SEC = 87_000;
 /** The discovery cache's full re-read period (ServerCache's default). */

@@ -30,6 +30,8 @@ export interface ClusterClientOptions {
   backoffBaseMs?: number;
   /** @default 5000 */
   backoffMaxMs?: number;
+  /** Disable Nagle so a small request leaves at once even with an earlier one unacknowledged. @default true */
+  noDelay?: boolean;
 }
 
 export interface ClusterClientEvents {
@@ -129,7 +131,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
     const ping = this.options.ping ?? true;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: server.ip, port: server.port });
+      const socket = net.connect({ host: server.ip, port: server.port, noDelay: this.options.noDelay ?? true });
       const decoder = new FrameDecoder();
       const seq = ++this.seq;
       const fail = (err: Error) => {
