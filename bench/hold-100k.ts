@@ -34,15 +34,13 @@ export interface HoldSide {
   openMs: number;
   /** Resident memory above idle, per held connection, of the processes holding them. */
   bytesPerConn: number;
-  /** RSS slope from half to all connections: what one more connection costs once the heap has grown. */
-  marginalBytesPerConn: number;
   processes: number;
 }
 
 export interface HoldResult {
   total: number;
   fulcrum: HoldSide & { peakExact: boolean; finalExact: boolean; writes: number; events: number; perServer: number[] };
-  haproxy: HoldSide & { serverBytesPerConn: number };
+  haproxy: HoldSide;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -54,16 +52,6 @@ async function openAll(drivers: BenchChild[], total: number, concurrency: number
     drivers.map((d, i) => d.request<{ held: number; failed: number; firstError?: string }>('open', { n: Math.min(per, total - i * per), concurrency, localAddress: localAddress(i) })),
   );
   return { held: res.reduce((a, r) => a + r.held, 0), failed: res.reduce((a, r) => a + r.failed, 0), firstError: res.find((r) => r.firstError)?.firstError, ms: performance.now() - t0 };
-}
-
-/** Opens half, reads RSS, opens the rest: the slope between the two separates per-connection memory from heap growth. */
-async function openInTwo(drivers: BenchChild[], total: number, concurrency: number, localAddress: (i: number) => string | undefined, rss: () => number, settle: () => Promise<void>): Promise<{ held: number; failed: number; firstError?: string; ms: number; halfRss: number; half: number }> {
-  const a = await openAll(drivers, Math.floor(total / 2), concurrency, localAddress);
-  await settle();
-  const halfRss = rss();
-  const b = await openAll(drivers, total - Math.floor(total / 2), concurrency, localAddress);
-  // Drivers report what they hold in total, not what this call added.
-  return { held: b.held, failed: a.failed + b.failed, firstError: a.firstError ?? b.firstError, ms: a.ms + b.ms, halfRss, half: a.held };
 }
 
 async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
@@ -96,10 +84,7 @@ export async function runHold(o: HoldOptions): Promise<HoldResult> {
     const idle = serverRss();
     const w0 = await live();
     log(`  fulcrum: opening ${o.total.toLocaleString('en-US')} connections from ${nDrivers} driver processes...`);
-    const settleLive = async () => {
-      await sleep(1_000);
-    };
-    const opened = await openInTwo(drivers, o.total, concurrency, () => undefined, serverRss, settleLive);
+    const opened = await openAll(drivers, o.total, concurrency, () => undefined);
     await until(async () => (await live()).reduce((a, s) => a + s.live, 0) === opened.held, 30_000);
     await until(async () => {
       const [l, b] = await Promise.all([live(), zkBalances()]);
@@ -123,7 +108,6 @@ export async function runHold(o: HoldOptions): Promise<HoldResult> {
       firstError: opened.firstError,
       openMs: opened.ms,
       bytesPerConn: (peakRss - idle) / Math.max(1, opened.held),
-      marginalBytesPerConn: (peakRss - opened.halfRss) / Math.max(1, opened.held - opened.half),
       processes: count,
       peakExact,
       finalExact,
@@ -141,16 +125,13 @@ export async function runHold(o: HoldOptions): Promise<HoldResult> {
     await until(async () => (await live()).every((s) => s.live === 0), 10_000); // the start probes
     await sleep(500);
     const hIdle = proxies.reduce((a, p) => a + rssBytes(p.pid!), 0);
-    const sIdle = serverRss();
     log(`  haproxy: opening ${o.total.toLocaleString('en-US')} connections through ${nProxies} HAProxy process(es)...`);
-    const proxyRss = () => proxies.reduce((a, p) => a + rssBytes(p.pid!), 0);
     // No localAddress: bind() reserves a port number for every destination, and HAProxy's own
     // connects to the servers then run out of ephemeral ports.
-    const hOpened = await openInTwo(drivers, o.total, concurrency, () => undefined, proxyRss, settleLive);
+    const hOpened = await openAll(drivers, o.total, concurrency, () => undefined);
     await until(async () => (await live()).reduce((a, s) => a + s.live, 0) >= hOpened.held, 30_000);
     await sleep(1_000);
     const hPeak = proxies.reduce((a, p) => a + rssBytes(p.pid!), 0);
-    const sPeak = serverRss();
     log(`  haproxy: ${hOpened.held.toLocaleString('en-US')} held in ${(hOpened.ms / 1000).toFixed(1)} s; closing...`);
     await Promise.all(drivers.map((d) => d.request('closeAll')));
     await until(async () => (await live()).every((s) => s.live === 0), 30_000);
@@ -160,8 +141,6 @@ export async function runHold(o: HoldOptions): Promise<HoldResult> {
       firstError: hOpened.firstError,
       openMs: hOpened.ms,
       bytesPerConn: (hPeak - hIdle) / Math.max(1, hOpened.held),
-      marginalBytesPerConn: (hPeak - hOpened.halfRss) / Math.max(1, hOpened.held - hOpened.half),
-      serverBytesPerConn: (sPeak - sIdle) / Math.max(1, hOpened.held),
       processes: nProxies,
     };
     return { total: o.total, fulcrum, haproxy };

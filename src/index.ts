@@ -12,6 +12,7 @@ export { KeyedMutex, pathLocks } from './zk/keyed-mutex.js';
 
 export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions } from './registry/registration.js';
 export { BalanceUpdater, DEFAULT_MIN_WRITE_INTERVAL_MS, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
+export { publishDelay, urgentReason, DEFAULT_PUBLISH_MAX_DELAY_MS, DEFAULT_PUBLISH_MIN_INTERVAL_MS, DEFAULT_SIGNIFICANT_CHANGE, DEFAULT_FIRST_CONNECTIONS, DEFAULT_LOWEST_BAND, type PublishState, type PublishContext, type PublishPolicyOptions } from './registry/publish-policy.js';
 
 export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cache.js';
 export { readServers, ZkReadSource } from './discovery/read-servers.js';
