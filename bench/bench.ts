@@ -19,20 +19,25 @@ import { runLatency } from './latency.js';
 import { renderLogLogPanels, type Series } from './log-plot.js';
 import { ratio } from './percentiles.js';
 import { clusterLoad, ENSEMBLE_READS_PER_SEC, ENSEMBLE_WRITES_PER_SEC, MODEL_SERVERS, MODEL_WATCHERS, runModel, type ModelResult } from './zk-load-model.js';
+import { burstWrites, propagation } from './zk-writes.js';
 
 /** Allocation-service instances that watch on behalf of every client (clients ask over HTTP). */
 const ALLOC_INSTANCES = 3;
-import { burstWrites, propagation } from './zk-writes.js';
 
-const { values: args } = parseArgs({
-  options: {
-    model: { type: 'boolean', default: false },
-    hold: { type: 'string', default: '10000' },
-    'no-hold': { type: 'boolean', default: false },
-    only: { type: 'string' },
-    verbose: { type: 'boolean', default: !!process.env.BENCH_VERBOSE },
-  },
-});
+const options = {
+  model: { type: 'boolean', default: false },
+  hold: { type: 'string', default: '10000' },
+  'no-hold': { type: 'boolean', default: false },
+  only: { type: 'string' },
+  verbose: { type: 'boolean', default: !!process.env.BENCH_VERBOSE },
+} as const;
+let args: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
+try {
+  args = parseArgs({ options }).values;
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(2);
+}
 const PARTS = ['latency', 'connect', 'writes', 'hold', 'model'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
