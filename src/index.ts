@@ -16,6 +16,7 @@ export { BalanceCounter } from './registry/balance-counter.js';
 export { NodeWriter, minIntervalDelay, DEFAULT_MIN_WRITE_INTERVAL_MS, DEFAULT_MAX_CAS_TRIES, type NodeWriterOptions, type NodeWriterStats, type WriteOutcome, type WriteDelayContext, type DelayPolicy } from './registry/node-writer.js';
 export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions, type RegistrationState, type RegistrationEvents } from './registry/registration.js';
 export { BalanceUpdater, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
+export { publishDelay, urgentReason, DEFAULT_PUBLISH_MAX_DELAY_MS, DEFAULT_PUBLISH_MIN_INTERVAL_MS, DEFAULT_SIGNIFICANT_CHANGE, DEFAULT_FIRST_CONNECTIONS, DEFAULT_LOWEST_BAND, type PublishState, type PublishContext, type PublishPolicyOptions } from './registry/publish-policy.js';
 
 export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cache.js';
 export { readServers, ZkReadSource } from './discovery/read-servers.js';

@@ -6,6 +6,8 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const HEADER_BYTES = 4;
 
 const packr = new Packr({ useRecords: false });
+/** Shared by every idle decoder: a decoder per socket must not keep a buffer (or its last chunk) alive. */
+const EMPTY = Buffer.alloc(0);
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 
 /** One message as a frame: a 4-byte big-endian body length, then a MessagePack body. */
@@ -22,7 +24,7 @@ export function encodeFrame(message: unknown): Buffer {
  * that is not exactly one MessagePack value; the caller closes that socket only.
  */
 export class FrameDecoder {
-  private buffered: Buffer = Buffer.alloc(0);
+  private buffered: Buffer = EMPTY;
 
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
@@ -36,7 +38,7 @@ export class FrameDecoder {
       if (len === 0) throw new ProtocolError('empty frame');
       if (this.buffered.length < HEADER_BYTES + len) break;
       const body = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + len);
-      this.buffered = this.buffered.subarray(HEADER_BYTES + len);
+      this.buffered = this.buffered.length === HEADER_BYTES + len ? EMPTY : this.buffered.subarray(HEADER_BYTES + len);
       let message: unknown;
       try {
         message = unpackr.unpack(body);

@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import { reportError } from '../log/report-error.js';
 import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
 import { digestId } from '../registry/registration.js';
+import { publishDelay, type PublishPolicyOptions } from '../registry/publish-policy.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { AcceptRateMeter } from './accept-rate.js';
@@ -64,6 +65,15 @@ export interface ClusterServerOptions {
   rebalance?: boolean | RebalancerOptions;
   /** Where background failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
+  /** Disable Nagle on accepted sockets so a small reply leaves at once. @default true */
+  noDelay?: boolean;
+  /**
+   * Adaptive balance publishing (see publish-policy.ts): changes that matter for picking (first
+   * connections, the cap, draining, a large relative change) are written after the minimum gap,
+   * small ones coalesce for up to `maxDelayMs` (1 s); the last value is always written. `false`
+   * writes every change after the minimum gap. @default true (the policy's defaults)
+   */
+  publishPolicy?: boolean | PublishPolicyOptions;
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -77,6 +87,7 @@ export interface ClusterServerStats extends BalanceWriteStats {
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
+const ignore = () => {};
 
 /** Published only while the server accepts, so a quiet server's node stays as it was. */
 function acceptRateField(perSecond: number): { acceptRate?: number } {
@@ -185,6 +196,9 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.draining ? { draining: true } : {}),
       ...acceptRateField(this.acceptRate.perSecond()),
     });
+    const policy = this.options.publishPolicy ?? true;
+    const policyOpts: PublishPolicyOptions | undefined = policy === true ? {} : policy || undefined;
+    const maxConnections = this.options.maxConnections;
     this.updater = new BalanceUpdater({
       session: this.session,
       root: this.root,
@@ -192,6 +206,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       describe,
       digest: this.options.digest,
       minWriteIntervalMs: this.options.minWriteIntervalMs,
+      publishPolicy: policyOpts && ((state) => publishDelay(state, { metadataChanged: state.metadataChanged, maxConnections }, { minIntervalMs: this.options.minWriteIntervalMs, ...policyOpts })),
       observeWrite: (outcome, seconds) => {
         if (outcome.kind === 'written') this.emit('balanceWritten', outcome.value.balance, seconds);
       },
@@ -217,7 +232,8 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   }
 
   private accept(socket: Socket): void {
-    socket.on('error', () => {}); // a reset client must not crash the server
+    socket.on('error', ignore); // a reset client must not crash the server
+    if (this.options.noDelay ?? true) socket.setNoDelay(true);
     const max = this.options.maxConnections;
     if (this.draining || (max !== undefined && this.sockets.size >= max)) {
       this.counters.refused++;
@@ -231,13 +247,17 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.counters.accepted++;
     this.acceptRate.record();
     this.updater?.increase();
-    socket.once('close', () => {
-      if (this.sockets.delete(socket)) this.updater?.decrease();
-    });
+    socket.on('close', this.onSocketClose);
     const handler = this.options.handler ?? this.defaultHandler();
     handler(socket, this);
     this.emit('connection', socket);
   }
+
+  /** One listener shared by every socket (emitters call it with the socket as `this`): a closure per socket costs memory at 100k. */
+  private readonly onSocketClose = ((server: ClusterServer) =>
+    function (this: Socket): void {
+      if (server.sockets.delete(this)) server.updater?.decrease();
+    })(this);
 
   private defaultHandlerFn: ((socket: Socket) => void) | undefined;
   private defaultHandler(): (socket: Socket) => void {

@@ -134,3 +134,25 @@ test('server - a port in use fails with ListenError and registers nothing', () =
       blocker.close();
     }
   }));
+
+test('server - adaptive publishing folds small changes into fewer writes and ends exact', () =>
+  withServer({ label: 'adaptive' }, async ({ zk, root, server: s, open, sockets }) => {
+    // Adaptive publishing is the default.
+    await Promise.all(Array.from({ length: 200 }, () => open()));
+    assert.ok(await eventually(() => s.connections.size === 200));
+    await s.flushed();
+    const before = s.stats.writes;
+    // One at a time: each a 0.5 % change, which the policy holds back and folds into one write.
+    for (let i = 0; i < 10; i++) {
+      await open();
+      assert.ok(await eventually(() => s.connections.size === 201 + i));
+    }
+    await s.flushed();
+    assert.ok(await balancesExact(zk, root, [s]));
+    const used = s.stats.writes - before;
+    assert.ok(used >= 1 && used < 10, `10 small changes took ${used} writes`);
+    await Promise.all(sockets.map(closeSocket));
+    assert.ok(await eventually(() => s.connections.size === 0));
+    await s.flushed();
+    assert.ok(await balancesExact(zk, root, [s]), 'back to 0 in ZooKeeper');
+  }));
