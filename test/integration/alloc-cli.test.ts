@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { request } from '../helpers/alloc-fixture.js';
-import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { withRoot } from '../helpers/zk.js';
 
 const CLI = 'dist/src/tools/cli/alloc.js';
 
@@ -19,33 +19,29 @@ test('alloc cli - bad input is one line on stderr and exit code 2', () => {
   assert.match(help.stdout, /--strategy NAME/);
 });
 
-test('alloc cli - prints the URL, serves, and exits 0 on SIGTERM', async () => {
-  const connect = await testZk();
-  const raw = await rawZk(connect);
-  const { root, cleanup } = await freshRoot(raw, 'alloc-cli');
-  const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  try {
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
-      child.stdout.on('data', (c: string) => {
-        out += c;
-        const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
+test('alloc cli - prints the URL, serves, and exits 0 on SIGTERM', () =>
+  withRoot('alloc-cli', async ({ connect, root }) => {
+    const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
+        child.stdout.on('data', (c: string) => {
+          out += c;
+          const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
       });
-    });
-    assert.equal((await request(url)).status, 200);
-    assert.equal((await request(`${url}healthz`)).json<{ ok: boolean }>().ok, true);
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await cleanup();
-    raw.close();
-  }
-});
+      assert.equal((await request(url)).status, 200);
+      assert.equal((await request(`${url}healthz`)).json<{ ok: boolean }>().ok, true);
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }));
