@@ -2,7 +2,7 @@
 //   npm run bench                      everything at the default levels (a few minutes)
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold or model
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model or messaging
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
