@@ -1,182 +1,225 @@
 // npm run bench: side-by-side measurements in one run (never timed assertions in tests).
-import net from 'node:net';
+//   npm run bench                      everything at the default levels (a few minutes)
+//   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
+//   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging or http-push
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { ClusterServer } from '../src/server/cluster-server.js';
-import { ServerCache } from '../src/discovery/server-cache.js';
+import { parseArgs } from 'node:util';
+import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
-import { ZkSession } from '../src/zk/session.js';
 import { ZkClient } from '../src/zk/zk-client.js';
 import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
-import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { messagingBench } from './messaging.js';
 import { httpPushBench } from './http-push.js';
+import { deleteTree, mkdirp } from '../src/zk/paths.js';
+import { raiseFdLimit } from './child-ipc.js';
+import { runConnectRate } from './connect-rate.js';
+import { Haproxy } from './haproxy.js';
+import { runHold, type HoldResult } from './hold-100k.js';
+import { runLatency } from './latency.js';
+import { renderLogLogPanels, type Series } from './log-plot.js';
+import { ratio } from './percentiles.js';
+import { clusterLoad, ENSEMBLE_READS_PER_SEC, ENSEMBLE_WRITES_PER_SEC, MODEL_SERVERS, MODEL_WATCHERS, runModel, type ModelResult } from './zk-load-model.js';
+import { burstWrites, propagation } from './zk-writes.js';
 
-const zkConnect = process.env.FULCRUM_ZK ?? DEFAULT_ZK_CONNECT;
-const ROOT = `/fulcrum-bench/${process.pid}/servers`;
-const noop = () => {};
+/** Allocation-service instances that watch on behalf of every client (clients ask over HTTP). */
+const ALLOC_INSTANCES = 3;
 
-/** The shared client driver: `total` connects with `concurrency` in flight, each reset right after it is established. */
-async function driveConnects(port: number, total: number, concurrency: number): Promise<number> {
-  let started = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < total) {
-        started++;
-        await new Promise<void>((resolve, reject) => {
-          const s = net.connect(port, '127.0.0.1', () => {
-            s.resetAndDestroy(); // RST: no TIME_WAIT pile-up across rounds
-            resolve();
-          });
-          s.once('error', reject);
-        });
-      }
-    }),
-  );
-  return total / ((performance.now() - t0) / 1000);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
-
-async function connectThroughput(): Promise<{ plain: number; fulcrum: number; ratio: number }> {
-  const plain = net.createServer((s) => s.on('error', noop));
-  await new Promise<void>((r) => plain.listen(0, '127.0.0.1', () => r()));
-  const plainPort = (plain.address() as net.AddressInfo).port;
-  const fulcrum = new ClusterServer({ zk: zkConnect, root: ROOT, handler: noop });
-  const { port } = await fulcrum.listen();
-  const TOTAL = 3_000;
-  // One connect in flight: on this machine's loopback any concurrency above 1 is capped near
-  // 2,840 conn/s for every server (a kernel limit), which would hide the server's own cost.
-  const CONC = 1;
-  const p: number[] = [];
-  const f: number[] = [];
-  await driveConnects(plainPort, 500, CONC); // warm-up both
-  await driveConnects(port, 500, CONC);
-  // Alternate rounds so drift in machine load hits both sides alike.
-  for (let round = 0; round < 5; round++) {
-    p.push(await driveConnects(plainPort, TOTAL, CONC));
-    f.push(await driveConnects(port, TOTAL, CONC));
-    if (process.env.BENCH_VERBOSE) console.log(`  round ${round}: plain ${p.at(-1)!.toFixed(0)} fulcrum ${f.at(-1)!.toFixed(0)}`);
-  }
-  await fulcrum.flushed();
-  await fulcrum.close();
-  plain.close();
-  return { plain: median(p), fulcrum: median(f), ratio: median(f) / median(p) };
-}
-
-async function burstWrites(): Promise<{ events: number; writes: number; ratio: number; peakExact: boolean; finalExact: boolean }> {
-  const server = new ClusterServer({ zk: zkConnect, root: ROOT, handler: noop });
-  const { port } = await server.listen();
-  const zk = await connectZk({ connect: zkConnect });
-  const N = 5_000;
-  const socks: net.Socket[] = [];
-  let started = 0;
-  await Promise.all(
-    Array.from({ length: 250 }, async () => {
-      while (started < N) {
-        started++;
-        socks.push(await new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect(port, '127.0.0.1', () => resolve(s));
-          s.once('error', reject);
-        }));
-      }
-    }),
-  );
-  while (server.connections.size < N) await new Promise((r) => setTimeout(r, 10));
-  await server.flushed();
-  const { decodeServerData } = await import('../src/server-data.js');
-  const readBalance = async () => decodeServerData((await zk.get(server.nodePath!, false))[1] as Buffer).balance;
-  const peakExact = (await readBalance()) === N;
-  for (const s of socks) s.resetAndDestroy();
-  while (server.connections.size > 0) await new Promise((r) => setTimeout(r, 10));
-  await server.flushed();
-  const finalExact = (await readBalance()) === 0;
-  const { events, writes } = server.stats;
-  await server.close();
-  zk.close();
-  return { events, writes, ratio: writes / events, peakExact, finalExact };
-}
-
-async function cacheLatency(): Promise<{ samples: number; p50: number; p99: number; max: number; caches: number }> {
-  const server = new ClusterServer({ zk: zkConnect, root: ROOT, handler: noop, minWriteIntervalMs: 0 });
-  const { port } = await server.listen();
-  const CACHES = 4;
-  const sessions = Array.from({ length: CACHES }, () => new ZkSession({ connect: zkConnect }));
-  const caches = sessions.map((session) => new ServerCache({ session, root: ROOT }));
-  await Promise.all(caches.map((c) => c.start()));
-  const lat: number[] = [];
-  const socks: net.Socket[] = [];
-  // One balance change at a time: from the moment setData returns to the moment each cache shows it.
-  for (let i = 0; i < 150; i++) {
-    const target = socks.length + 1;
-    const seen = caches.map((c) => new Promise<number>((resolve) => {
-      const on = () => {
-        if (c.current().servers.find((s) => s.port === port)?.balance === target) {
-          c.off('snapshot', on);
-          resolve(performance.now());
-        }
-      };
-      c.on('snapshot', on);
-    }));
-    const written = new Promise<number>((resolve) => {
-      const on = (b: number) => {
-        if (b !== target) return;
-        server.off('balanceWritten', on);
-        resolve(performance.now());
-      };
-      server.on('balanceWritten', on);
-    });
-    socks.push(await new Promise<net.Socket>((r) => { const s = net.connect(port, '127.0.0.1', () => r(s)); }));
-    const [w, ...ts] = await Promise.all([written, ...seen]);
-    for (const t of ts) lat.push(Math.max(0, t - w));
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  for (const s of socks) s.resetAndDestroy();
-  caches.forEach((c) => c.close());
-  sessions.forEach((s) => s.close());
-  await server.close();
-  return { samples: lat.length, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: Math.max(...lat), caches: CACHES };
-}
-
-const stopZk = await ensureZk(zkConnect, DEFAULT_ZK_CONNECT, (s) => console.log(s));
-const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
-await mkdirp(admin, ROOT);
+const options = {
+  model: { type: 'boolean', default: false },
+  hold: { type: 'string', default: '10000' },
+  'no-hold': { type: 'boolean', default: false },
+  only: { type: 'string' },
+  verbose: { type: 'boolean', default: !!process.env.BENCH_VERBOSE },
+} as const;
+let args: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
 try {
-  console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
-  if (process.argv.includes('--routes')) {
-    await messagingBench(zkConnect);
-    await httpPushBench(zkConnect);
-    process.exitCode = 0;
-  } else {
-  const t = await connectThroughput();
-  console.log('connect throughput (3,000 sequential connects × 5 alternating rounds, medians)');
-  console.log(`  plain net.Server   ${t.plain.toFixed(0).padStart(7)} conn/s`);
-  console.log(`  fulcrum server     ${t.fulcrum.toFixed(0).padStart(7)} conn/s`);
-  console.log(`  ratio              ${t.ratio.toFixed(2).padStart(7)}   (target >= 0.80) ${t.ratio >= 0.8 ? 'OK' : 'MISSED'}\n`);
-  const b = await burstWrites();
-  console.log('ZooKeeper writes during a 5,000-connection burst (connect all, then reset all)');
-  console.log(`  connection events  ${String(b.events).padStart(7)}`);
-  console.log(`  setData writes     ${String(b.writes).padStart(7)}`);
-  console.log(`  writes per event   ${b.ratio.toFixed(4).padStart(7)}   (target <= 0.05) ${b.ratio <= 0.05 ? 'OK' : 'MISSED'}`);
-  console.log(`  balance exact      peak ${b.peakExact ? 'yes' : 'NO'} · final ${b.finalExact ? 'yes' : 'NO'}\n`);
-  const c = await cacheLatency();
-  console.log(`balance change -> visible in ${c.caches} watch-driven caches (${c.samples} samples, write ack to cache event)`);
-  console.log(`  p50 ${c.p50.toFixed(2)} ms · p99 ${c.p99.toFixed(2)} ms · max ${c.max.toFixed(2)} ms   (target p99 <= 50 ms) ${c.p99 <= 50 ? 'OK' : 'MISSED'}\n`);
-  await messagingBench(zkConnect);
-  await httpPushBench(zkConnect);
+  args = parseArgs({ options }).values;
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(2);
+}
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push'];
+if (args.only !== undefined && !PARTS.includes(args.only)) {
+  console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
+  process.exit(2);
+}
+const runs = (part: string) => args.only === undefined || args.only === part;
+const holdLevel = Number(args.hold);
+if (!Number.isInteger(holdLevel) || holdLevel < 100) {
+  console.error(`--hold: must be an integer of at least 100, got ${JSON.stringify(args.hold)}`);
+  process.exit(2);
+}
+
+const n0 = (v: number) => Math.round(v).toLocaleString('en-US');
+const ms = (v: number) => v.toFixed(2);
+const ok = (good: boolean) => (good ? 'OK' : 'MISSED');
+const table = (head: string[], rows: (string | number)[][]) => {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  for (const r of cells) console.log(`  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`);
+};
+
+function printModel(m: ModelResult): void {
+  const p = m.perServer;
+  console.log(`ZooKeeper load model (simulation; churn: log-normal arrivals around 10/s per server, 60 s mean lifetime, ~${n0(p.meanBalance)} connections per server)`);
+  console.log(`  per server: ${p.events.toFixed(1)} connection events/s → ${p.writesOff.toFixed(2)} writes/s writing every change, ${p.writesOn.toFixed(2)} writes/s adaptive (longest hold-back ${n0(p.maxStalenessOnMs)} ms, exact at quiesce: ${p.allExact ? 'yes' : 'NO'})`);
+  table(
+    ['servers', 'watchers', 'writes/s every change', 'writes/s adaptive', 'reads/s every change', 'reads/s adaptive'],
+    m.rows.map((r) => [r.servers, n0(r.watchers), n0(r.off.writesPerSec), n0(r.on.writesPerSec), n0(r.off.readsPerSec), n0(r.on.readsPerSec)]),
+  );
+  console.log(`  capacity of a 3-node ensemble: ${n0(ENSEMBLE_WRITES_PER_SEC)} writes/s, ${n0(ENSEMBLE_READS_PER_SEC)} reads/s`);
+  table(['servers', 'max watchers, every change', 'max watchers, adaptive'], m.maxWatchers.map((r) => [r.servers, n0(r.off), n0(r.on)]));
+  console.log('');
+}
+
+function writeModelSvg(m: ModelResult, file: string): void {
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c'];
+  const writes: Series[] = [
+    { label: 'writes/s, every change', color: '#7f7f7f', points: MODEL_SERVERS.map((s) => ({ x: s, y: m.rows.find((r) => r.servers === s)!.off.writesPerSec })) },
+    { label: 'writes/s, adaptive policy', color: '#2ca02c', points: MODEL_SERVERS.map((s) => ({ x: s, y: m.rows.find((r) => r.servers === s)!.on.writesPerSec })) },
+  ];
+  const reads: Series[] = MODEL_WATCHERS.flatMap((w, i) => [
+    { label: `${n0(w)} watchers, every change`, color: colors[i]!, dashed: true, points: m.rows.filter((r) => r.watchers === w).map((r) => ({ x: r.servers, y: r.off.readsPerSec })) },
+    { label: `${n0(w)} watchers, adaptive`, color: colors[i]!, points: m.rows.filter((r) => r.watchers === w).map((r) => ({ x: r.servers, y: r.on.readsPerSec })) },
+    {
+      label: `${ALLOC_INSTANCES} allocation-service instances watching (adaptive)`,
+      color: '#9467bd',
+      points: MODEL_SERVERS.map((s) => ({ x: s, y: clusterLoad(s, ALLOC_INSTANCES, m.perServer.writesOn).readsPerSec })),
+    },
+  ]);
+  const svg = renderLogLogPanels([
+    { title: 'ZooKeeper writes/s (balance updates)', xLabel: 'servers', yLabel: 'writes per second', series: writes, limits: [{ y: ENSEMBLE_WRITES_PER_SEC, label: '3-node ensemble, writes' }] },
+    { title: 'ZooKeeper reads/s (watch re-reads)', xLabel: 'servers', yLabel: 'reads per second', series: reads, limits: [{ y: ENSEMBLE_READS_PER_SEC, label: '3-node ensemble, reads' }] },
+  ]);
+  mkdirSync('docs', { recursive: true });
+  writeFileSync(file, svg);
+  console.log(`  plot written to ${file}\n`);
+}
+
+function printHold(h: HoldResult): void {
+  const f = h.fulcrum;
+  const p = h.haproxy;
+  console.log(`hold ${n0(h.total)} concurrent connections (each proven by a ping/pong), 5 server processes`);
+  table(
+    ['', 'fulcrum (direct)', 'HAProxy leastconn', 'ratio'],
+    [
+      ['held', `${n0(f.held)}${f.failed ? ` (${n0(f.failed)} failed)` : ''}`, `${n0(p.held)}${p.failed ? ` (${n0(p.failed)} failed)` : ''}`, ''],
+      ['time to open all', `${(f.openMs / 1000).toFixed(1)} s`, `${(p.openMs / 1000).toFixed(1)} s`, ratio(f.openMs, p.openMs)],
+      ['RSS per connection above idle', `${n0(f.bytesPerConn)} B (5 servers)`, `${n0(p.bytesPerConn)} B (${p.processes} HAProxy)`, ratio(f.bytesPerConn, p.bytesPerConn)],
+    ],
+  );
+  console.log(`  per server at the peak: ${f.perServer.map(n0).join(' / ')}; RSS read without forcing a GC (garbage from the opening burst counts)`);
+  console.log(`  ZooKeeper: balances exact at the peak ${f.peakExact ? 'yes' : 'NO'}, back to 0 after ${f.finalExact ? 'yes' : 'NO'}; ${n0(f.writes)} writes for ${n0(f.events)} connection events`);
+  console.log(`  server RSS per connection above idle: target ≤ 3,072 B ${ok(f.bytesPerConn <= 3072)}`);
+  if (f.firstError || p.firstError) console.log(`  first error: ${f.firstError ?? p.firstError}`);
+  console.log('');
+}
+
+console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
+if (args.model || args.only === 'model') {
+  const m = runModel();
+  printModel(m);
+  writeModelSvg(m, 'docs/zk-load-model.svg');
+  process.exit(0);
+}
+
+const fdLimit = raiseFdLimit();
+const zkConnect = process.env.FULCRUM_ZK ?? DEFAULT_ZK_CONNECT;
+const base = `/fulcrum-bench/${process.pid}`;
+const stopZk = await ensureZk(zkConnect, DEFAULT_ZK_CONNECT, (s) => console.log(s));
+const admin = await connectZk({ connect: zkConnect });
+const cleanups: (() => Promise<void>)[] = [];
+const stopAll = async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+};
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stopAll().finally(() => process.exit(130)));
+try {
+  console.log(`open-file limit per process: ${n0(fdLimit)}\n`);
+  // 1. Round trip and connect → first pong, fulcrum vs HAProxy in front of the same 5 servers.
+  if (runs('latency')) {
+    const root = `${base}/latency`;
+    await mkdirp(ZkClient.of(admin), root);
+    const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1' });
+    cleanups.push(() => runner.stop());
+    const servers = await runner.start();
+    const proxy = new Haproxy({ backends: servers.map((s) => ({ host: '127.0.0.1', port: s.port })) });
+    cleanups.push(() => proxy.stop());
+    const haproxyPort = await proxy.start();
+    const rows = await runLatency({ zk: zkConnect, root, haproxyPort, verbose: args.verbose });
+    await stopAll();
+    console.log('round trip and connection setup: fulcrum (client picks the least-loaded server, connects straight to it)');
+    console.log('vs HAProxy 2.6 leastconn (mode tcp) in front of the same 5 server processes; default ping handler; one driver');
+    console.log('process per side, same driver code, rounds interleaved; paced pings, ms; median over 12 rounds of each round\'s percentile');
+    table(
+      ['', 'direct p50', 'HAProxy p50', 'ratio', 'direct p99', 'HAProxy p99', 'ratio', 'direct p999', 'HAProxy p999', 'ratio'],
+      rows.map((r) => [r.label, ms(r.direct.p50), ms(r.proxy.p50), ratio(r.direct.p50, r.proxy.p50), ms(r.direct.p99), ms(r.proxy.p99), ratio(r.direct.p99, r.proxy.p99), ms(r.direct.p999), ms(r.proxy.p999), ratio(r.direct.p999, r.proxy.p999)]),
+    );
+    const rt = rows.filter((r) => r.label.startsWith('round trip'));
+    console.log(`  targets direct/HAProxy ≤ 0.6 at p50: ${ok(rt.every((r) => r.direct.p50 / r.proxy.p50 <= 0.6))} · ≤ 0.8 at p99: ${ok(rt.every((r) => r.direct.p99 / r.proxy.p99 <= 0.8))}`);
+    console.log('  all samples pooled (p50 / p99 / p999, direct vs HAProxy):');
+    for (const r of rows) console.log(`    ${r.label}: ${ms(r.pooled.direct.p50)} / ${ms(r.pooled.direct.p99)} / ${ms(r.pooled.direct.p999)} vs ${ms(r.pooled.proxy.p50)} / ${ms(r.pooled.proxy.p99)} / ${ms(r.pooled.proxy.p999)} (${n0(r.pooled.direct.n)} vs ${n0(r.pooled.proxy.n)} samples)`);
+    console.log('');
   }
+  // 2. Connect throughput at 1, 8, 64 in flight.
+  if (runs('connect')) {
+    const root = `${base}/connect`;
+    await mkdirp(ZkClient.of(admin), root);
+    const rows = await runConnectRate({ zk: zkConnect, root, verbose: args.verbose });
+    console.log('connect throughput: fulcrum ClusterServer (registered, balance updates on) vs plain net.Server, same ping handler,');
+    console.log('each in its own process, driver in its own; a connect counts once its pong arrived; 3,000 per round × 5 alternating rounds, medians');
+    table(
+      ['in flight', 'plain conn/s', 'fulcrum conn/s', 'ratio', 'balance writes', 'SYN retransmit stalls'],
+      rows.map((r) => [r.concurrency, n0(r.plain), n0(r.fulcrum), ratio(r.fulcrum, r.plain), `${n0(r.writes)} / ${n0(r.events)} events`, `${r.synStalls.plain} / ${r.synStalls.fulcrum}`]),
+    );
+    console.log(`  target ratio ≥ 0.80 at every concurrency: ${ok(rows.every((r) => r.fulcrum / r.plain >= 0.8))}`);
+    const old = await runConnectRate({ zk: zkConnect, root, concurrency: [64], rounds: 3, until: 'handshake' });
+    console.log(`  the old method (count at the handshake, reset at once), 64 in flight: plain ${n0(old[0]!.plain)} vs fulcrum ${n0(old[0]!.fulcrum)} conn/s,`);
+    console.log(`  ${old[0]!.synStalls.plain} / ${old[0]!.synStalls.fulcrum} connects waited out a 1 s SYN retransmit (the driver outran accept() and overflowed the listen queue)\n`);
+  }
+  // 3. ZooKeeper writes and propagation, default vs adaptive publishing.
+  if (runs('writes')) {
+    const root = `${base}/writes`;
+    await mkdirp(ZkClient.of(admin), root);
+    const b0 = await burstWrites(zkConnect, root, admin, false);
+    const b1 = await burstWrites(zkConnect, root, admin, true);
+    const p0 = await propagation(zkConnect, root, false);
+    const p1 = await propagation(zkConnect, root, true);
+    console.log('ZooKeeper writes: one server, 5,000-connection burst (connect all, then reset all); propagation of important changes');
+    console.log('(a server\'s first connection arriving and leaving) into 4 watch-driven caches, from the server seeing it to each cache showing it');
+    table(
+      ['', 'every change (publishPolicy: false)', 'adaptive (the default)'],
+      [
+        ['burst: setData writes / events', `${n0(b0.writes)} / ${n0(b0.events)}`, `${n0(b1.writes)} / ${n0(b1.events)}`],
+        ['burst: writes per event (target ≤ 0.05)', (b0.writes / b0.events).toFixed(4), (b1.writes / b1.events).toFixed(4)],
+        ['burst: exact at peak · after', `${b0.peakExact ? 'yes' : 'NO'} · ${b0.finalExact ? 'yes' : 'NO'}`, `${b1.peakExact ? 'yes' : 'NO'} · ${b1.finalExact ? 'yes' : 'NO'}`],
+        ['important change → caches p50 / p99 ms', `${ms(p0.important.p50)} / ${ms(p0.important.p99)}`, `${ms(p1.important.p50)} / ${ms(p1.important.p99)}`],
+        ['setData ack → caches p50 / p99 ms', `${ms(p0.fromWrite.p50)} / ${ms(p0.fromWrite.p99)}`, `${ms(p1.fromWrite.p50)} / ${ms(p1.fromWrite.p99)}`],
+      ],
+    );
+    console.log(`  targets: writes per event ≤ 0.05 ${ok(b0.writes / b0.events <= 0.05 && b1.writes / b1.events <= 0.05)} · important change p99 ≤ 50 ms ${ok(p0.important.p99 <= 50 && p1.important.p99 <= 50)}\n`);
+  }
+  // 4. Many connections held.
+  if (runs('hold') && !args['no-hold']) {
+    const root = `${base}/hold`;
+    await mkdirp(ZkClient.of(admin), root);
+    printHold(await runHold({ zk: zkConnect, root, admin, total: holdLevel, log: args.verbose ? console.log : undefined }));
+  }
+  // 5. The model (no processes).
+  if (runs('model')) {
+    const m = runModel();
+    printModel(m);
+    writeModelSvg(m, 'docs/zk-load-model.svg');
+  }
+  // 6. Messaging: route visibility, writes per login, push latency and rate, broadcast (bench/messaging.ts).
+  if (runs('messaging')) await messagingBench(zkConnect);
+  // 7. Pushes through the alloc service's HTTP API beside the library PushClient (bench/http-push.ts).
+  if (runs('http-push')) await httpPushBench(zkConnect);
 } finally {
-  await deleteTree(admin, `/fulcrum-bench/${process.pid}`);
+  await stopAll();
+  await deleteTree(ZkClient.of(admin), base).catch(() => {});
   admin.close();
   await stopZk();
 }

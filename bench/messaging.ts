@@ -1,4 +1,4 @@
-// Messaging benchmarks (npm run bench, or npm run bench -- --routes for these alone):
+// Messaging benchmarks (part of npm run bench; npm run bench -- --only messaging for these alone):
 // ZooKeeper writes per login in a 10,000-login storm, login → route visible in every router,
 // pushes per second and push → receipt latency through the library PushClient, broadcast to 10,000.
 import net from 'node:net';

@@ -16,21 +16,46 @@ export { BalanceCounter } from './registry/balance-counter.js';
 export { NodeWriter, minIntervalDelay, DEFAULT_MIN_WRITE_INTERVAL_MS, DEFAULT_MAX_CAS_TRIES, type NodeWriterOptions, type NodeWriterStats, type WriteOutcome, type WriteDelayContext, type DelayPolicy } from './registry/node-writer.js';
 export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions, type RegistrationState, type RegistrationEvents } from './registry/registration.js';
 export { BalanceUpdater, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
+export { publishDelay, urgentReason, DEFAULT_PUBLISH_MAX_DELAY_MS, DEFAULT_PUBLISH_MIN_INTERVAL_MS, DEFAULT_SIGNIFICANT_CHANGE, DEFAULT_FIRST_CONNECTIONS, DEFAULT_LOWEST_BAND, type PublishState, type PublishContext, type PublishPolicyOptions } from './registry/publish-policy.js';
 
 export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cache.js';
 export { readServers, ZkReadSource } from './discovery/read-servers.js';
-export { makeSnapshot, addressOf, EMPTY_SNAPSHOT, type ServerInfo, type Snapshot, type ServerSource } from './discovery/snapshot.js';
+export { makeSnapshot, addressOf, EMPTY_SNAPSHOT, type ServerInfo, type Snapshot, type ServerSource, type DepartedServer } from './discovery/snapshot.js';
 
 export { effectiveLoad, type Strategy, type PickContext } from './balancing/strategy.js';
-export { BUILTIN_STRATEGIES, DEFAULT_STRATEGY, registerStrategy, getStrategy, strategyNames, least, p2c, roundRobin, random, hash, weighted } from './balancing/index.js';
+export { BUILTIN_STRATEGIES, DEFAULT_STRATEGY, registerStrategy, getStrategy, strategyNames, least, p2c, roundRobin, random, hash, weighted, waterFill, createWaterFillStrategy, type WaterFillOptions } from './balancing/index.js';
 export { BalanceProvider, type BalanceProviderOptions, type PickOptions } from './balancing/balance-provider.js';
 export { PendingPicks, DEFAULT_PENDING_TTL_MS } from './balancing/pending-picks.js';
 
-export { ClusterServer, ListenError, DEFAULT_HOST, DEFAULT_DRAIN_MS, type ClusterServerOptions, type ClusterServerStats } from './server/cluster-server.js';
+export { ClusterServer, ListenError, DEFAULT_HOST, DEFAULT_DRAIN_MS, GRACEFUL_CLOSE_MS, type ClusterServerOptions, type ClusterServerStats } from './server/cluster-server.js';
 export { pingHandler } from './server/ping-handler.js';
-export { encodeFrame, FrameDecoder, DEFAULT_MAX_FRAME_BYTES, type PingMessage, type PongMessage } from './protocol/frames.js';
+export {
+  Rebalancer,
+  resolveRebalancerOptions,
+  DEFAULT_REBALANCE_INTERVAL_MS,
+  DEFAULT_REBALANCE_MAX_MOVES_PER_SECOND,
+  DEFAULT_REBALANCE_MAX_IN_FLIGHT,
+  DEFAULT_REBALANCE_MIN_CONNECTION_AGE_MS,
+  DEFAULT_REBALANCE_MIGRATED_COOLDOWN_MS,
+  DEFAULT_REBALANCE_MEMBERSHIP_SETTLE_MS,
+  DEFAULT_REBALANCE_MIGRATE_TIMEOUT_MS,
+  type RebalancerOptions,
+  type RebalancerStats,
+  type RebalanceHost,
+} from './server/rebalancer.js';
+export {
+  planRebalance,
+  isMovable,
+  DEFAULT_REBALANCE_TRIGGER_RATIO,
+  DEFAULT_REBALANCE_SETTLE_RATIO,
+  DEFAULT_REBALANCE_MIN_EXCESS,
+  type RebalancePlan,
+  type PlanInput,
+  type ConnectionInfo,
+} from './server/rebalance-plan.js';
+export { encodeFrame, FrameDecoder, isMigrate, DEFAULT_MAX_FRAME_BYTES, type PingMessage, type PongMessage, type MigrateMessage } from './protocol/frames.js';
 
-export { ClusterClient, backoffDelay, type ClusterClientOptions } from './client/cluster-client.js';
+export { ClusterClient, backoffDelay, DEFAULT_MIGRATE_CLOSE_MS, type ClusterClientOptions } from './client/cluster-client.js';
 export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instance-policy.js';
 
 

@@ -19,7 +19,15 @@ export interface ServerData {
   /** Messaging gateway (routers and peer servers deliver here); absent on servers without messaging. */
   gatewayIp?: string;
   gatewayPort?: number;
+  /**
+   * Connections accepted per second over the last ACCEPT_RATE_WINDOW_MS, as of `updatedAt`.
+   * Lets independent pickers estimate how many others pick on the same picture (water-fill).
+   */
+  acceptRate?: number;
 }
+
+/** Window over which a server measures `acceptRate`; short, so a burst shows within a few writes. */
+export const ACCEPT_RATE_WINDOW_MS = 250;
 
 // useRecords:false keeps the bytes standard MessagePack (no msgpackr record extension).
 const packr = new Packr({ useRecords: false });
@@ -48,6 +56,9 @@ export function validateServerData(v: unknown): ServerData {
   if (o.draining !== undefined && typeof o.draining !== 'boolean') throw new MalformedServerDataError('bad draining');
   if (o.gatewayIp !== undefined && o.gatewayIp !== null && (typeof o.gatewayIp !== 'string' || WILDCARDS.has(o.gatewayIp))) throw new MalformedServerDataError(`bad gatewayIp ${JSON.stringify(o.gatewayIp)}`);
   if (o.gatewayPort !== undefined && o.gatewayPort !== null && (!isNonNegInt(o.gatewayPort) || o.gatewayPort < 1 || o.gatewayPort > 65535)) throw new MalformedServerDataError(`bad gatewayPort ${String(o.gatewayPort)}`);
+  if (o.acceptRate !== undefined && o.acceptRate !== null && !(typeof o.acceptRate === 'number' && Number.isFinite(o.acceptRate) && o.acceptRate >= 0)) {
+    throw new MalformedServerDataError(`bad acceptRate ${String(o.acceptRate)}`);
+  }
   const out: ServerData = { ip: o.ip, port: o.port, balance: o.balance };
   if (typeof o.id === 'string') out.id = o.id;
   if (typeof o.startedAt === 'number') out.startedAt = o.startedAt;
@@ -58,6 +69,7 @@ export function validateServerData(v: unknown): ServerData {
     out.gatewayIp = o.gatewayIp;
     out.gatewayPort = o.gatewayPort;
   }
+  if (typeof o.acceptRate === 'number' && o.acceptRate > 0) out.acceptRate = o.acceptRate;
   return out;
 }
 

@@ -1,6 +1,7 @@
 import { NoServersError } from '../errors.js';
 import { DEFAULT_STRATEGY } from './strategy-registry.js';
 import { PendingPicks } from './pending-picks.js';
+import { RecentPicks } from './recent-picks.js';
 import { type PickContext, type Strategy } from './strategy.js';
 import { getStrategy } from './strategy-registry.js';
 import type { ServerInfo, ServerSource, Snapshot } from '../discovery/snapshot.js';
@@ -10,7 +11,7 @@ export interface BalanceProviderOptions {
   source: ServerSource;
   /**
    * A registered strategy name or a strategy function.
-   * @default DEFAULT_STRATEGY ('least')
+   * @default DEFAULT_STRATEGY ('water-fill')
    */
   strategy?: string | Strategy;
   /**
@@ -29,12 +30,20 @@ export interface BalanceProviderOptions {
    */
   pendingTtlMs?: number;
   /**
-   * Clock for pending-pick expiry; injectable for tests.
+   * Clock for pending-pick expiry and for the age strategies give the picture (PickContext.now); injectable for tests.
    * @default Date.now
    */
   now?: () => number;
   /** Servers to avoid for now (e.g. recent connect failures); ignored if it would leave none. */
   isQuarantined?: (name: string) => boolean;
+  /**
+   * Servers this client just lost or failed to reach (e.g. `DownInstancePolicy.hasFailed`). An
+   * excluded server that is failing counts as displaced load (PickContext.displaced): its other
+   * clients are re-homing too. An excluded healthy server (a client leaving on purpose, e.g. a
+   * migration) does not.
+   * @default no server counts as failing
+   */
+  isFailing?: (name: string) => boolean;
   /**
    * Named in NoServersError.
    * @default '(discovery)'
@@ -61,7 +70,10 @@ export class BalanceProvider {
   private readonly pendingPicks: PendingPicks | undefined;
   private readonly random: () => number;
   private readonly isQuarantined: ((name: string) => boolean) | undefined;
+  private readonly isFailing: ((name: string) => boolean) | undefined;
   private readonly root: string;
+  private readonly now: () => number;
+  private readonly recent = new RecentPicks();
   private sequence = 0;
 
   constructor(options: BalanceProviderOptions) {
@@ -73,7 +85,9 @@ export class BalanceProvider {
       options.pending === false ? undefined : new PendingPicks({ ttlMs: options.pendingTtlMs, now: options.now });
     this.random = options.random ?? Math.random;
     this.isQuarantined = options.isQuarantined;
+    this.isFailing = options.isFailing;
     this.root = options.root ?? '(discovery)';
+    this.now = options.now ?? Date.now;
   }
 
   /** Picks a server from a fresh snapshot of the source. Throws NoServersError if none fits. */
@@ -96,10 +110,24 @@ export class BalanceProvider {
     const healthy = isQuarantined ? open.filter((s) => !isQuarantined(s.name)) : open;
     // Quarantine is a preference: a suspect server beats refusing to connect at all.
     const candidates = healthy.length > 0 ? healthy : open;
-    const ctx: PickContext = { key: opts.key, pending: view, random: this.random, sequence: this.sequence++ };
+    // Clients of a listed server that is draining, or that this client just lost, are leaving it too.
+    const isFailing = this.isFailing;
+    let displaced = 0;
+    for (const s of snapshot.servers) if (s.draining || (isFailing && exclude?.has(s.name) && isFailing(s.name))) displaced += s.balance;
+    const now = this.now();
+    const ctx: PickContext = {
+      key: opts.key,
+      pending: view,
+      random: this.random,
+      sequence: this.sequence++,
+      now,
+      displaced,
+      ownRecentPicks: this.recent.count(now),
+    };
     const chosen = candidates.length > 0 ? this.strategy(candidates, snapshot, ctx) : undefined;
     if (!chosen) throw new NoServersError(this.root);
     pending?.add(chosen.name);
+    this.recent.add(now);
     return chosen;
   }
 

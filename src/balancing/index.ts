@@ -6,3 +6,4 @@ export { p2c } from './p2c.js';
 export { random } from './random.js';
 export { roundRobin } from './round-robin.js';
 export { weighted } from './weighted.js';
+export { createWaterFillStrategy, DEFAULT_BLIND_WINDOW_MS, expectedArrivals, waterFill, waterLevel, type WaterFillOptions } from './water-fill.js';

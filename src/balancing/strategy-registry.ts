@@ -5,14 +5,16 @@ import { p2c } from './p2c.js';
 import { random } from './random.js';
 import { roundRobin } from './round-robin.js';
 import type { Strategy } from './strategy.js';
+import { waterFill } from './water-fill.js';
 import { weighted } from './weighted.js';
 
 /**
  * The strategy used when none is configured. Chosen by measurement (README, "Strategies"):
- * least-loaded over reported balance plus this process's pending picks reached spread <= 1
- * in ramp and burst, where p2c left 2-3 and least without pending picks herded.
+ * water-fill is least (plus pending picks) whenever no other picker is expected to pick on the
+ * same picture, so it keeps least's single-picker results, and it stays even where pickers
+ * that share nothing herd under least (fleet-burst, fleet-failover).
  */
-export const DEFAULT_STRATEGY = 'least';
+export const DEFAULT_STRATEGY = 'water-fill';
 
 /** The strategies fulcrum ships, by the name `--strategy` and `getStrategy` take. */
 export const BUILTIN_STRATEGIES: Readonly<Record<string, Strategy>> = Object.freeze({
@@ -22,6 +24,7 @@ export const BUILTIN_STRATEGIES: Readonly<Record<string, Strategy>> = Object.fre
   random,
   hash,
   weighted,
+  'water-fill': waterFill,
 });
 
 const strategies = new Map<string, Strategy>(Object.entries(BUILTIN_STRATEGIES));

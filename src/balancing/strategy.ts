@@ -10,6 +10,16 @@ export interface PickContext {
   readonly random: () => number;
   /** Monotonic per-provider counter, for round-robin. */
   readonly sequence: number;
+  /** Epoch ms of this pick, to age the picture and the servers' accept rates. @default snapshot.at */
+  readonly now?: number;
+  /**
+   * Connections of servers this pick has to avoid although they are still in the picture
+   * (draining, or excluded because this client just lost or failed them): they are about to
+   * re-home, like this one. @default 0
+   */
+  readonly displaced?: number;
+  /** Picks this picker itself made in the last ACCEPT_RATE_WINDOW_MS (part of what the accept rates show). @default 0 */
+  readonly ownRecentPicks?: number;
 }
 
 /**

@@ -3,9 +3,9 @@ import net, { type Socket } from 'node:net';
 import { AllServersFailedError, ClosedError, FulcrumError, NoServersError, ProtocolError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
-import { encodeFrame, FrameDecoder, isPong } from '../protocol/frames.js';
-import { isFrameOf, type KickedFrame, type MessageFrame, type MessageId, type SentFrame } from '../protocol/messages.js';
+import { encodeFrame, FrameDecoder, isMigrate, isPong, type MigrateMessage, type PingMessage } from '../protocol/frames.js';
 import { defaultLogger, type Logger } from '../log/logger.js';
+import { isFrameOf, type KickedFrame, type MessageFrame, type MessageId, type SentFrame } from '../protocol/messages.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
 import { isFinalLoginError, loginOn, type LoginOptions } from './login.js';
 
@@ -13,6 +13,8 @@ export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_BACKOFF_BASE_MS = 100;
 export const DEFAULT_BACKOFF_MAX_MS = 5_000;
+/** After switching to the new server, the old connection is destroyed if its close takes longer than this. */
+export const DEFAULT_MIGRATE_CLOSE_MS = 1_000;
 
 export interface ClusterClientOptions {
   /** Picks the server (discovery + strategy + pending picks). */
@@ -33,14 +35,21 @@ export interface ClusterClientOptions {
   backoffBaseMs?: number;
   /** @default 5000 */
   backoffMaxMs?: number;
-  /** Log in as this user after connecting, and again after every re-home. Also settable through connect(). */
+  /**
+   * Follow a server's `migrate` frame (default protocol only): connect elsewhere, then close the
+   * old connection. @default true
+   */
+  migrate?: boolean;
+  /** Where failed re-homing rounds go when nobody listens for 'failed'. @default defaultLogger() */
+  logger?: Logger;
+  /** Disable Nagle so a small request leaves at once even with an earlier one unacknowledged. @default true */
+  noDelay?: boolean;
+  /** Log in as this user after connecting, and again after every re-home or migration. Also settable through connect(). */
   login?: LoginOptions;
   /** Acknowledge every received message at once (after the 'message' listeners ran). @default true */
   autoAck?: boolean;
   /** send() gives up waiting for `sent` after this. @default 10000 */
   sendTimeoutMs?: number;
-  /** Where failed re-homing rounds go when nobody listens for 'failed'. @default defaultLogger() */
-  logger?: Logger;
 }
 
 /** A message pushed to this client (`message` frame). */
@@ -54,12 +63,31 @@ export interface SendResult {
 
 export const DEFAULT_SEND_TIMEOUT_MS = 10_000;
 
+/** An opened (and, with a login, logged-in) connection not yet adopted. */
+interface Dialed {
+  socket: Socket;
+  server: ServerInfo;
+  pongId: string | undefined;
+  decoder: FrameDecoder;
+  /** Frames that arrived right after the welcome. */
+  rest: unknown[];
+  /** Server id from `welcome`, when logged in. */
+  welcome: string | undefined;
+}
+
 export interface ClusterClientEvents {
   connected: [server: ServerInfo, pongId: string | undefined];
   /** The connection dropped; `willReconnect` says whether the client re-homes. */
   disconnected: [server: ServerInfo, willReconnect: boolean];
   /** A re-homing round failed; it tries again after `delayMs`. Logged (warn) instead when nobody listens. */
   failed: [err: Error, delayMs: number | undefined];
+  /**
+   * A server asked this client to move and the new connection is up (`socket` now returns it);
+   * the old one is closed right after this event.
+   */
+  migrated: [from: ServerInfo, to: ServerInfo, reason: string];
+  /** A server asked this client to move but no other server took it: it stays where it is. */
+  migrateFailed: [err: Error, server: ServerInfo];
   /** Logged in (after connect and after every re-home); `server` is the id from `welcome`. */
   loggedIn: [user: string, server: string];
   /** A message from a push, a private send, a room or a broadcast. */
@@ -85,8 +113,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private seq = 0;
+  private migrating = false;
   /** How often this client had to re-home. */
   reconnects = 0;
+  /** How often it moved on a server's request. */
+  migrations = 0;
   private login: LoginOptions | undefined;
   private readonly rooms = new Set<string>();
   private readonly sends = new Map<MessageId, { resolve: (r: SendResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -130,10 +161,21 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     let avoid: Iterable<string> = [];
     if (Symbol.iterator in arg) avoid = arg;
     else this.login = arg;
-    this.kickedReason = undefined;
     if (this.isConnected) return this.sock!;
+    this.kickedReason = undefined;
+    const d = await this.dial(new Set(avoid), false);
+    this.adopt(d);
+    this.emit('connected', d.server, d.pongId);
+    if (this.login && d.welcome !== undefined) this.emit('loggedIn', this.login.user, d.welcome);
+    return d.socket;
+  }
+
+  /**
+   * Picks and opens a connection without adopting it. On a migration (`migrated`), servers in
+   * `tried` stay excluded even when that leaves none: then the client is better off staying.
+   */
+  private async dial(tried: Set<string>, migrated: boolean): Promise<Dialed> {
     const maxAttempts = this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    const tried = new Set<string>(avoid);
     let lastError: unknown;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       if (this.closed) throw new ClosedError('client');
@@ -141,7 +183,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       try {
         server = await this.options.provider.pick({ key: this.options.key, exclude: tried });
       } catch (e) {
-        if (e instanceof NoServersError && tried.size > 0) {
+        if (e instanceof NoServersError && tried.size > 0 && !migrated) {
           tried.clear(); // every registered server failed once this round: give them another chance
           await this.sleep(backoffDelay(attempt, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS));
           lastError = e;
@@ -150,14 +192,14 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         throw e;
       }
       try {
-        const { socket, pongId, decoder } = await this.open(server);
+        const { socket, pongId, decoder } = await this.open(server, migrated);
         let rest: unknown[] = [];
-        let welcomeServer: string | undefined;
+        let welcome: string | undefined;
         if (this.login) {
           try {
             const r = await loginOn(socket, decoder, this.login, this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS);
             rest = r.rest;
-            welcomeServer = r.welcome.server;
+            welcome = r.welcome.server;
           } catch (e) {
             socket.destroy();
             throw e;
@@ -168,15 +210,12 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
           throw new ClosedError('client');
         }
         this.options.downPolicy?.succeed(server.name);
-        this.adopt(socket, server, decoder, rest);
-        this.emit('connected', server, pongId);
-        if (this.login && welcomeServer !== undefined) this.emit('loggedIn', this.login.user, welcomeServer);
-        return socket;
+        return { socket, server, pongId, decoder, rest, welcome };
       } catch (e) {
         if (e instanceof ClosedError) throw e;
         if (isFinalLoginError(e)) {
           this.options.provider.release(server.name);
-          throw e;
+          throw e; // another server would refuse the same token
         }
         lastError = e;
         tried.add(server.name);
@@ -191,11 +230,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     return new Promise((r) => setTimeout(r, ms));
   }
 
-  private open(server: ServerInfo): Promise<{ socket: Socket; pongId: string | undefined; decoder: FrameDecoder }> {
+  private open(server: ServerInfo, migrated = false): Promise<{ socket: Socket; pongId: string | undefined; decoder: FrameDecoder }> {
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
     const ping = this.options.ping ?? true;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: server.ip, port: server.port });
+      const socket = net.connect({ host: server.ip, port: server.port, noDelay: this.options.noDelay ?? true });
       const decoder = new FrameDecoder();
       const seq = ++this.seq;
       const fail = (err: Error) => {
@@ -230,29 +269,32 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       socket.once('connect', () => {
         if (!ping) return done(undefined);
         socket.on('data', onData);
-        socket.write(encodeFrame({ type: 'ping', seq }));
+        const hello: PingMessage = migrated ? { type: 'ping', seq, migrated: true } : { type: 'ping', seq };
+        socket.write(encodeFrame(hello));
       });
     });
   }
 
-  private adopt(socket: Socket, server: ServerInfo, decoder: FrameDecoder, rest: unknown[]): void {
+  private adopt(d: Dialed): void {
+    const { socket, server, decoder } = d;
     this.sock = socket;
     this.current = server;
     socket.on('error', () => {});
-    for (const m of rest) this.onFrame(m, socket);
-    let speaksFrames = true;
-    socket.on('data', (chunk: Buffer) => {
-      if (!speaksFrames) return;
-      let frames: unknown[];
-      try {
-        frames = decoder.push(chunk);
-      } catch {
-        speaksFrames = false; // a custom server protocol: not ours to judge
-        return;
-      }
-      for (const m of frames) this.onFrame(m, socket);
-    });
-    socket.resume();
+    if (this.options.ping ?? true) {
+      // The default protocol: `migrate` and, once logged in, the messaging frames.
+      for (const m of d.rest) this.onFrame(m, socket, server);
+      socket.on('data', (chunk: Buffer) => {
+        let msgs: unknown[];
+        try {
+          msgs = decoder.push(chunk);
+        } catch {
+          socket.destroy(); // a broken stream: re-home as after any drop
+          return;
+        }
+        for (const m of msgs) this.onFrame(m, socket, server);
+      });
+    }
+    socket.resume(); // do not let bytes pile up
     for (const room of this.rooms) socket.write(encodeFrame({ type: 'join', room }));
     socket.once('close', () => {
       if (this.sock !== socket) return;
@@ -267,32 +309,39 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     });
   }
 
-  /** `delay` is the wait the 'failed' event already announced; the jittered backoff otherwise. */
-  private scheduleReconnect(attempt: number, lostName?: string, delay = this.reconnectDelay(attempt)): void {
-    if (this.closed) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      // The server we just lost may still be registered (a crash is noticed only at session timeout).
-      this.connect(lostName ? [lostName] : []).then(
-        () => {
-          this.reconnects++;
-        },
-        (e: Error) => {
-          if (this.closed) return;
-          const next = this.reconnectDelay(attempt + 1);
-          if (this.listenerCount('failed') > 0) this.emit('failed', e, next);
-          else (this.options.logger ?? defaultLogger()).warn({ component: 'ClusterClient', err: e, code: (e as { code?: unknown }).code, delayMs: next }, `reconnect failed: ${e.message}`);
-          this.scheduleReconnect(attempt + 1, undefined, next);
-        },
-      );
-    }, delay);
+  /** Make-before-break: the new connection answers its ping before the old one is closed. */
+  private async follow(old: Socket, from: ServerInfo, m: MigrateMessage): Promise<void> {
+    if (this.migrating || this.closed || this.sock !== old) return;
+    this.migrating = true;
+    try {
+      const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
+      if (this.closed || this.sock !== old || old.destroyed) {
+        // The old connection dropped meanwhile and the usual re-homing took over.
+        next.socket.destroy();
+        this.options.provider.release(next.server.name);
+        return;
+      }
+      this.adopt(next);
+      this.migrations++;
+      this.emit('migrated', from, next.server, m.reason);
+      if (this.login && next.welcome !== undefined) this.emit('loggedIn', this.login.user, next.welcome);
+      const t = setTimeout(() => old.destroy(), DEFAULT_MIGRATE_CLOSE_MS);
+      old.once('close', () => clearTimeout(t));
+      old.end();
+    } catch (e) {
+      if (!(e instanceof ClosedError)) this.emit('migrateFailed', e as Error, from);
+    } finally {
+      this.migrating = false;
+    }
   }
 
-  private onFrame(m: unknown, from: Socket): void {
-    if (isFrameOf<MessageFrame>(m, 'message')) {
+  private onFrame(m: unknown, from: Socket, server: ServerInfo): void {
+    if (isMigrate(m)) {
+      if (this.options.migrate ?? true) void this.follow(from, server, m);
+    } else if (isFrameOf<MessageFrame>(m, 'message')) {
       const { type: _t, ...msg } = m;
       this.emit('message', msg);
-      if (this.options.autoAck ?? true) this.ack(m.id);
+      if (this.options.autoAck ?? true) this.ackOn(from, m.id);
     } else if (isFrameOf<SentFrame>(m, 'sent')) {
       const p = this.sends.get(m.id);
       if (!p) return;
@@ -300,7 +349,8 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       clearTimeout(p.timer);
       p.resolve(m.code === undefined ? { delivered: m.delivered === true } : { delivered: m.delivered === true, code: String(m.code) });
     } else if (isFrameOf<KickedFrame>(m, 'kicked')) {
-      if (from !== this.sock) return; // a connection we already left behind
+      // A connection we left behind (or are leaving: our new login there replaces it) does not count.
+      if (from !== this.sock || this.migrating) return;
       this.kickedReason = String(m.reason);
       this.emit('kicked', this.kickedReason);
     } else if (isPong(m)) {
@@ -313,9 +363,13 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.sock.write(encodeFrame(frame));
   }
 
+  private ackOn(socket: Socket, id: MessageId): void {
+    if (!socket.destroyed) socket.write(encodeFrame({ type: 'ack', id }));
+  }
+
   /** Acknowledges a message (automatic unless autoAck is false). */
   ack(id: MessageId): void {
-    if (this.sock && !this.sock.destroyed) this.sock.write(encodeFrame({ type: 'ack', id }));
+    if (this.sock) this.ackOn(this.sock, id);
   }
 
   /** Resolves once the server processed everything sent before (a ping round trip on the same socket). */
@@ -373,6 +427,27 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     }
     this.sends.clear();
     this.barrier = [];
+  }
+
+  /** `delay` is the wait the 'failed' event already announced; the jittered backoff otherwise. */
+  private scheduleReconnect(attempt: number, lostName?: string, delay = this.reconnectDelay(attempt)): void {
+    if (this.closed) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      // The server we just lost may still be registered (a crash is noticed only at session timeout).
+      this.connect(lostName ? [lostName] : []).then(
+        () => {
+          this.reconnects++;
+        },
+        (e: Error) => {
+          if (this.closed) return;
+          const next = this.reconnectDelay(attempt + 1);
+          if (this.listenerCount('failed') > 0) this.emit('failed', e, next);
+          else (this.options.logger ?? defaultLogger()).warn({ component: 'ClusterClient', err: e, code: (e as { code?: unknown }).code, delayMs: next }, `reconnect failed: ${e.message}`);
+          this.scheduleReconnect(attempt + 1, undefined, next);
+        },
+      );
+    }, delay);
   }
 
   private reconnectDelay(attempt: number): number {

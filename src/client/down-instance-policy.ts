@@ -62,6 +62,13 @@ export class DownInstancePolicy {
     return true;
   };
 
+  /** Failed within the window (or is quarantined): its other clients are likely losing it too. */
+  hasFailed = (name: string): boolean => {
+    if (this.isQuarantined(name)) return true;
+    const t = this.now();
+    return (this.failuresByName.get(name) ?? []).some((f) => t - f < this.windowMs);
+  };
+
   get quarantined(): string[] {
     return [...this.until.keys()].filter((n) => this.isQuarantined(n));
   }

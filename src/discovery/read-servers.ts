@@ -3,7 +3,7 @@ import { C, isZk } from '../zk/codes.js';
 import type { ZkClient, ZkNode } from '../zk/zk-client.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
-import { makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
+import { DepartedMemory, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
 
 /** Called for a child whose data is not valid ServerData; the node is skipped, never fatal. */
 export type MalformedHandler = (name: string, err: Error) => void;
@@ -82,6 +82,7 @@ export async function sessionClient(session: ZkSession): Promise<ZkClient> {
 export class ZkReadSource implements ServerSource {
   readonly root: string;
   private version = 0;
+  private readonly departed = new DepartedMemory();
 
   constructor(
     private readonly session: ZkSession,
@@ -93,6 +94,9 @@ export class ZkReadSource implements ServerSource {
 
   async snapshot(): Promise<Snapshot> {
     const zk = await sessionClient(this.session);
-    return makeSnapshot(await readServers(zk, this.root, this.opts), ++this.version);
+    // The picture is as old as the read's start: nodes may have changed while it ran.
+    const at = Date.now();
+    const servers = await readServers(zk, this.root, this.opts);
+    return makeSnapshot(servers, ++this.version, at, { departed: this.departed.observe(servers, Date.now()) });
   }
 }

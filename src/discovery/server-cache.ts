@@ -7,7 +7,7 @@ import type { ZkClient } from '../zk/zk-client.js';
 import { DEFAULT_ROOT, mkdirp, validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { sessionClient, toServerInfo, warnMalformedOnce, type MalformedHandler } from './read-servers.js';
-import { EMPTY_SNAPSHOT, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
+import { DepartedMemory, EMPTY_SNAPSHOT, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
 
 /** Full re-read of the root as a safety net against a missed watch. */
 export const DEFAULT_RESYNC_INTERVAL_MS = 30_000;
@@ -118,6 +118,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   private listAll = false;
 
   private snap: Snapshot = EMPTY_SNAPSHOT;
+  private readonly departed = new DepartedMemory();
   private changed = false;
   private flushScheduled = false;
   private lastEmitted: Snapshot = EMPTY_SNAPSHOT;
@@ -226,7 +227,9 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   current(): Snapshot {
     if (this.changed && this.loaded) {
       this.changed = false;
-      this.snap = makeSnapshot(this.liveServers(), this.snap.version + 1);
+      const live = this.liveServers();
+      const at = Date.now();
+      this.snap = makeSnapshot(live, this.snap.version + 1, at, { live: true, departed: this.departed.observe(live, at) });
     }
     return this.snap;
   }

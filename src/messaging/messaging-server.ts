@@ -85,6 +85,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
       serverId: () => this.clusterServer.id,
       secret: options.secret,
       ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
+      onPing: (socket, migrated) => this.clusterServer.markProtocol(socket, { migrated }),
     });
     this.gateway = new GatewayServer({ server: () => this.name, secret: options.secret, handle: (req) => this.sessions.handleGateway(req) });
     const { secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, ...clusterOptions } = options;

@@ -41,6 +41,8 @@ export interface UserSessionsOptions {
   secret?: string;
   ackTimeoutMs: number;
   maxFrameBytes?: number;
+  /** Told about every ping: the socket speaks fulcrum frames (the rebalancer may ask it to migrate). */
+  onPing?: (socket: Socket, migrated: boolean) => void;
 }
 
 export interface MessagingStats {
@@ -142,6 +144,7 @@ export class UserSessions {
   private onFrame(conn: Conn, frame: ClientFrame): void {
     switch (frame.type) {
       case 'ping':
+        this.options.onPing?.(conn.socket, frame.migrated === true);
         this.write(conn, { type: 'pong', seq: frame.seq, id: this.options.serverId() });
         return;
       case 'login':

@@ -66,6 +66,8 @@ export class ServerMetrics {
     mirror('fulcrum_server_refused_total', 'Connections closed at once (over maxConnections, or draining); never counted.', () => server.stats.refused);
     mirror('fulcrum_server_protocol_errors_total', 'Connections closed for a malformed frame.', () => server.stats.protocolErrors);
     mirror('fulcrum_server_reregistrations_total', 'Times the server node had to be created again (session expiry, node lost).', () => server.stats.reregistrations);
+    mirror('fulcrum_server_migrations_asked_total', 'Connections this server asked to move for rebalancing (migrate frames plus graceful closes).', () => server.stats.rebalance?.asked ?? 0);
+    mirror('fulcrum_server_migrations_moved_total', 'Connections asked to move that have gone.', () => server.stats.rebalance?.moved ?? 0);
     mirror('fulcrum_zk_writes_total', 'Balance writes (versioned setData) that succeeded.', () => server.stats.writes);
     mirror('fulcrum_zk_write_conflicts_total', 'Balance writes answered BADVERSION (the version was re-read and the truth written again).', () => server.stats.badVersion);
     mirror('fulcrum_zk_write_failures_total', 'Balance writes that failed otherwise and were retried later.', () => server.stats.failures);

@@ -6,6 +6,8 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 const HEADER_BYTES = 4;
 
 const packr = new Packr({ useRecords: false });
+/** Shared by every idle decoder: a decoder per socket must not keep a buffer (or its last chunk) alive. */
+const EMPTY = Buffer.alloc(0);
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 
 /** One message as a frame: a 4-byte big-endian body length, then a MessagePack body. */
@@ -22,7 +24,7 @@ export function encodeFrame(message: unknown): Buffer {
  * that is not exactly one MessagePack value; the caller closes that socket only.
  */
 export class FrameDecoder {
-  private buffered: Buffer = Buffer.alloc(0);
+  private buffered: Buffer = EMPTY;
 
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
@@ -36,7 +38,7 @@ export class FrameDecoder {
       if (len === 0) throw new ProtocolError('empty frame');
       if (this.buffered.length < HEADER_BYTES + len) break;
       const body = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + len);
-      this.buffered = this.buffered.subarray(HEADER_BYTES + len);
+      this.buffered = this.buffered.length === HEADER_BYTES + len ? EMPTY : this.buffered.subarray(HEADER_BYTES + len);
       let message: unknown;
       try {
         message = unpackr.unpack(body);
@@ -59,6 +61,8 @@ export class FrameDecoder {
 export interface PingMessage {
   type: 'ping';
   seq: number;
+  /** Set by a client that arrived here because another server sent it `migrate`: exempt it from moving again for a while. */
+  migrated?: boolean;
 }
 
 export interface PongMessage {
@@ -66,6 +70,24 @@ export interface PongMessage {
   seq: number;
   /** Id of the server that answered. */
   id: string;
+}
+
+/**
+ * Server → client: please move. A fulcrum client re-picks excluding the sender and every server
+ * in `exclude`, connects, and closes this connection only once the new one answers (make-before-break).
+ */
+export interface MigrateMessage {
+  type: 'migrate';
+  /** Why, for logs (e.g. 'rebalance'). */
+  reason: string;
+  /** Servers (node names) not to move to: the ones at or above their share. */
+  exclude?: string[];
+}
+
+export function isMigrate(m: unknown): m is MigrateMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const o = m as { type?: unknown; reason?: unknown; exclude?: unknown };
+  return o.type === 'migrate' && typeof o.reason === 'string' && (o.exclude === undefined || (Array.isArray(o.exclude) && o.exclude.every((x) => typeof x === 'string')));
 }
 
 export function isPing(m: unknown): m is PingMessage {

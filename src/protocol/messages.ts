@@ -55,6 +55,8 @@ export interface LeaveFrame {
 export interface ClientPingFrame {
   type: 'ping';
   seq: number;
+  /** The client arrived through a `migrate` (see frames.ts). */
+  migrated?: boolean;
 }
 
 /** Every frame a client may send. */
@@ -123,7 +125,7 @@ export function parseClientFrame(m: unknown): ClientFrame {
   switch (o.type) {
     case 'ping':
       field(o, 'seq', Number.isInteger, 'an integer');
-      return { type: 'ping', seq: o.seq as number };
+      return o.migrated === true ? { type: 'ping', seq: o.seq as number, migrated: true } : { type: 'ping', seq: o.seq as number };
     case 'login':
       field(o, 'user', isName, NAME);
       if (o.token !== undefined && o.token !== null) field(o, 'token', (v) => typeof v === 'string' && v.length <= 4096, 'a string');

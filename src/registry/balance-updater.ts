@@ -5,7 +5,8 @@ import { encodeServerData, type ServerData } from '../server-data.js';
 import type { KeyedMutex } from '../zk/keyed-mutex.js';
 import type { ZkSession } from '../zk/session.js';
 import { BalanceCounter } from './balance-counter.js';
-import type { DelayPolicy, WriteOutcome } from './node-writer.js';
+import { minIntervalDelay, type DelayPolicy, type WriteOutcome } from './node-writer.js';
+import type { PublishState } from './publish-policy.js';
 import { Registration, type RegistrationState } from './registration.js';
 
 export { DEFAULT_MIN_WRITE_INTERVAL_MS } from './node-writer.js';
@@ -30,6 +31,12 @@ export interface BalanceUpdaterOptions {
   minWriteIntervalMs?: number;
   /** @default minIntervalDelay */
   delayPolicy?: DelayPolicy;
+  /**
+   * Adaptive publishing: the wait before the next write given what ZooKeeper holds and the live
+   * balance (see publish-policy.ts); the minimum gap still applies. Takes precedence over
+   * delayPolicy. @default undefined (every change is written after the minimum gap)
+   */
+  publishPolicy?: (state: PublishState & { metadataChanged: boolean }) => number;
   /** @default DEFAULT_RETRY_DELAY_MS (250) */
   retryDelayMs?: number;
   /** Outcome and duration of every balance write (e.g. for a histogram). */
@@ -58,17 +65,32 @@ export interface BalanceWriteStats {
 export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; state: [to: RegistrationState, from: RegistrationState]; error: [Error] }> {
   readonly counter = new BalanceCounter();
   readonly registration: Registration<ServerData>;
+  /** The balance ZooKeeper holds as far as we know (the publish policy compares against it). */
+  private published = 0;
+  private metadataChanged = false;
 
   constructor(options: BalanceUpdaterOptions) {
     super();
-    const { describe, ...rest } = options;
+    const { describe, publishPolicy, ...rest } = options;
+    const delayPolicy: DelayPolicy | undefined = publishPolicy
+      ? (ctx) =>
+          Math.max(
+            minIntervalDelay(ctx),
+            publishPolicy({ published: this.published, publishedAt: ctx.lastWriteAt, current: this.counter.value, now: ctx.now, metadataChanged: this.metadataChanged }),
+          )
+      : options.delayPolicy;
     this.registration = new Registration<ServerData>({
       ...rest,
+      delayPolicy,
       data: () => ({ ...describe(), balance: this.counter.value, updatedAt: Date.now() }),
       encode: encodeServerData,
     });
     this.counter.onChange(() => this.registration.publish());
-    this.registration.on('written', (d) => this.emit('written', d.balance));
+    this.registration.on('written', (d) => {
+      this.published = d.balance;
+      this.metadataChanged = false;
+      this.emit('written', d.balance);
+    });
     this.registration.on('state', (to, from) => this.emit('state', to, from));
     this.registration.on('error', (e) => reportError(this, e, options.logger, { component: 'BalanceUpdater', path: this.registration.path }));
   }
@@ -101,6 +123,7 @@ export class BalanceUpdater extends EventEmitter<{ written: [balance: number]; s
 
   /** Publishes a metadata change (e.g. draining) even though the balance did not move. */
   touch(): void {
+    this.metadataChanged = true;
     this.registration.publish();
   }
 

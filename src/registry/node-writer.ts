@@ -108,6 +108,7 @@ export class NodeWriter<T> {
   private written = 0;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerDueAt = 0;
   private lastWriteAt = 0;
   private pendingSince = 0;
   private next: Deferred<WriteOutcome<T>> | undefined;
@@ -186,13 +187,19 @@ export class NodeWriter<T> {
   }
 
   private schedule(): void {
-    if (!this.isAttached || this.running || this.timer || this.written >= this.requested) return;
+    if (!this.isAttached || this.running || this.written >= this.requested) return;
     const now = Date.now();
-    const wait = this.delayPolicy({ now, lastWriteAt: this.lastWriteAt, minWriteIntervalMs: this.minWriteIntervalMs, pending: this.requested - this.written, pendingSince: this.pendingSince });
+    const wait = Math.max(0, this.delayPolicy({ now, lastWriteAt: this.lastWriteAt, minWriteIntervalMs: this.minWriteIntervalMs, pending: this.requested - this.written, pendingSince: this.pendingSince }));
+    // A later request may make the change more urgent (adaptive policies): bring a pending write forward, never push it back.
+    if (this.timer) {
+      if (now + wait >= this.timerDueAt) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDueAt = now + wait;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.run();
-    }, Math.max(0, wait));
+    }, wait);
   }
 
   private async run(): Promise<void> {

@@ -1,17 +1,24 @@
 import { EventEmitter, once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
+import { encodeFrame, type MigrateMessage } from '../protocol/frames.js';
 import type { Logger } from '../log/logger.js';
 import { reportError } from '../log/report-error.js';
 import { BalanceUpdater, type BalanceWriteStats } from '../registry/balance-updater.js';
 import { digestId } from '../registry/registration.js';
+import { publishDelay, type PublishPolicyOptions } from '../registry/publish-policy.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
+import { AcceptRateMeter } from './accept-rate.js';
 import { pingHandler } from './ping-handler.js';
+import type { ConnectionInfo } from './rebalance-plan.js';
+import { Rebalancer, resolveRebalancerOptions, type RebalancerOptions, type RebalancerStats } from './rebalancer.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 /** Time over which close() spreads the closing of client sockets; 0 closes them at once. */
 export const DEFAULT_DRAIN_MS = 0;
+/** A non-protocol connection closed for rebalancing is destroyed if it has not closed by then. */
+export const GRACEFUL_CLOSE_MS = 2_000;
 
 export class ListenError extends FulcrumError {
   constructor(address: string, options?: { cause?: unknown }) {
@@ -55,8 +62,22 @@ export interface ClusterServerOptions {
   gateway?: () => { ip: string; port: number } | undefined;
   /** Runs after the port is bound and before the node is registered (e.g. open the messaging gateway). @default none */
   beforeRegister?: () => Promise<void>;
+  /**
+   * Move clients away while this server holds clearly more than its share (see Rebalancer):
+   * `true` for the defaults, or the settings. @default false
+   */
+  rebalance?: boolean | RebalancerOptions;
   /** Where background failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
+  /** Disable Nagle on accepted sockets so a small reply leaves at once. @default true */
+  noDelay?: boolean;
+  /**
+   * Adaptive balance publishing (see publish-policy.ts): changes that matter for picking (first
+   * connections, the cap, draining, a large relative change) are written after the minimum gap,
+   * small ones coalesce for up to `maxDelayMs` (1 s); the last value is always written. `false`
+   * writes every change after the minimum gap. @default true (the policy's defaults)
+   */
+  publishPolicy?: boolean | PublishPolicyOptions;
 }
 
 export interface ClusterServerStats extends BalanceWriteStats {
@@ -65,9 +86,17 @@ export interface ClusterServerStats extends BalanceWriteStats {
   refused: number;
   protocolErrors: number;
   reregistrations: number;
+  /** Present when rebalancing is on. */
+  rebalance?: RebalancerStats;
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
+const ignore = () => {};
+
+/** Published only while the server accepts, so a quiet server's node stays as it was. */
+function acceptRateField(perSecond: number): { acceptRate?: number } {
+  return perSecond > 0 ? { acceptRate: Math.round(perSecond) } : {};
+}
 
 /**
  * A net.Server that publishes its live connection count in ZooKeeper. Bind with listen(),
@@ -78,7 +107,9 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   readonly session: ZkSession;
   private readonly ownsSession: boolean;
   private readonly sockets = new Set<Socket>();
-  private readonly root: string;
+  private readonly info = new WeakMap<Socket, ConnectionInfo>();
+  readonly root: string;
+  private rebalancer: Rebalancer | undefined;
   private updater: BalanceUpdater | undefined;
   private address: { ip: string; port: number } | undefined;
   private serverId: string | undefined;
@@ -86,6 +117,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   private closing: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private readonly counters = { accepted: 0, refused: 0, protocolErrors: 0 };
+  private readonly acceptRate = new AcceptRateMeter();
 
   constructor(private readonly options: ClusterServerOptions) {
     super();
@@ -96,6 +128,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const advertise = options.advertise ?? host;
     if (WILDCARD.has(advertise)) throw InvalidArgumentError.format('advertise', `must be a reachable address when listening on ${host || 'all interfaces'}`);
     if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
+    if (options.rebalance) resolveRebalancerOptions(options.rebalance === true ? {} : options.rebalance); // fail now, not at listen()
     if (typeof options.zk === 'string') {
       this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest, logger: options.logger });
       this.ownsSession = true;
@@ -108,6 +141,11 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
 
   get id(): string {
     return this.serverId ?? '';
+  }
+
+  /** The znode name clients know this server by (the id, with '/' made safe). */
+  get nodeName(): string {
+    return this.id.replace(/\//g, '_');
   }
 
   /** The advertised address once listening. */
@@ -134,7 +172,8 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
 
   get stats(): ClusterServerStats {
     const w = this.updater?.stats ?? { events: 0, writes: 0, badVersion: 0, failures: 0 };
-    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.updater?.registration.reregistrations ?? 0 };
+    const rebalance = this.rebalancer ? { rebalance: { ...this.rebalancer.stats } } : {};
+    return { ...w, ...this.counters, balance: this.balance, reregistrations: this.updater?.registration.reregistrations ?? 0, ...rebalance };
   }
 
   /** Binds the socket, then registers the node (so the published address already accepts). */
@@ -170,7 +209,11 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
       ...((g) => (g ? { gatewayIp: g.ip, gatewayPort: g.port } : {}))(gateway?.()),
+      ...acceptRateField(this.acceptRate.perSecond()),
     });
+    const policy = this.options.publishPolicy ?? true;
+    const policyOpts: PublishPolicyOptions | undefined = policy === true ? {} : policy || undefined;
+    const maxConnections = this.options.maxConnections;
     this.updater = new BalanceUpdater({
       session: this.session,
       root: this.root,
@@ -178,6 +221,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       describe,
       digest: this.options.digest,
       minWriteIntervalMs: this.options.minWriteIntervalMs,
+      publishPolicy: policyOpts && ((state) => publishDelay(state, { metadataChanged: state.metadataChanged, maxConnections }, { minIntervalMs: this.options.minWriteIntervalMs, ...policyOpts })),
       observeWrite: (outcome, seconds) => {
         if (outcome.kind === 'written') this.emit('balanceWritten', outcome.value.balance, seconds);
       },
@@ -191,11 +235,20 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       throw e;
     }
     this.emit('registered', this.updater.path);
+    const rb = this.options.rebalance;
+    if (rb && !this.draining) {
+      this.rebalancer = new Rebalancer(
+        { id: this.nodeName, session: this.session, root: this.root, connections: () => this.connectionEntries(), migrate: (s, reason, exclude) => this.migrate(s, { reason, exclude }) },
+        rb === true ? {} : rb,
+      );
+      this.rebalancer.start();
+    }
     return this.address;
   }
 
   private accept(socket: Socket): void {
-    socket.on('error', () => {}); // a reset client must not crash the server
+    socket.on('error', ignore); // a reset client must not crash the server
+    if (this.options.noDelay ?? true) socket.setNoDelay(true);
     const max = this.options.maxConnections;
     if (this.draining || (max !== undefined && this.sockets.size >= max)) {
       this.counters.refused++;
@@ -205,20 +258,73 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       return;
     }
     this.sockets.add(socket);
+    this.info.set(socket, { acceptedAt: Date.now(), protocol: false, migratedIn: false });
     this.counters.accepted++;
+    this.acceptRate.record();
     this.updater?.increase();
-    socket.once('close', () => {
-      if (this.sockets.delete(socket)) this.updater?.decrease();
-    });
+    socket.on('close', this.onSocketClose);
     const handler = this.options.handler ?? this.defaultHandler();
     handler(socket, this);
     this.emit('connection', socket);
   }
 
+  /** One listener shared by every socket (emitters call it with the socket as `this`): a closure per socket costs memory at 100k. */
+  private readonly onSocketClose = ((server: ClusterServer) =>
+    function (this: Socket): void {
+      if (server.sockets.delete(this)) server.updater?.decrease();
+    })(this);
+
   private defaultHandlerFn: ((socket: Socket) => void) | undefined;
   private defaultHandler(): (socket: Socket) => void {
-    this.defaultHandlerFn ??= pingHandler({ id: this.id, onProtocolError: () => this.counters.protocolErrors++ });
+    this.defaultHandlerFn ??= pingHandler({ id: this.id, onProtocolError: () => this.counters.protocolErrors++, onPing: (socket, ping) => this.markProtocol(socket, { migrated: ping.migrated === true }) });
     return this.defaultHandlerFn;
+  }
+
+  /**
+   * Records that a connection speaks fulcrum frames (so it is asked to move with `migrate`, not
+   * closed) and whether it arrived through a migration. The default handler calls it on each
+   * ping; a custom handler that speaks the frames calls it itself.
+   */
+  markProtocol(socket: Socket, opts: { migrated?: boolean } = {}): void {
+    const info = this.info.get(socket);
+    if (!info) return;
+    info.protocol = true;
+    if (opts.migrated) info.migratedIn = true;
+  }
+
+  /** What the server knows about one live connection. */
+  connectionInfo(socket: Socket): Readonly<ConnectionInfo> | undefined {
+    return this.sockets.has(socket) ? this.info.get(socket) : undefined;
+  }
+
+  private *connectionEntries(): Iterable<[Socket, ConnectionInfo]> {
+    for (const s of this.sockets) {
+      const info = this.info.get(s);
+      if (info && !s.destroyed) yield [s, info];
+    }
+  }
+
+  /**
+   * Asks one connection to move: a fulcrum client gets a `migrate` frame (it reconnects elsewhere,
+   * then closes this one); any other client gets a graceful close (FIN), destroyed after
+   * GRACEFUL_CLOSE_MS. Returns which of the two happened, or 'gone' for an unknown socket.
+   */
+  migrate(socket: Socket, opts: { reason?: string; exclude?: readonly string[] } = {}): 'asked' | 'closed' | 'gone' {
+    const info = this.connectionInfo(socket);
+    if (!info || socket.destroyed) return 'gone';
+    if (info.protocol) {
+      const frame: MigrateMessage = { type: 'migrate', reason: opts.reason ?? 'rebalance', exclude: [...new Set([this.nodeName, ...(opts.exclude ?? [])])] };
+      socket.write(encodeFrame(frame));
+      return 'asked';
+    }
+    socket.end();
+    setTimeout(() => socket.destroy(), GRACEFUL_CLOSE_MS).unref();
+    return 'closed';
+  }
+
+  /** The rebalancing loop when `rebalance` is on (its cache, stats, last plan; `tick()` to drive it). */
+  get rebalancing(): Rebalancer | undefined {
+    return this.rebalancer;
   }
 
   /** Live client sockets (read-only view). */
@@ -242,6 +348,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
 
   private async doClose(drainMs: number): Promise<void> {
     this.draining = true;
+    this.rebalancer?.stop();
     try {
       await this.updater?.unregister();
     } catch {

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { encodeFrame, FrameDecoder, isPing, type PongMessage } from '../protocol/frames.js';
+import { encodeFrame, FrameDecoder, isPing, type PingMessage, type PongMessage } from '../protocol/frames.js';
 
 export interface PingHandlerOptions {
   /** Id sent back in every pong. */
@@ -7,6 +7,8 @@ export interface PingHandlerOptions {
   maxFrameBytes?: number;
   /** Told about a socket closed for a protocol violation. */
   onProtocolError?: (err: Error) => void;
+  /** Told about every ping, before the pong (the server learns the socket speaks fulcrum frames). */
+  onPing?: (socket: Socket, ping: PingMessage) => void;
 }
 
 /**
@@ -27,6 +29,7 @@ export function pingHandler(opts: PingHandlerOptions): (socket: Socket) => void 
       }
       for (const m of messages) {
         if (isPing(m)) {
+          opts.onPing?.(socket, m);
           const pong: PongMessage = { type: 'pong', seq: m.seq, id: opts.id };
           socket.write(encodeFrame(pong));
         }

@@ -1,20 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type net from 'node:net';
 import { Packr } from 'msgpackr';
 import type ZooKeeper from 'zookeeper';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
 import { ZkReadSource } from '../../src/discovery/read-servers.js';
-import { ClusterServer } from '../../src/server/cluster-server.js';
 import { C } from '../../src/zk/codes.js';
-import { ZkSession } from '../../src/zk/session.js';
-import { request, startAlloc } from '../helpers/alloc-fixture.js';
-import { closeSocket, openSocket } from '../helpers/cluster.js';
-import { dataOf } from '../helpers/fault-util.js';
+import type { ZkSession } from '../../src/zk/session.js';
+import { request, withAlloc } from '../helpers/alloc-fixture.js';
+import { withServer } from '../helpers/server-fixture.js';
 import { mulberry32 } from '../helpers/random.js';
-import { eventually, freshRoot, useTestSession, useTestZk } from '../helpers/zk.js';
+import { useTestSession } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { dataOf } from '../helpers/nodes.js';
 
 const packr = new Packr({ useRecords: false });
 const pack = (v: unknown) => packr.pack(v);
@@ -70,82 +69,68 @@ function warningsAbout(root: string): { names: Set<string>; stop: () => void } {
   return { names, stop: () => process.off('warning', on) };
 }
 
-let zk: ZooKeeper;
-let connect: string;
 let session: ZkSession;
-useTestZk((z, c) => ((zk = z), (connect = c)));
 useTestSession((s) => (session = s), { sessionTimeoutMs: 4_000 });
 
-test('bad data - read-all discovery and every strategy skip malformed nodes with a warning and still pick the good server', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'bad-read');
-  const server = new ClusterServer({ zk: connect, root });
-  const warned = warningsAbout(root);
-  try {
-    await server.listen();
-    const names = await plant(zk, root);
-    const source = new ZkReadSource(session, root);
-    const snap = await source.snapshot();
-    assert.deepEqual(
-      snap.servers.map((s) => s.name),
-      [server.id],
-    );
-    assert.ok(await eventually(() => names.every((n) => warned.names.has(n))), `warned about ${[...warned.names].length}/${names.length}`);
-    for (const strategy of ['least', 'p2c', 'random', 'round-robin', 'weighted', 'hash']) {
-      const provider = new BalanceProvider({ source, root, strategy });
-      for (let i = 0; i < 5; i++) assert.equal((await provider.pick({ key: `k${i}` })).name, server.id, strategy);
+test('bad data - read-all discovery and every strategy skip malformed nodes with a warning and still pick the good server', () =>
+  withServer({ label: 'bad-read' }, async ({ zk, root, server }) => {
+    const warned = warningsAbout(root);
+    try {
+      const names = await plant(zk, root);
+      const source = new ZkReadSource(session, root);
+      const snap = await source.snapshot();
+      assert.deepEqual(
+        snap.servers.map((s) => s.name),
+        [server.id],
+      );
+      assert.ok(await eventually(() => names.every((n) => warned.names.has(n))), `warned about ${[...warned.names].length}/${names.length}`);
+      for (const strategy of ['least', 'p2c', 'random', 'round-robin', 'weighted', 'hash', 'water-fill']) {
+        const provider = new BalanceProvider({ source, root, strategy });
+        for (let i = 0; i < 5; i++) assert.equal((await provider.pick({ key: `k${i}` })).name, server.id, strategy);
+      }
+      const client = new ClusterClient({ provider: new BalanceProvider({ source, root }), reconnect: false });
+      await client.connect();
+      assert.equal(client.server!.name, server.id);
+      await client.disconnect();
+    } finally {
+      warned.stop();
     }
-    const client = new ClusterClient({ provider: new BalanceProvider({ source, root }), reconnect: false });
-    await client.connect();
-    assert.equal(client.server!.name, server.id);
-    await client.disconnect();
-  } finally {
-    warned.stop();
-    await server.close();
-    await cleanup();
-  }
-});
+  }));
 
-test('bad data - the watch cache skips malformed nodes, drops a node that turns bad, and the server heals its own tampered node', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'bad-cache');
-  const server = new ClusterServer({ zk: connect, root });
-  const cache = new ServerCache({ session, root });
-  const warned = warningsAbout(root);
-  const socks: net.Socket[] = [];
-  try {
-    await server.listen();
-    const names = await plant(zk, root);
-    await zk.create(`${root}/flip`, pack({ ...OK, port: 4001 }), C.ZOO_PERSISTENT);
-    await cache.start();
-    const names0 = () => cache.current().servers.map((s) => s.name);
-    assert.deepEqual(names0(), ['flip', server.id].sort());
-    assert.ok(await eventually(() => names.every((n) => warned.names.has(n))), 'a warning per malformed node');
-    assert.ok(cache.stats.malformed >= names.length);
+test('bad data - the watch cache skips malformed nodes, drops a node that turns bad, and the server heals its own tampered node', () =>
+  withServer({ label: 'bad-cache' }, async ({ zk, root, server, open }) => {
+    const cache = new ServerCache({ session, root });
+    const warned = warningsAbout(root);
+    try {
+      const names = await plant(zk, root);
+      await zk.create(`${root}/flip`, pack({ ...OK, port: 4001 }), C.ZOO_PERSISTENT);
+      await cache.start();
+      const names0 = () => cache.current().servers.map((s) => s.name);
+      assert.deepEqual(names0(), ['flip', server.id].sort());
+      assert.ok(await eventually(() => names.every((n) => warned.names.has(n))), 'a warning per malformed node');
+      assert.ok(cache.stats.malformed >= names.length);
 
-    // A valid node turns bad: it leaves the picture; a bad one turns valid: it joins.
-    await zk.set(`${root}/flip`, Buffer.from('garbage'), -1);
-    await zk.set(`${root}/negative-balance`, pack({ ...OK, port: 4002 }), -1);
-    assert.ok(await eventually(() => names0().join() === ['negative-balance', server.id].sort().join()), names0().join());
+      // A valid node turns bad: it leaves the picture; a bad one turns valid: it joins.
+      await zk.set(`${root}/flip`, Buffer.from('garbage'), -1);
+      await zk.set(`${root}/negative-balance`, pack({ ...OK, port: 4002 }), -1);
+      assert.ok(await eventually(() => names0().join() === ['negative-balance', server.id].sort().join()), names0().join());
 
-    // Someone overwrites the live server's node with garbage: the cache skips it, the server rewrites the truth.
-    for (let i = 0; i < 2; i++) socks.push(await openSocket(server.endpoint!.port));
-    assert.ok(await eventually(async () => (await dataOf(zk, server.nodePath!))?.balance === 2));
-    await zk.set(server.nodePath!, Buffer.from([0xc1, 0xc1]), -1);
-    assert.ok(await eventually(() => !names0().includes(server.id)), 'tampered node skipped');
-    socks.push(await openSocket(server.endpoint!.port)); // the next write meets BADVERSION and rewrites
-    assert.ok(await eventually(() => cache.current().servers.find((s) => s.name === server.id)?.balance === 3), 'healed, with the exact balance');
-    assert.equal(cache.stats.errors, 0);
-  } finally {
-    warned.stop();
-    cache.close();
-    await Promise.all(socks.map(closeSocket));
-    await server.close();
-    await cleanup();
-  }
-});
+      // Someone overwrites the live server's node with garbage: the cache skips it, the server rewrites the truth.
+      for (let i = 0; i < 2; i++) await open();
+      assert.ok(await eventually(async () => (await dataOf(zk, server.nodePath!))?.balance === 2));
+      await zk.set(server.nodePath!, Buffer.from([0xc1, 0xc1]), -1);
+      assert.ok(await eventually(() => !names0().includes(server.id)), 'tampered node skipped');
+      await open(); // the next write meets BADVERSION and rewrites
+      assert.ok(await eventually(() => cache.current().servers.find((s) => s.name === server.id)?.balance === 3), 'healed, with the exact balance');
+      assert.equal(cache.stats.errors, 0);
+    } finally {
+      warned.stop();
+      cache.close();
+    }
+  }));
 
-test("bad data - the alloc service's /servers and /allocate skip malformed nodes", async () => {
-  const f = await startAlloc({ servers: 1, label: 'bad-alloc' });
-  try {
+test("bad data - the alloc service's /servers and /allocate skip malformed nodes", () =>
+  withAlloc({ servers: 1, label: 'bad-alloc' }, async (f) => {
     const names = await plant(f.raw, f.root);
     assert.ok(await eventually(() => f.service.cache.stats.malformed >= names.length), 'the service saw every bad node');
     const list = await request(`${f.url}servers`);
@@ -161,7 +146,4 @@ test("bad data - the alloc service's /servers and /allocate skip malformed nodes
     }
     const health = await request(`${f.url}healthz`);
     assert.equal(health.status, 200);
-  } finally {
-    await f.close();
-  }
-});
+  }));

@@ -1,32 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type ZooKeeper from 'zookeeper';
-import { ClientRunner } from '../../src/tools/runner/client-runner.js';
-import { ServerRunner } from '../../src/tools/runner/server-runner.js';
-import { ZkSession } from '../../src/zk/session.js';
-import { zkBalances } from '../helpers/cluster.js';
-import { exitOf, measured, statOf, whenTrue } from '../helpers/fault-util.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { exitOf, measured } from '../helpers/fault-util.js';
+import { withRunner } from '../helpers/runner-fixture.js';
+import { eventually, whenTrue } from '../helpers/eventually.js';
+import { nodeData, statOf } from '../helpers/nodes.js';
 
 const SESSION_TIMEOUT_MS = 3_000;
 const DRAIN_MS = 1_000;
 
-let zk: ZooKeeper;
-let connect: string;
-useTestZk((z, c) => ((zk = z), (connect = c)));
-
-test('drain - SIGTERM and close(): the node goes first, then the sockets (spread over drainMs), clients re-home, the process exits 0', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'drain');
-  const runner = new ServerRunner({ count: 3, zk: connect, root, host: '127.0.0.1', sessionTimeoutMs: SESSION_TIMEOUT_MS, drainMs: DRAIN_MS });
-  const session = new ZkSession({ connect, sessionTimeoutMs: SESSION_TIMEOUT_MS });
-  let clients: ClientRunner | undefined;
-  try {
-    await runner.start();
-    clients = new ClientRunner({ count: 30, staggerMs: 0, session, root, strategy: 'least' });
+test('drain - SIGTERM and close(): the node goes first, then the sockets (spread over drainMs), clients re-home, the process exits 0', () =>
+  withRunner({ label: 'drain', servers: { count: 3, sessionTimeoutMs: SESSION_TIMEOUT_MS, drainMs: DRAIN_MS }, sessionTimeoutMs: SESSION_TIMEOUT_MS }, async (f) => {
+    const { zk, root, runner } = f;
+    const clients = f.clients({ count: 30, staggerMs: 0, strategy: 'least' });
     assert.deepEqual(await clients.start(), { connected: 30, failed: 0 });
     const all = clients.clients;
     const exact = async (expectNodes: number) => {
-      const nodes = await zkBalances(zk, root);
+      const nodes = await nodeData(zk, root);
       if (nodes.size !== expectNodes) return false;
       for (const s of runner.servers) {
         if (!nodes.has(s.id)) continue;
@@ -60,7 +49,7 @@ test('drain - SIGTERM and close(): the node goes first, then the sockets (spread
     const planned = (DRAIN_MS * (onVictim.length - 1)) / onVictim.length;
     measured('drain: closes spread over', spread);
     assert.ok(spread >= planned * 0.75, `closes spread over ${spread} ms, planned ${planned} ms`);
-    const rehomedAt = await whenTrue(() => clients!.liveClients === 30 && all.every((c) => c.server?.name !== victim.id), 15_000, 20);
+    const rehomedAt = await whenTrue(() => clients.liveClients === 30 && all.every((c) => c.server?.name !== victim.id), 15_000, 20);
     assert.ok(rehomedAt !== undefined, 'every client re-homed to a survivor');
     measured('drain: all 30 clients connected again after SIGTERM', rehomedAt - termAt);
     assert.ok(await eventually(() => exact(2)), 'survivors hold all 30, exactly');
@@ -69,12 +58,6 @@ test('drain - SIGTERM and close(): the node goes first, then the sockets (spread
     const second = runner.servers[1]!;
     await runner.close(1, 0);
     assert.equal((await exitOf(second.child)).code, 0);
-    assert.ok(await eventually(() => clients!.liveClients === 30 && all.every((c) => c.server?.name === runner.servers[2]!.id), 15_000), 'everyone on the last server');
+    assert.ok(await eventually(() => clients.liveClients === 30 && all.every((c) => c.server?.name === runner.servers[2]!.id), 15_000), 'everyone on the last server');
     assert.ok(await eventually(() => exact(1)), 'the last server holds all 30, exactly');
-  } finally {
-    await clients?.stop();
-    await runner.stop();
-    session.close();
-    await cleanup();
-  }
-});
+  }));

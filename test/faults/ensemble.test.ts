@@ -9,10 +9,11 @@ import { ClusterServer } from '../../src/server/cluster-server.js';
 import { connectStringOf, findLeader, nodeSpecs, pidAlive, readPid, serverMode, sessionsOn, stopCluster } from '../../src/tools/local-zookeeper.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { runCliCommand } from '../helpers/cli.js';
-import { zkBalances } from '../helpers/cluster.js';
-import { measured, statOf, whenTrue } from '../helpers/fault-util.js';
+import { measured } from '../helpers/fault-util.js';
 import { ENSEMBLE_LAYOUT } from '../helpers/fault-zk.js';
-import { eventually, freshRoot, rawZk } from '../helpers/zk.js';
+import { freshRoot, rawZk } from '../helpers/zk.js';
+import { eventually, whenTrue } from '../helpers/eventually.js';
+import { nodeData, statOf } from '../helpers/nodes.js';
 
 const SESSION_TIMEOUT_MS = 5_000;
 const CLI_ARGS = ['--ensemble', '3', '--port', String(ENSEMBLE_LAYOUT.basePort), '--dir', ENSEMBLE_LAYOUT.dir, '--tick-ms', String(ENSEMBLE_LAYOUT.tickMs)];
@@ -97,7 +98,7 @@ test('ensemble - killing the leader loses no registration and no pick', async ()
     assert.deepEqual(await clients.start(), { connected: 12, failed: 0 });
     const exact = async () => {
       try {
-        const nodes = await zkBalances(zk, root);
+        const nodes = await nodeData(zk, root);
         return nodes.size === servers.length && servers.every((s) => nodes.get(s.id)?.balance === s.connections.size);
       } catch {
         return false; // our inspection handle may itself be failing over

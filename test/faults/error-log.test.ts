@@ -8,8 +8,9 @@ import { createLogger } from '../../src/log/logger.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { encodeServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';
-import { statOf } from '../helpers/fault-util.js';
-import { eventually, freshRoot, rawZk, useTestZk } from '../helpers/zk.js';
+import { statOf } from '../helpers/nodes.js';
+import { eventually } from '../helpers/eventually.js';
+import { freshRoot, rawZk, useTestZk } from '../helpers/zk.js';
 
 const SESSION_TIMEOUT_MS = 4_000;
 

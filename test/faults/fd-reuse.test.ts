@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { ZkSession } from '../../src/zk/session.js';
-import { closeSocket } from '../helpers/cluster.js';
+import { closeSocket } from '../helpers/socket.js';
 import { startProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { measured } from '../helpers/fault-util.js';
-import { eventually, testZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { testZk } from '../helpers/zk.js';
 
 /** The shared test ZooKeeper runs tickTime 1000, so 3 s is a legal (and quick) session timeout. */
 const SESSION_TIMEOUT_MS = 3_000;

@@ -6,8 +6,11 @@ import { issueToken } from '../../src/messaging/token.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { exitOf, measured, statOf, whenTrue } from '../helpers/fault-util.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { exitOf, measured } from '../helpers/fault-util.js';
+import { statOf } from '../helpers/nodes.js';
+import { whenTrue } from '../helpers/eventually.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 
 const SESSION_TIMEOUT_MS = 3_000;
 const USERS = 200;

@@ -11,7 +11,8 @@ import { encodeShard } from '../../src/messaging/shard-codec.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkClient } from '../../src/zk/zk-client.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers, userClient } from '../helpers/messaging.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 
 let zk: ZooKeeper;
 let connect: string;

@@ -7,7 +7,8 @@ import { connectStringOf, startCluster, stopCluster, type ClusterLayout } from '
 import { ZkSession } from '../../src/zk/session.js';
 import { measured } from '../helpers/fault-util.js';
 import { allDown } from '../helpers/fault-zk.js';
-import { eventually, freshRoot, rawZk, TEST_LAYOUT } from '../helpers/zk.js';
+import { freshRoot, rawZk, TEST_LAYOUT } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 import { routesRootOf } from '../../src/messaging/route.js';
 import { decodeShard } from '../../src/messaging/shard-codec.js';
 

@@ -11,11 +11,12 @@ import { ZkClient, zkCodeOf } from '../../src/zk/zk-client.js';
 import { connectZk } from '../../src/zk/connect.js';
 import { deleteTree, mkdirp } from '../../src/zk/paths.js';
 import { pidsWithArg, startCli } from '../helpers/cli.js';
-import { closeSocket, openSocket } from '../helpers/cluster.js';
 import { expireSession } from '../helpers/expire-session.js';
-import { dataOf, statOf } from '../helpers/fault-util.js';
-import { eventually, rawZk, testZk } from '../helpers/zk.js';
+import { rawZk, testZk } from '../helpers/zk.js';
 import { randomBytes } from 'node:crypto';
+import { eventually } from '../helpers/eventually.js';
+import { dataOf, statOf } from '../helpers/nodes.js';
+import { closeSocket, openSocket } from '../helpers/socket.js';
 
 const DIGEST = 'fulcrum:s3cret-' + randomBytes(4).toString('hex');
 

@@ -1,21 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import type ZooKeeper from 'zookeeper';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../../src/protocol/frames.js';
-import { ClusterServer } from '../../src/server/cluster-server.js';
-import { balancesExact, closeSocket, openSocket } from '../helpers/cluster.js';
-import { dataOf, measured, ping } from '../helpers/fault-util.js';
+import { balancesExact, withServer } from '../helpers/server-fixture.js';
+import { measured } from '../helpers/fault-util.js';
 import { mulberry32 } from '../helpers/random.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { dataOf } from '../helpers/nodes.js';
+import { closeSocket, openSocket, ping } from '../helpers/socket.js';
 
 const FUZZ_SOCKETS = 1_000;
 const WAVE = 100;
 const GOOD_SOCKETS = 20;
-
-let zk: ZooKeeper;
-let connect: string;
-useTestZk((z, c) => ((zk = z), (connect = c)));
 
 /** True when `p` settles within `ms` (the timer is cleared either way). */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -70,87 +66,82 @@ function fuzzCase(rnd: () => number): { kind: string; chunks: Buffer[]; mustClos
   }
 }
 
-test('tcp input - hundreds of sockets sending random bytes, oversize, empty, undecodable and truncated frames: only they close, the balance stays exact and the server answers', async () => {
-  const { root, cleanup } = await freshRoot(zk, 'fuzz');
-  const server = new ClusterServer({ zk: connect, root });
-  const seed = Number(process.env.FULCRUM_FUZZ_SEED ?? Date.now() % 1_000_000);
-  measured('tcp input: fuzz seed (FULCRUM_FUZZ_SEED)', seed, '');
-  const rnd = mulberry32(seed);
-  const good: net.Socket[] = [];
-  let goodClosed = 0;
-  let pinging = true;
-  let pongs = 0;
-  let loop: Promise<void> | undefined;
-  const kinds = new Map<string, number>();
-  try {
-    await server.listen();
-    const port = server.endpoint!.port;
-    for (let i = 0; i < GOOD_SOCKETS; i++) {
-      const s = await openSocket(port);
-      s.on('close', () => goodClosed++);
-      good.push(s);
-    }
-    // The good sockets keep talking all through the fuzz.
-    loop = (async () => {
-      let seq = 0;
-      while (pinging) {
-        await Promise.all(good.map((s) => ping(s, ++seq).then(() => pongs++)));
-        await new Promise((r) => setTimeout(r, 10));
+test('tcp input - hundreds of sockets sending random bytes, oversize, empty, undecodable and truncated frames: only they close, the balance stays exact and the server answers', () =>
+  withServer({ label: 'fuzz' }, async ({ zk, root, server, open }) => {
+    const seed = Number(process.env.FULCRUM_FUZZ_SEED ?? Date.now() % 1_000_000);
+    measured('tcp input: fuzz seed (FULCRUM_FUZZ_SEED)', seed, '');
+    const rnd = mulberry32(seed);
+    const good: net.Socket[] = [];
+    let goodClosed = 0;
+    let pinging = true;
+    let pongs = 0;
+    let loop: Promise<void> | undefined;
+    const kinds = new Map<string, number>();
+    try {
+      const port = server.endpoint!.port;
+      for (let i = 0; i < GOOD_SOCKETS; i++) {
+        const s = await open();
+        s.on('close', () => goodClosed++);
+        good.push(s);
       }
-    })();
-
-    let mustCloseTotal = 0;
-    for (let done = 0; done < FUZZ_SOCKETS; done += WAVE) {
-      const wave = await Promise.all(
-        Array.from({ length: WAVE }, async () => {
-          const c = fuzzCase(rnd);
-          kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
-          const s = await openSocket(port);
-          s.on('error', () => {});
-          const closed = new Promise<void>((r) => s.once('close', () => r()));
-          for (const chunk of c.chunks) {
-            if (s.destroyed) break;
-            s.write(chunk);
-            if (c.chunks.length > 1) await new Promise((r) => setImmediate(r));
-          }
-          // How the fuzzer leaves: half-close, reset, or stay until the end of the wave.
-          const exit = rnd();
-          if (exit < 0.3) s.end();
-          else if (exit < 0.5) s.destroy();
-          return { s, c, closed, exit };
-        }),
-      );
-      for (const w of wave) {
-        if (w.c.mustClose && w.exit >= 0.5) {
-          mustCloseTotal++;
-          // The server must close these by itself.
-          const byServer = await within(w.closed, 5_000);
-          assert.ok(byServer, `${w.c.kind}: the server closed the socket`);
+      // The good sockets keep talking all through the fuzz.
+      loop = (async () => {
+        let seq = 0;
+        while (pinging) {
+          await Promise.all(good.map((s) => ping(s, ++seq).then(() => pongs++)));
+          await new Promise((r) => setTimeout(r, 10));
         }
-      }
-      await Promise.all(wave.map((w) => closeSocket(w.s)));
-    }
-    measured('tcp input: fuzz cases', [...kinds].map(([k, n]) => `${k}=${n}`).join(' '));
-    pinging = false;
-    await loop;
+      })();
 
-    assert.ok(await eventually(() => server.connections.size === GOOD_SOCKETS, 10_000), `live ${server.connections.size}`);
-    assert.ok(await balancesExact(zk, root, [server]), 'ZooKeeper holds the live count');
-    assert.equal((await dataOf(zk, server.nodePath!))?.balance, GOOD_SOCKETS);
-    assert.equal(goodClosed, 0, 'no good socket was closed');
-    assert.ok(pongs >= GOOD_SOCKETS, `good sockets got ${pongs} pongs during the fuzz`);
-    const fresh = await openSocket(server.endpoint!.port);
-    assert.equal(await ping(fresh, 1), server.id, 'a new socket is answered');
-    await closeSocket(fresh);
-    const st = server.stats;
-    assert.ok(st.protocolErrors >= mustCloseTotal, `protocol errors ${st.protocolErrors} >= ${mustCloseTotal}`);
-    assert.equal(st.accepted, GOOD_SOCKETS + FUZZ_SOCKETS + 1);
-    measured('tcp input: protocol errors / accepted', `${st.protocolErrors} / ${st.accepted}`);
-  } finally {
-    pinging = false;
-    await loop?.catch(() => {});
-    await Promise.all(good.map(closeSocket));
-    await server.close();
-    await cleanup();
-  }
-});
+      let mustCloseTotal = 0;
+      for (let done = 0; done < FUZZ_SOCKETS; done += WAVE) {
+        const wave = await Promise.all(
+          Array.from({ length: WAVE }, async () => {
+            const c = fuzzCase(rnd);
+            kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
+            const s = await openSocket(port);
+            s.on('error', () => {});
+            const closed = new Promise<void>((r) => s.once('close', () => r()));
+            for (const chunk of c.chunks) {
+              if (s.destroyed) break;
+              s.write(chunk);
+              if (c.chunks.length > 1) await new Promise((r) => setImmediate(r));
+            }
+            // How the fuzzer leaves: half-close, reset, or stay until the end of the wave.
+            const exit = rnd();
+            if (exit < 0.3) s.end();
+            else if (exit < 0.5) s.destroy();
+            return { s, c, closed, exit };
+          }),
+        );
+        for (const w of wave) {
+          if (w.c.mustClose && w.exit >= 0.5) {
+            mustCloseTotal++;
+            // The server must close these by itself.
+            const byServer = await within(w.closed, 5_000);
+            assert.ok(byServer, `${w.c.kind}: the server closed the socket`);
+          }
+        }
+        await Promise.all(wave.map((w) => closeSocket(w.s)));
+      }
+      measured('tcp input: fuzz cases', [...kinds].map(([k, n]) => `${k}=${n}`).join(' '));
+      pinging = false;
+      await loop;
+
+      assert.ok(await eventually(() => server.connections.size === GOOD_SOCKETS, 10_000), `live ${server.connections.size}`);
+      assert.ok(await balancesExact(zk, root, [server]), 'ZooKeeper holds the live count');
+      assert.equal((await dataOf(zk, server.nodePath!))?.balance, GOOD_SOCKETS);
+      assert.equal(goodClosed, 0, 'no good socket was closed');
+      assert.ok(pongs >= GOOD_SOCKETS, `good sockets got ${pongs} pongs during the fuzz`);
+      const fresh = await openSocket(server.endpoint!.port);
+      assert.equal(await ping(fresh, 1), server.id, 'a new socket is answered');
+      await closeSocket(fresh);
+      const st = server.stats;
+      assert.ok(st.protocolErrors >= mustCloseTotal, `protocol errors ${st.protocolErrors} >= ${mustCloseTotal}`);
+      assert.equal(st.accepted, GOOD_SOCKETS + FUZZ_SOCKETS + 1);
+      measured('tcp input: protocol errors / accepted', `${st.protocolErrors} / ${st.accepted}`);
+    } finally {
+      pinging = false;
+      await loop?.catch(() => {});
+    }
+  }));

@@ -8,11 +8,13 @@ import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { connectStringOf, isServing, startCluster, stopCluster } from '../../src/tools/local-zookeeper.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { zkBalances } from '../helpers/cluster.js';
-import { measured, ping, whenTrue } from '../helpers/fault-util.js';
+import { measured } from '../helpers/fault-util.js';
 import { allDown, RESTART_LAYOUT } from '../helpers/fault-zk.js';
 import { deleteTree } from '../../src/zk/paths.js';
-import { eventually, freshRoot, rawZk } from '../helpers/zk.js';
+import { freshRoot, rawZk } from '../helpers/zk.js';
+import { eventually, whenTrue } from '../helpers/eventually.js';
+import { ping } from '../helpers/socket.js';
+import { nodeData } from '../helpers/nodes.js';
 
 const SESSION_TIMEOUT_MS = 3_000;
 /** ZooKeeper stays away longer than the session timeout. */
@@ -40,7 +42,7 @@ test('restart - servers keep serving and clients keep picking while ZooKeeper is
     clients = new ClientRunner({ count: 10, staggerMs: 0, session, root, discovery: 'cache' });
     assert.deepEqual(await clients.start(), { connected: 10, failed: 0 });
     const exact = async (h: ZooKeeper) => {
-      const nodes = await zkBalances(h, root);
+      const nodes = await nodeData(h, root);
       const live = await liveCounts();
       return live.every((l) => nodes.get(l.name)?.balance === l.live);
     };
@@ -80,7 +82,7 @@ test('restart - servers keep serving and clients keep picking while ZooKeeper is
     const exactAt = await whenTrue(() => exact(zk!), 20_000, 25);
     assert.ok(exactAt !== undefined, 'balances written once ZooKeeper is back');
     measured('restart: balances exact after ZooKeeper serves again', exactAt - upAt);
-    const nodes = await zkBalances(zk, root);
+    const nodes = await nodeData(zk, root);
     assert.equal([...nodes.values()].reduce((a, d) => a + d.balance, 0), 16);
     assert.ok(
       await eventually(() => clients!.cache!.current().servers.reduce((a, s) => a + s.balance, 0) === 16),
@@ -95,7 +97,7 @@ test('restart - servers keep serving and clients keep picking while ZooKeeper is
     const after1 = new ClusterClient({ provider, reconnect: false });
     extra.push(after1);
     await after1.connect();
-    assert.ok(await eventually(async () => [...(await zkBalances(zk!, root)).values()].reduce((a, d) => a + d.balance, 0) === 17));
+    assert.ok(await eventually(async () => [...(await nodeData(zk!, root)).values()].reduce((a, d) => a + d.balance, 0) === 17));
   } finally {
     await Promise.all(extra.map((c) => c.disconnect()));
     await clients?.stop();

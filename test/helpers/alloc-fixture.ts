@@ -1,15 +1,16 @@
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { AllocService, type AllocServiceOptions } from '../../src/alloc/alloc-service.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
-import { decodeServerData, type ServerData } from '../../src/server-data.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { eventually, freshRoot, rawZk, testZk } from './zk.js';
+import { eventually } from './eventually.js';
+import { closeSockets } from './socket.js';
+import { withRoot } from './zk.js';
 
 /**
  * One alloc service on a fresh root of the real test ZooKeeper, plus in-process ClusterServers
- * on port 0. close() tears everything down in the right order (service, servers, session, root).
+ * on port 0. Torn down after the test body in the right order (sockets, service, servers, session, root).
  */
 export interface AllocFixture {
   connect: string;
@@ -22,54 +23,48 @@ export interface AllocFixture {
   url: string;
   servers: ClusterServer[];
   addServers(n: number): Promise<ClusterServer[]>;
-  close(): Promise<void>;
+  /** Sockets the test opened; closed first at teardown. */
+  sockets: net.Socket[];
 }
 
-export async function startAlloc(opts: { servers?: number; label?: string; service?: Partial<AllocServiceOptions>; connect?: string } = {}): Promise<AllocFixture> {
-  const connect = await testZk();
-  const raw = await rawZk(connect);
-  const { root, cleanup } = await freshRoot(raw, opts.label ?? 'alloc');
-  const session = new ZkSession({ connect: opts.connect ?? connect, sessionTimeoutMs: 4_000, connectTimeoutMs: 10_000 });
-  const servers: ClusterServer[] = [];
-  const service = new AllocService({ session, root, port: 0, defaultMetrics: false, ...opts.service });
-  const addServers = async (n: number) => {
-    const added = Array.from({ length: n }, () => new ClusterServer({ zk: connect, root, port: 0, sessionTimeoutMs: 4_000 }));
-    servers.push(...added);
-    await Promise.all(added.map((s) => s.listen()));
-    // Tests reason about what the service shows; wait until its cache has seen the new nodes.
-    const names = added.map((s) => s.id);
-    const seen = await eventually(() => names.every((n) => service.cache.current().servers.some((x) => x.name === n)));
-    if (!seen) throw new Error('the alloc service did not see the new servers');
-    return added;
-  };
-  try {
-    const { url } = await service.start();
-    await addServers(opts.servers ?? 0);
-    return {
-      connect,
-      raw,
-      root,
-      session,
-      service,
-      url,
-      servers,
-      addServers,
-      async close() {
-        await service.close().catch(() => {});
-        await Promise.all(servers.map((s) => s.close().catch(() => {})));
-        session.close();
-        await cleanup().catch(() => {});
-        raw.close();
-      },
+export interface AllocFixtureOptions {
+  /** Servers started (and seen by the service) before the test body runs. @default 0 */
+  servers?: number;
+  /** Prefix of the fresh root's name. @default 'alloc' */
+  label?: string;
+  service?: Partial<AllocServiceOptions>;
+  /** Where the service's session connects (e.g. a fault proxy). @default the test ZooKeeper */
+  connect?: string;
+}
+
+/** Runs `fn` with a started alloc service (see AllocFixture); everything is torn down afterwards. */
+export async function withAlloc<T>(opts: AllocFixtureOptions, fn: (f: AllocFixture) => Promise<T>): Promise<T> {
+  return withRoot(opts.label ?? 'alloc', async ({ connect, raw, root }) => {
+    const session = new ZkSession({ connect: opts.connect ?? connect, sessionTimeoutMs: 4_000, connectTimeoutMs: 10_000 });
+    const servers: ClusterServer[] = [];
+    const sockets: net.Socket[] = [];
+    const service = new AllocService({ session, root, port: 0, defaultMetrics: false, ...opts.service });
+    const addServers = async (n: number) => {
+      const added = Array.from({ length: n }, () => new ClusterServer({ zk: connect, root, port: 0, sessionTimeoutMs: 4_000 }));
+      servers.push(...added);
+      await Promise.all(added.map((s) => s.listen()));
+      // Tests reason about what the service shows; wait until its cache has seen the new nodes.
+      const names = added.map((s) => s.id);
+      const seen = await eventually(() => names.every((n) => service.cache.current().servers.some((x) => x.name === n)));
+      if (!seen) throw new Error('the alloc service did not see the new servers');
+      return added;
     };
-  } catch (e) {
-    await service.close().catch(() => {});
-    await Promise.all(servers.map((s) => s.close().catch(() => {})));
-    session.close();
-    await cleanup().catch(() => {});
-    raw.close();
-    throw e;
-  }
+    try {
+      const { url } = await service.start();
+      await addServers(opts.servers ?? 0);
+      return await fn({ connect, raw, root, session, service, url, servers, addServers, sockets });
+    } finally {
+      await closeSockets(sockets);
+      await service.close().catch(() => {});
+      await Promise.all(servers.map((s) => s.close().catch(() => {})));
+      session.close();
+    }
+  });
 }
 
 export interface HttpAnswer {
@@ -121,47 +116,6 @@ export async function rootState(raw: ZooKeeper, root: string): Promise<{ childre
   const names: string[] = await raw.get_children(root, false);
   const mz = await Promise.all(names.sort().map(async (n) => `${n}@${((await raw.get(`${root}/${n}`, false)) as [{ mzxid: number }])[0].mzxid}`));
   return { children: names.length, cversion: Number(stat.cversion), mzxids: mz.join(',') };
-}
-
-/** Every node's decoded data under root, straight from ZooKeeper. */
-export async function nodeData(raw: ZooKeeper, root: string): Promise<Map<string, ServerData>> {
-  const names: string[] = await raw.get_children(root, false);
-  const out = new Map<string, ServerData>();
-  await Promise.all(
-    names.map(async (n) => {
-      try {
-        const [, data] = (await raw.get(`${root}/${n}`, false)) as [unknown, Buffer];
-        out.set(n, decodeServerData(data));
-      } catch {
-        // deleted between the list and the read
-      }
-    }),
-  );
-  return out;
-}
-
-export function openSocket(port: number, host = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, host, () => {
-      s.off('error', reject);
-      s.on('error', () => {});
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-export function closeSockets(sockets: readonly net.Socket[]): Promise<void> {
-  return Promise.all(
-    sockets.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          if (s.destroyed) return resolve();
-          s.once('close', () => resolve());
-          s.destroy();
-        }),
-    ),
-  ).then(() => {});
 }
 
 /** A parsed `/events` stream: every data payload in order, with a way to wait for one. */

@@ -3,7 +3,8 @@ import { AllocService, type AllocServiceOptions } from '../../src/alloc/alloc-se
 import type { MessagingServer } from '../../src/messaging/messaging-server.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { closeMessaging, startMessagingServers } from './messaging.js';
-import { eventually, freshRoot, rawZk, testZk } from './zk.js';
+import { eventually } from './eventually.js';
+import { freshRoot, rawZk, testZk } from './zk.js';
 
 /** An alloc service and N MessagingServers (in this process, port 0) on a fresh root of the test ZooKeeper. */
 export interface MessagingAllocFixture {

@@ -1,30 +1,56 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Blackhole, ProxyCommand, ProxyMessage, ProxyRequest } from './fault-proxy-process.js';
 
-/** Control of the child-process TCP fault proxy (see zookeeper-guide.md §8). */
+/** Control of a TCP fault proxy on loopback, running in a child process (fault-proxy-process.ts). */
 export interface FaultProxy {
   /** Point clients at `127.0.0.1:${port}`. */
   readonly port: number;
   /** Destroys every live connection: the client sees connection loss and reconnects. */
   cut(): Promise<void>;
   /** true drops both directions (partition), 'down' drops only responses, false heals. */
-  blackhole(on: boolean | 'down'): Promise<void>;
+  blackhole(on: Blackhole): Promise<void>;
   close(): Promise<void>;
 }
 
-/**
- * The proxy lives in the shared directory beside the checkout (`../shared` from the repo root,
- * where tests run), not in this repo; FULCRUM_FAULTPROXY overrides the path.
- */
-export function faultProxyPath(): string {
-  const p = process.env.FULCRUM_FAULTPROXY ?? resolve(process.cwd(), '../shared/zk-faultproxy.cjs');
-  if (!existsSync(p)) throw new Error(`fault proxy not found at ${p} (run tests from the repo root or set FULCRUM_FAULTPROXY)`);
-  return p;
+const PROCESS = fileURLToPath(new URL('./fault-proxy-process.js', import.meta.url));
+
+/** Starts a proxy forwarding to 127.0.0.1:zkPort; always close() it. */
+export async function startProxy(zkPort: number): Promise<FaultProxy> {
+  const child = fork(PROCESS, [String(zkPort)], { stdio: 'inherit' });
+  let seq = 0;
+  const pending = new Map<number, () => void>();
+  const listening = new Promise<number>((resolve, reject) => {
+    child.once('exit', (code, signal) => reject(new Error(`fault proxy exited before listening (code ${code}, signal ${signal})`)));
+    child.on('message', (m: ProxyMessage) => {
+      if ('port' in m) resolve(m.port);
+      else {
+        pending.get(m.id)?.();
+        pending.delete(m.id);
+      }
+    });
+  });
+  const call = (cmd: ProxyCommand) =>
+    new Promise<void>((resolve) => {
+      const id = ++seq;
+      pending.set(id, resolve);
+      const req: ProxyRequest = { ...cmd, id };
+      child.send(req);
+    });
+  let closed: Promise<void> | undefined;
+  return {
+    port: await listening,
+    cut: () => call({ op: 'cut' }),
+    blackhole: (on) => call({ op: 'blackhole', arg: on }),
+    close() {
+      closed ??= child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : Promise.all([once(child, 'exit'), call({ op: 'close' })]).then(() => {});
+      return closed;
+    },
+  };
 }
 
-/** Starts a proxy in a child process forwarding to 127.0.0.1:zkPort; always close() it. */
-export function startProxy(zkPort: number): Promise<FaultProxy> {
-  const mod = createRequire(import.meta.url)(faultProxyPath()) as { startProxy: (port: number) => Promise<FaultProxy> };
-  return mod.startProxy(zkPort);
+/** The client port of the first member of a connect string (where a proxy forwards to). */
+export function firstPort(connect: string): number {
+  return Number(connect.split(',')[0]!.split(':')[1]);
 }

@@ -5,7 +5,7 @@ import type { LoginOptions } from '../../src/client/login.js';
 import { makeSnapshot } from '../../src/discovery/snapshot.js';
 import { MessagingServer, type MessagingServerOptions } from '../../src/messaging/messaging-server.js';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frames.js';
-import { eventually } from './zk.js';
+import { eventually } from './eventually.js';
 
 export async function startMessagingServers(n: number, opts: Omit<MessagingServerOptions, 'port'>): Promise<MessagingServer[]> {
   const servers = Array.from({ length: n }, () => new MessagingServer({ ...opts, port: 0 }));

@@ -31,16 +31,6 @@ export async function freshRoot(zk: ZooKeeper, label = 't'): Promise<{ root: str
   return { root, cleanup: () => deleteTree(client, base) };
 }
 
-/** Polls `fn` until it returns true or the time runs out; returns whether it became true. */
-export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /**
  * Registers before/after hooks for a test file: opens a raw handle on the shared test ZooKeeper
  * before the tests, hands it (and the connect string) to `set`, and closes it afterwards.
@@ -64,4 +54,27 @@ export function useTestSession(set: (session: ZkSession) => void, opts: Omit<ZkC
     set(session);
   });
   after(() => session?.close());
+}
+
+/** A fresh root on the test ZooKeeper, with a raw handle on it. */
+export interface RootFixture {
+  connect: string;
+  raw: ZooKeeper;
+  root: string;
+}
+
+/** Runs `fn` with a raw handle and a fresh root; the root is deleted and the handle closed afterwards. */
+export async function withRoot<T>(label: string, fn: (f: RootFixture) => Promise<T>): Promise<T> {
+  const connect = await testZk();
+  const raw = await rawZk(connect);
+  try {
+    const { root, cleanup } = await freshRoot(raw, label);
+    try {
+      return await fn({ connect, raw, root });
+    } finally {
+      await cleanup().catch(() => {});
+    }
+  } finally {
+    raw.close();
+  }
 }

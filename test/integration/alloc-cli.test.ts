@@ -5,11 +5,12 @@ import { test } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { checkToken } from '../../src/messaging/token.js';
 import { request } from '../helpers/alloc-fixture.js';
 import { closeMessaging, startMessagingServers } from '../helpers/messaging.js';
-import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { withRoot } from '../helpers/zk.js';
 
 const CLI = 'dist/src/tools/cli/alloc.js';
 
@@ -25,81 +26,78 @@ test('alloc cli - bad input is one line on stderr and exit code 2', () => {
   assert.match(help.stdout, /--strategy NAME/);
 });
 
-test('alloc cli - prints the URL, serves, and exits 0 on SIGTERM', async () => {
-  const connect = await testZk();
-  const raw = await rawZk(connect);
-  const { root, cleanup } = await freshRoot(raw, 'alloc-cli');
-  const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  try {
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
-      child.stdout.on('data', (c: string) => {
-        out += c;
-        const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
+test('alloc cli - prints the URL, serves, and exits 0 on SIGTERM', () =>
+  withRoot('alloc-cli', async ({ connect, root }) => {
+    const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
+        child.stdout.on('data', (c: string) => {
+          out += c;
+          const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
       });
-    });
-    assert.equal((await request(url)).status, 200);
-    const health = (await request(`${url}healthz`)).json<{ ok: boolean; messaging: { secret: boolean } }>();
-    assert.equal(health.ok, true);
-    assert.equal(health.messaging.secret, false);
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await cleanup();
-    raw.close();
-  }
-});
+      assert.equal((await request(url)).status, 200);
+      const health = (await request(`${url}healthz`)).json<{ ok: boolean; messaging: { secret: boolean } }>();
+      assert.equal(health.ok, true);
+      assert.equal(health.messaging.secret, false);
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }));
 
-test('alloc cli - with --secret-file, /allocate?user=U returns a login token and /push needs the admin token', async () => {
-  const connect = await testZk();
-  const raw = await rawZk(connect);
-  const { root, cleanup } = await freshRoot(raw, 'alloc-cli-secret');
-  const secret = 'alloc-cli-secret-Wd3';
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-alloc-'));
-  writeFileSync(join(dir, 'secret'), `${secret}\n`, { mode: 0o600 });
-  const [server] = await startMessagingServers(1, { zk: connect, root, secret });
-  const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0', '--secret-file', join(dir, 'secret')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FULCRUM_SECRET: '' },
-  });
-  try {
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
-      child.stdout.on('data', (c: string) => {
-        out += c;
-        const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
+/** Resolves with the URL the alloc command prints. */
+function printedUrl(child: ChildProcessWithoutNullStreams): Promise<{ url: string; out: () => string }> {
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
+    child.stdout.on('data', (c: string) => {
+      out += c;
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ url: m[1]!, out: () => out });
+      }
     });
-    assert.match(out, /messaging secret/);
-    assert.equal((await request(`${url}healthz`)).json<{ messaging: { secret: boolean } }>().messaging.secret, true);
-    const a = (await request(`${url}allocate?user=u1`)).json<{ token: string; name: string }>();
-    assert.equal(a.name, server!.name);
-    assert.equal(checkToken(secret, 'u1', a.token), undefined, 'the token is signed with the file\'s secret');
-    const push = (auth?: string) => request(`${url}push`, { method: 'POST', body: { user: 'u1', message: 1 }, headers: auth ? { authorization: `Bearer ${auth}` } : {} });
-    assert.equal((await push()).status, 401);
-    assert.equal((await push(adminToken(secret))).status, 404, 'authorized; u1 is just not online');
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    await closeMessaging([server!]);
-    await cleanup();
-    raw.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
+
+test('alloc cli - with --secret-file, /allocate?user=U returns a login token and /push needs the admin token', () =>
+  withRoot('alloc-cli-secret', async ({ connect, root }) => {
+    const secret = 'alloc-cli-secret-Wd3';
+    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-alloc-'));
+    writeFileSync(join(dir, 'secret'), `${secret}\n`, { mode: 0o600 });
+    const [server] = await startMessagingServers(1, { zk: connect, root, secret });
+    const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0', '--secret-file', join(dir, 'secret')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FULCRUM_SECRET: '' },
+    }) as unknown as ChildProcessWithoutNullStreams;
+    try {
+      const { url, out } = await printedUrl(child);
+      assert.match(out(), /messaging secret/);
+      assert.equal((await request(`${url}healthz`)).json<{ messaging: { secret: boolean } }>().messaging.secret, true);
+      const a = (await request(`${url}allocate?user=u1`)).json<{ token: string; name: string }>();
+      assert.equal(a.name, server!.name);
+      assert.equal(checkToken(secret, 'u1', a.token), undefined, "the token is signed with the file's secret");
+      const push = (auth?: string) => request(`${url}push`, { method: 'POST', body: { user: 'u1', message: 1 }, headers: auth ? { authorization: `Bearer ${auth}` } : {} });
+      assert.equal((await push()).status, 401);
+      assert.equal((await push(adminToken(secret))).status, 404, 'authorized; u1 is just not online');
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await closeMessaging([server!]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }));

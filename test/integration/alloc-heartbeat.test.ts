@@ -4,9 +4,10 @@ import type ZooKeeper from 'zookeeper';
 import type { ServerListing } from '../../src/alloc/alloc-service.js';
 import { HEARTBEAT_ID_PREFIX } from '../../src/alloc/heartbeat-registry.js';
 import { decodeServerData } from '../../src/server-data.js';
-import { errorCode, nodeData, request, rootState, startAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
+import { errorCode, request, rootState, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
 import { expireSession } from '../helpers/expire-session.js';
-import { eventually } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { nodeData } from '../helpers/nodes.js';
 
 interface NodeStat {
   ephemeralOwner: string;
@@ -25,9 +26,8 @@ function beat(f: AllocFixture, body: Record<string, unknown>) {
   return request(`${f.url}register`, { method: 'POST', body });
 }
 
-test('alloc heartbeat - POST /register creates an ephemeral node on the service session with the exact balance', async () => {
-  const f = await startAlloc({ label: 'hb' });
-  try {
+test('alloc heartbeat - POST /register creates an ephemeral node on the service session with the exact balance', () =>
+  withAlloc({ label: 'hb' }, async (f) => {
     const res = await beat(f, { ip: '127.0.0.1', port: 7001, balance: 5, maxConnections: 50 });
     assert.equal(res.status, 200);
     const body = res.json<{ name: string; expiresAt: number; ttlMs: number; created: boolean }>();
@@ -48,14 +48,10 @@ test('alloc heartbeat - POST /register creates an ephemeral node on the service 
     assert.equal(listed[0]?.source, 'heartbeat');
     assert.equal(listed[0]?.heartbeat?.ttlMs, 10_000);
     assert.equal((await request(`${f.url}allocate`)).json<{ port: number }>().port, 7001);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc heartbeat - later heartbeats set the absolute balance and keep the same node', async () => {
-  const f = await startAlloc({ label: 'hb' });
-  try {
+test('alloc heartbeat - later heartbeats set the absolute balance and keep the same node', () =>
+  withAlloc({ label: 'hb' }, async (f) => {
     const path = `${f.root}/127.0.0.1:7002`;
     assert.equal((await beat(f, { ip: '127.0.0.1', port: 7002, balance: 5 })).json<{ created: boolean }>().created, true);
     const created = await statOf(f.raw, path);
@@ -76,14 +72,10 @@ test('alloc heartbeat - later heartbeats set the absolute balance and keep the s
     assert.ok(await eventually(async () => (await request(f.url)).text === ''), 'a draining server is not listed');
     assert.equal((await request(`${f.url}allocate`)).status, 503, 'nor handed out');
     assert.equal((await statOf(f.raw, path))?.czxid, created?.czxid, 'never re-created');
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc heartbeat - a silent server is removed after its TTL; one that keeps beating stays', async () => {
-  const f = await startAlloc({ label: 'hb' });
-  try {
+test('alloc heartbeat - a silent server is removed after its TTL; one that keeps beating stays', () =>
+  withAlloc({ label: 'hb' }, async (f) => {
     const silent = `${f.root}/127.0.0.1:7003`;
     const alive = `${f.root}/127.0.0.1:7004`;
     const t0 = Date.now();
@@ -109,14 +101,10 @@ test('alloc heartbeat - a silent server is removed after its TTL; one that keeps
     }
     assert.ok(f.service.heartbeats.expiredCount >= 1);
     assert.match((await request(`${f.url}metrics`)).text, /^fulcrum_alloc_heartbeat_expired_total 1$/m);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc heartbeat - every invalid body gets a JSON 4xx and writes nothing to ZooKeeper', async () => {
-  const f = await startAlloc({ label: 'hb', service: { maxBodyBytes: 16 * 1024 } });
-  try {
+test('alloc heartbeat - every invalid body gets a JSON 4xx and writes nothing to ZooKeeper', () =>
+  withAlloc({ label: 'hb', service: { maxBodyBytes: 16 * 1024 } }, async (f) => {
     // One valid registration, so "nothing written" also covers updates of an existing node.
     assert.equal((await beat(f, { ip: '127.0.0.1', port: 7010, balance: 3 })).status, 200);
     assert.ok(await eventually(async () => (await nodeData(f.raw, f.root)).get('127.0.0.1:7010')?.balance === 3));
@@ -202,14 +190,10 @@ test('alloc heartbeat - every invalid body gets a JSON 4xx and writes nothing to
     await new Promise((r) => setTimeout(r, 200)); // a stray write would have landed by now
     assert.deepEqual(await rootState(f.raw, f.root), before, 'ZooKeeper unchanged');
     assert.equal(f.service.heartbeats.size, 1);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc heartbeat - DELETE /register/{ip}:{port} and POST /unregister remove the node at once', async () => {
-  const f = await startAlloc({ label: 'hb' });
-  try {
+test('alloc heartbeat - DELETE /register/{ip}:{port} and POST /unregister remove the node at once', () =>
+  withAlloc({ label: 'hb' }, async (f) => {
     for (const [ip, port] of [
       ['127.0.0.1', 7020],
       ['127.0.0.1', 7021],
@@ -239,14 +223,10 @@ test('alloc heartbeat - DELETE /register/{ip}:{port} and POST /unregister remove
     assert.equal(res.status, 404);
     assert.equal(errorCode(res), 'FULCRUM_ALLOC_NOT_FOUND');
     assert.equal((await nodeData(f.raw, f.root)).size, 0);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc heartbeat - a name held by a native server is refused with 409 and left alone', async () => {
-  const f = await startAlloc({ label: 'hb', servers: 1 });
-  try {
+test('alloc heartbeat - a name held by a native server is refused with 409 and left alone', () =>
+  withAlloc({ label: 'hb', servers: 1 }, async (f) => {
     const native = f.servers[0]!;
     const path = `${f.root}/${native.id}`;
     const before = await statOf(f.raw, path);
@@ -258,27 +238,19 @@ test('alloc heartbeat - a name held by a native server is refused with 409 and l
     assert.equal(after?.czxid, before?.czxid);
     assert.equal((await nodeData(f.raw, f.root)).get(native.id)?.balance, 0);
     assert.equal(f.service.heartbeats.size, 0);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc heartbeat - simultaneous first heartbeats of one server create one node', async () => {
-  const f = await startAlloc({ label: 'hb' });
-  try {
+test('alloc heartbeat - simultaneous first heartbeats of one server create one node', () =>
+  withAlloc({ label: 'hb' }, async (f) => {
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => beat(f, { ip: '127.0.0.1', port: 7030, balance: i })));
     assert.ok(answers.every((a) => a.status === 200));
     assert.equal(answers.filter((a) => a.json<{ created: boolean }>().created).length, 1);
     assert.equal((await nodeData(f.raw, f.root)).size, 1);
     assert.ok(await eventually(async () => (await nodeData(f.raw, f.root)).get('127.0.0.1:7030')?.balance === 19));
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc heartbeat - nodes come back with their balance after the service session expires, and go when it closes', async () => {
-  const f = await startAlloc({ label: 'hb' });
-  try {
+test('alloc heartbeat - nodes come back with their balance after the service session expires, and go when it closes', () =>
+  withAlloc({ label: 'hb' }, async (f) => {
     assert.equal((await beat(f, { ip: '127.0.0.1', port: 7040, balance: 7, ttlMs: 60_000 })).status, 200);
     const path = `${f.root}/127.0.0.1:7040`;
     const oldOwner = (await statOf(f.raw, path))?.ephemeralOwner;
@@ -296,7 +268,4 @@ test('alloc heartbeat - nodes come back with their balance after the service ses
 
     await f.service.close();
     assert.equal(await statOf(f.raw, path), undefined, 'close() deletes heartbeat nodes');
-  } finally {
-    await f.close();
-  }
-});
+  }));

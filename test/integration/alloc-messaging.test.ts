@@ -5,7 +5,7 @@ import { LoginError } from '../../src/errors.js';
 import { errorCode, openEvents, request, type HttpAnswer } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
 import { loginOn, rawPeer, routeIs } from '../helpers/messaging.js';
-import { eventually } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) => request(url, { method: 'POST', body, headers });
 

@@ -4,9 +4,11 @@ import { test } from 'node:test';
 import type { ServerListing } from '../../src/alloc/alloc-service.js';
 import { addressOf } from '../../src/discovery/snapshot.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { closeSockets, errorCode, openEvents, openSocket, request, startAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
-import { startProxy } from '../helpers/fault-proxy.js';
-import { eventually } from '../helpers/zk.js';
+import { errorCode, openEvents, request, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
+import { firstPort, startProxy } from '../helpers/fault-proxy.js';
+import { testZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { openSocket } from '../helpers/socket.js';
 
 interface EventPayload {
   at: number;
@@ -25,12 +27,10 @@ async function balancesShown(f: AllocFixture, want: Record<string, number>): Pro
   });
 }
 
-test('alloc - GET / lists servers least-loaded first as ip:port,ip:port', async () => {
-  const f = await startAlloc({ servers: 3 });
-  const sockets: net.Socket[] = [];
-  try {
+test('alloc - GET / lists servers least-loaded first as ip:port,ip:port', () =>
+  withAlloc({ servers: 3 }, async (f) => {
     const [a, b, c] = f.servers.map((s) => s.endpoint!);
-    sockets.push(await openSocket(a!.port), await openSocket(a!.port), await openSocket(b!.port));
+    f.sockets.push(await openSocket(a!.port), await openSocket(a!.port), await openSocket(b!.port));
     assert.ok(await balancesShown(f, { [addressOf(a!)]: 2, [addressOf(b!)]: 1, [addressOf(c!)]: 0 }));
     const res = await request(f.url);
     assert.equal(res.status, 200);
@@ -38,15 +38,10 @@ test('alloc - GET / lists servers least-loaded first as ip:port,ip:port', async 
     assert.equal(res.text, [c, b, a].map((e) => addressOf(e!)).join(','));
     // curl's Accept */* is not a browser: it gets the list too.
     assert.equal((await request(f.url, { headers: { accept: '*/*' } })).text, res.text);
-  } finally {
-    await closeSockets(sockets);
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - a browser on / and /index.html gets the self-contained dashboard', async () => {
-  const f = await startAlloc();
-  try {
+test('alloc - a browser on / and /index.html gets the self-contained dashboard', () =>
+  withAlloc({}, async (f) => {
     for (const [path, accept] of [
       ['', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'],
       ['index.html', '*/*'],
@@ -59,17 +54,12 @@ test('alloc - a browser on / and /index.html gets the self-contained dashboard',
       assert.match(res.text, /<table id="servers">/);
       assert.doesNotMatch(res.text, /<script src=|https?:\/\/(?!www\.w3\.org)/, 'no external resources');
     }
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - GET /servers lists every server with balance, limits, draining, updatedAt and reservations', async () => {
-  const f = await startAlloc({ servers: 2 });
-  const sockets: net.Socket[] = [];
-  try {
+test('alloc - GET /servers lists every server with balance, limits, draining, updatedAt and reservations', () =>
+  withAlloc({ servers: 2 }, async (f) => {
     const [a, b] = f.servers.map((s) => addressOf(s.endpoint!));
-    sockets.push(await openSocket(f.servers[0]!.endpoint!.port));
+    f.sockets.push(await openSocket(f.servers[0]!.endpoint!.port));
     assert.ok(await balancesShown(f, { [a!]: 1, [b!]: 0 }));
     const picked = (await request(`${f.url}allocate`)).json<{ name: string }>();
     assert.equal(picked.name, b, 'the empty server is handed out');
@@ -90,15 +80,10 @@ test('alloc - GET /servers lists every server with balance, limits, draining, up
       assert.equal(s.ip, '127.0.0.1');
       assert.equal(typeof s.port, 'number');
     }
-  } finally {
-    await closeSockets(sockets);
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - GET /allocate hands out the least-loaded server and counts its own hand-outs', async () => {
-  const f = await startAlloc({ servers: 3 });
-  try {
+test('alloc - GET /allocate hands out the least-loaded server and counts its own hand-outs', () =>
+  withAlloc({ servers: 3 }, async (f) => {
     const seen = new Map<string, number>();
     for (let i = 0; i < 9; i++) {
       const res = await request(`${f.url}allocate`);
@@ -111,14 +96,10 @@ test('alloc - GET /allocate hands out the least-loaded server and counts its own
     }
     // Nobody connected, so only the reservations kept the hand-outs even.
     assert.deepEqual([...seen.values()].sort(), [3, 3, 3]);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - GET /allocate?key= is sticky (hash strategy per request)', async () => {
-  const f = await startAlloc({ servers: 4 });
-  try {
+test('alloc - GET /allocate?key= is sticky (hash strategy per request)', () =>
+  withAlloc({ servers: 4 }, async (f) => {
     const names = new Set<string>();
     for (let k = 0; k < 12; k++) {
       const first = (await request(`${f.url}allocate?key=user-${k}`)).json<{ name: string; strategy: string }>();
@@ -129,27 +110,19 @@ test('alloc - GET /allocate?key= is sticky (hash strategy per request)', async (
     assert.ok(names.size >= 2, 'different keys land on different servers');
     const enc = await request(`${f.url}allocate?key=caf%C3%A9+%26+co`);
     assert.equal(enc.status, 200);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - GET /allocate answers 503 JSON when no server can take a connection', async () => {
-  const f = await startAlloc();
-  try {
+test('alloc - GET /allocate answers 503 JSON when no server can take a connection', () =>
+  withAlloc({}, async (f) => {
     const res = await request(`${f.url}allocate`);
     assert.equal(res.status, 503);
     assert.equal(errorCode(res), 'FULCRUM_NO_SERVERS');
     assert.equal(res.headers['retry-after'], '1');
     assert.equal((await request(f.url)).text, '', 'GET / is an empty list, not an error');
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - unknown routes get 404 and wrong methods 405, both JSON with stable codes', async () => {
-  const f = await startAlloc();
-  try {
+test('alloc - unknown routes get 404 and wrong methods 405, both JSON with stable codes', () =>
+  withAlloc({}, async (f) => {
     for (const path of ['nope', 'servers/', 'register/', 'index.htm', '%2e%2e/etc/passwd']) {
       const res = await request(`${f.url}${path}`);
       assert.equal(res.status, 404, path);
@@ -172,10 +145,7 @@ test('alloc - unknown routes get 404 and wrong methods 405, both JSON with stabl
       assert.equal(errorCode(res), 'FULCRUM_ALLOC_METHOD_NOT_ALLOWED');
       assert.equal(res.headers.allow, allow);
     }
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
 /** Sends raw bytes and returns the raw answer (the server closes the socket after an error). */
 function rawHttp(port: number, text: string): Promise<string> {
@@ -189,9 +159,8 @@ function rawHttp(port: number, text: string): Promise<string> {
   });
 }
 
-test('alloc - bad query strings, bad URL encoding and malformed HTTP get 400 JSON, never a crash', async () => {
-  const f = await startAlloc({ servers: 1 });
-  try {
+test('alloc - bad query strings, bad URL encoding and malformed HTTP get 400 JSON, never a crash', () =>
+  withAlloc({ servers: 1 }, async (f) => {
     for (const q of ['key=%zz', 'key=%E0%A4%A', 'key=a&key=b', 'key=', `key=${'x'.repeat(257)}`, '%=1']) {
       const res = await request(`${f.url}allocate?${q}`);
       assert.equal(res.status, 400, q);
@@ -214,17 +183,12 @@ test('alloc - bad query strings, bad URL encoding and malformed HTTP get 400 JSO
     }
     // Still alive and serving.
     assert.equal((await request(`${f.url}allocate`)).status, 200);
-  } finally {
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - GET /metrics exposes per-server balances, spread, allocations and HTTP counters', async () => {
-  const f = await startAlloc({ servers: 2 });
-  const sockets: net.Socket[] = [];
-  try {
+test('alloc - GET /metrics exposes per-server balances, spread, allocations and HTTP counters', () =>
+  withAlloc({ servers: 2 }, async (f) => {
     const [a, b] = f.servers.map((s) => addressOf(s.endpoint!));
-    sockets.push(await openSocket(f.servers[0]!.endpoint!.port), await openSocket(f.servers[0]!.endpoint!.port));
+    f.sockets.push(await openSocket(f.servers[0]!.endpoint!.port), await openSocket(f.servers[0]!.endpoint!.port));
     assert.ok(await balancesShown(f, { [a!]: 2, [b!]: 0 }));
     await request(`${f.url}allocate`);
     await request(`${f.url}nope`);
@@ -248,16 +212,10 @@ test('alloc - GET /metrics exposes per-server balances, spread, allocations and 
     // A private registry: nothing leaks into prom-client's global one.
     const { register } = await import('prom-client');
     assert.doesNotMatch(await register.metrics(), /fulcrum_/);
-  } finally {
-    await closeSockets(sockets);
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - GET /events sends the snapshot, an update after a new TCP connection, and cleans up on disconnect', async () => {
-  const f = await startAlloc({ servers: 2 });
-  const sockets: net.Socket[] = [];
-  try {
+test('alloc - GET /events sends the snapshot, an update after a new TCP connection, and cleans up on disconnect', () =>
+  withAlloc({ servers: 2 }, async (f) => {
     const listenersBefore = f.service.cache.listenerCount('snapshot');
     const ev = await openEvents(`${f.url}events`);
     const [a, b] = f.servers.map((s) => addressOf(s.endpoint!));
@@ -273,7 +231,7 @@ test('alloc - GET /events sends the snapshot, an update after a new TCP connecti
     assert.equal(typeof first.at, 'number');
     assert.equal(f.service.events.clients, 1);
 
-    sockets.push(await openSocket(f.servers[0]!.endpoint!.port));
+    f.sockets.push(await openSocket(f.servers[0]!.endpoint!.port));
     const update = await ev.waitFor<EventPayload>((e) => e.servers.some((s) => s.name === a && s.balance === 1));
     assert.equal(update.spread, 1);
     assert.equal(update.total, 1);
@@ -281,24 +239,18 @@ test('alloc - GET /events sends the snapshot, an update after a new TCP connecti
     ev.close();
     assert.ok(await eventually(() => f.service.events.clients === 0), 'client removed on disconnect');
     assert.equal(f.service.cache.listenerCount('snapshot'), listenersBefore, 'no listener per client');
-  } finally {
-    await closeSockets(sockets);
-    await f.close();
-  }
-});
+  }));
 
-test('alloc - GET /events is throttled to at most 10 events per second', async () => {
-  const f = await startAlloc({ servers: 2, service: { sseHeartbeatMs: 1_000 } });
-  const sockets: net.Socket[] = [];
-  try {
+test('alloc - GET /events is throttled to at most 10 events per second', () =>
+  withAlloc({ servers: 2, service: { sseHeartbeatMs: 1_000 } }, async (f) => {
     const ev = await openEvents(`${f.url}events`);
     await ev.waitFor(() => true);
     const start = Date.now();
     const startCount = ev.events.length;
     // Churn for 1.2 s: each server writes its balance up to every 20 ms.
     while (Date.now() - start < 1_200) {
-      const s = await openSocket(f.servers[sockets.length % 2]!.endpoint!.port);
-      sockets.push(s);
+      const s = await openSocket(f.servers[f.sockets.length % 2]!.endpoint!.port);
+      f.sockets.push(s);
       await new Promise((r) => setTimeout(r, 10));
     }
     const elapsed = Date.now() - start;
@@ -308,33 +260,27 @@ test('alloc - GET /events is throttled to at most 10 events per second', async (
     // The heartbeat comment arrives on an idle stream.
     assert.ok(await eventually(() => ev.comments.some((c) => c.startsWith(': keep-alive')), 3_000));
     ev.close();
-  } finally {
-    await closeSockets(sockets);
-    await f.close();
-  }
-});
+  }));
 
 test('alloc - keeps serving the last good picture while ZooKeeper is away', async () => {
-  const zkPort = Number((await import('../helpers/zk.js').then((m) => m.testZk())).split(',')[0]!.split(':')[1]);
-  const px = await startProxy(zkPort);
-  let f: AllocFixture | undefined;
+  const px = await startProxy(firstPort(await testZk()));
   try {
-    f = await startAlloc({ servers: 2, connect: `127.0.0.1:${px.port}` });
-    const before = (await request(f.url)).text;
-    assert.equal(before.split(',').length, 2);
-    await px.blackhole(true);
-    const session: ZkSession = f.session;
-    assert.ok(await eventually(() => !session.isConnected, 10_000), 'session noticed the partition');
-    assert.equal((await request(f.url)).text, before);
-    assert.equal((await request(`${f.url}allocate`)).status, 200);
-    assert.equal((await request(`${f.url}servers`)).json<unknown[]>().length, 2);
-    const health = (await request(`${f.url}healthz`)).json<{ zookeeper: { connected: boolean } }>();
-    assert.equal(health.zookeeper.connected, false);
-    assert.match((await request(`${f.url}metrics`)).text, /^fulcrum_zk_connected 0$/m);
-    await px.blackhole(false);
-    assert.ok(await eventually(() => session.isConnected, 15_000), 'back');
+    await withAlloc({ servers: 2, connect: `127.0.0.1:${px.port}` }, async (f) => {
+      const before = (await request(f.url)).text;
+      assert.equal(before.split(',').length, 2);
+      await px.blackhole(true);
+      const session: ZkSession = f.session;
+      assert.ok(await eventually(() => !session.isConnected, 10_000), 'session noticed the partition');
+      assert.equal((await request(f.url)).text, before);
+      assert.equal((await request(`${f.url}allocate`)).status, 200);
+      assert.equal((await request(`${f.url}servers`)).json<unknown[]>().length, 2);
+      const health = (await request(`${f.url}healthz`)).json<{ zookeeper: { connected: boolean } }>();
+      assert.equal(health.zookeeper.connected, false);
+      assert.match((await request(`${f.url}metrics`)).text, /^fulcrum_zk_connected 0$/m);
+      await px.blackhole(false);
+      assert.ok(await eventually(() => session.isConnected, 15_000), 'back');
+    });
   } finally {
-    await f?.close();
     await px.close();
   }
 });

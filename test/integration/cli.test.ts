@@ -5,8 +5,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type ZooKeeper from 'zookeeper';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { freshRoot, rawZk, testZk, withRoot } from '../helpers/zk.js';
 import { killPids, lines, pidsWithArg, REPO_ROOT, runCliCommand, startCli, type CliCommand, type CliResult } from '../helpers/cli.js';
+import { eventually } from '../helpers/eventually.js';
 
 const COMMANDS: CliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo'];
 /** Commands that take --zk and --root. */
@@ -40,6 +41,9 @@ const BAD_NUMBERS: Record<CliCommand, string[][]> = {
     ['--count', '5', '--stagger-ms', '-5'],
     ['--count', '5', '--stagger-ms=-5'],
     ['--count', '5', '--hold-ms', 'soon'],
+    ['--count', '5', '--concurrent-reads', '4'],
+    ['--count', '5', '--independent', '--concurrent-reads', '0'],
+    ['--count', '5', '--independent', '--discovery', 'read'],
   ],
   // watch has no numeric flags: a stray --count is an unknown option, also exit 2.
   watch: [['--count', 'abc']],
@@ -157,30 +161,26 @@ test('cli - zk with a bad or missing subcommand exits 2', async () => {
   }
 });
 
-test('cli - servers on a port already in use exits 2 naming the port', async () => {
-  const zkConnect = await testZk();
-  const zk = await rawZk(zkConnect);
-  const { root, cleanup } = await freshRoot(zk, 'cli');
-  const blocker = net.createServer();
-  blocker.listen(0, '127.0.0.1');
-  await once(blocker, 'listening');
-  const port = (blocker.address() as net.AddressInfo).port;
-  let cli: ReturnType<typeof startCli> | undefined;
-  try {
-    cli = startCli('servers', ['--zk', zkConnect, '--root', root, '--count', '1', '--port-base', String(port)], { timeoutMs: 30_000 });
-    const r = await cli.exited;
-    assertUsageExit(r, `servers --port-base ${port}`, new RegExp(`${port}.*(port in use|EADDRINUSE)|(port in use|EADDRINUSE).*${port}`));
-    assert.equal(r.stdout, '', 'nothing registered, nothing printed');
-    assert.deepEqual(await childrenOf(zk, root), [], 'no node left behind');
-    assert.ok(await eventually(() => pidsWithArg(root).length === 0, 5_000), 'no server process left behind');
-  } finally {
-    cli?.kill('SIGKILL');
-    killPids(pidsWithArg(root));
-    blocker.close();
-    await cleanup();
-    zk.close();
-  }
-});
+test('cli - servers on a port already in use exits 2 naming the port', () =>
+  withRoot('cli', async ({ connect: zkConnect, raw: zk, root }) => {
+    const blocker = net.createServer();
+    blocker.listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as net.AddressInfo).port;
+    let cli: ReturnType<typeof startCli> | undefined;
+    try {
+      cli = startCli('servers', ['--zk', zkConnect, '--root', root, '--count', '1', '--port-base', String(port)], { timeoutMs: 30_000 });
+      const r = await cli.exited;
+      assertUsageExit(r, `servers --port-base ${port}`, new RegExp(`${port}.*(port in use|EADDRINUSE)|(port in use|EADDRINUSE).*${port}`));
+      assert.equal(r.stdout, '', 'nothing registered, nothing printed');
+      assert.deepEqual(await childrenOf(zk, root), [], 'no node left behind');
+      assert.ok(await eventually(() => pidsWithArg(root).length === 0, 5_000), 'no server process left behind');
+    } finally {
+      cli?.kill('SIGKILL');
+      killPids(pidsWithArg(root));
+      blocker.close();
+    }
+  }));
 
 test(
   'cli - servers --count 4 on a port in use exits 2 with one line and leaves no node behind',
@@ -210,48 +210,52 @@ test(
   },
 );
 
-test('cli - servers then clients end to end, SIGTERM stops cleanly', async () => {
-  const zkConnect = await testZk();
-  const zk = await rawZk(zkConnect);
-  const { root, cleanup } = await freshRoot(zk, 'cli');
-  let servers: ReturnType<typeof startCli> | undefined;
-  let clients: ReturnType<typeof startCli> | undefined;
-  const serverPids: number[] = [];
-  try {
-    servers = startCli('servers', ['--zk', zkConnect, '--root', root, '--count', '2'], { timeoutMs: 45_000 });
-    await servers.waitForStdout(/servers registered under/, 25_000);
-    const serverLines = servers.stdout().split('\n').filter((l) => /^server \d+\s/.test(l));
-    assert.equal(serverLines.length, 2, servers.stdout());
-    const seen = new Set<number>();
-    for (const l of serverLines) {
-      const m = /^server (\d+)\s+(\d+\.\d+\.\d+\.\d+):(\d+)\s+pid (\d+)\b/.exec(l);
-      assert.ok(m, `line shape: ${l}`);
-      seen.add(Number(m[1]));
-      serverPids.push(Number(m[4]));
-      assert.ok(Number(m[3]) > 0 && Number(m[3]) < 65536);
+test('cli - servers then clients end to end, SIGTERM stops cleanly', () =>
+  withRoot('cli', async ({ connect: zkConnect, raw: zk, root }) => {
+    let servers: ReturnType<typeof startCli> | undefined;
+    let clients: ReturnType<typeof startCli> | undefined;
+    const serverPids: number[] = [];
+    try {
+      servers = startCli('servers', ['--zk', zkConnect, '--root', root, '--count', '2'], { timeoutMs: 45_000 });
+      await servers.waitForStdout(/servers registered under/, 25_000);
+      const serverLines = servers.stdout().split('\n').filter((l) => /^server \d+\s/.test(l));
+      assert.equal(serverLines.length, 2, servers.stdout());
+      assert.match(servers.stdout(), /rebalancing on/, 'rebalancing is on by default');
+      const seen = new Set<number>();
+      for (const l of serverLines) {
+        const m = /^server (\d+)\s+(\d+\.\d+\.\d+\.\d+):(\d+)\s+pid (\d+)\b/.exec(l);
+        assert.ok(m, `line shape: ${l}`);
+        seen.add(Number(m[1]));
+        serverPids.push(Number(m[4]));
+        assert.ok(Number(m[3]) > 0 && Number(m[3]) < 65536);
+      }
+      assert.deepEqual([...seen].sort(), [0, 1]);
+      assert.equal((await childrenOf(zk, root)).length, 2, 'two nodes registered');
+
+      clients = startCli('clients', ['--zk', zkConnect, '--root', root, '--count', '20', '--stagger-ms', '5', '--hold-ms', '1500'], { timeoutMs: 20_000 });
+      const c = await clients.exited;
+      assert.equal(c.timedOut, false, c.stdout + c.stderr);
+      assert.equal(c.code, 0, `clients: ${c.stdout}\n${c.stderr}`);
+      assert.match(c.stdout, /clients connected 20\/20, failed 0/);
+      assert.match(c.stdout, /clients disconnected/);
+
+      // The same as independent devices: each client reads ZooKeeper and picks on its own.
+      clients = startCli('clients', ['--zk', zkConnect, '--root', root, '--count', '20', '--stagger-ms', '0', '--independent', '--hold-ms', '1500'], { timeoutMs: 20_000 });
+      const ind = await clients.exited;
+      assert.equal(ind.timedOut, false, ind.stdout + ind.stderr);
+      assert.equal(ind.code, 0, `clients --independent: ${ind.stdout}\n${ind.stderr}`);
+      assert.match(ind.stdout, /clients connected 20\/20, failed 0/);
+
+      servers.kill('SIGTERM');
+      const s = await servers.exited;
+      assert.equal(s.timedOut, false);
+      assert.equal(s.code, 0, `servers: ${s.stdout}\n${s.stderr}`);
+      assert.match(s.stdout, /all servers stopped/);
+      assert.deepEqual(await childrenOf(zk, root), [], 'nodes gone after SIGTERM');
+      assert.ok(await eventually(() => pidsWithArg(root).length === 0, 5_000), `server processes gone: ${pidsWithArg(root).join(',')}`);
+    } finally {
+      clients?.kill('SIGKILL');
+      servers?.kill('SIGKILL');
+      killPids(pidsWithArg(root));
     }
-    assert.deepEqual([...seen].sort(), [0, 1]);
-    assert.equal((await childrenOf(zk, root)).length, 2, 'two nodes registered');
-
-    clients = startCli('clients', ['--zk', zkConnect, '--root', root, '--count', '20', '--stagger-ms', '5', '--hold-ms', '1500'], { timeoutMs: 20_000 });
-    const c = await clients.exited;
-    assert.equal(c.timedOut, false, c.stdout + c.stderr);
-    assert.equal(c.code, 0, `clients: ${c.stdout}\n${c.stderr}`);
-    assert.match(c.stdout, /clients connected 20\/20, failed 0/);
-    assert.match(c.stdout, /clients disconnected/);
-
-    servers.kill('SIGTERM');
-    const s = await servers.exited;
-    assert.equal(s.timedOut, false);
-    assert.equal(s.code, 0, `servers: ${s.stdout}\n${s.stderr}`);
-    assert.match(s.stdout, /all servers stopped/);
-    assert.deepEqual(await childrenOf(zk, root), [], 'nodes gone after SIGTERM');
-    assert.ok(await eventually(() => pidsWithArg(root).length === 0, 5_000), `server processes gone: ${pidsWithArg(root).join(',')}`);
-  } finally {
-    clients?.kill('SIGKILL');
-    servers?.kill('SIGKILL');
-    killPids(pidsWithArg(root));
-    await cleanup();
-    zk.close();
-  }
-});
+  }));

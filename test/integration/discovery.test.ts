@@ -9,10 +9,11 @@ import { ServerCache } from '../../src/discovery/server-cache.js';
 import type { ServerInfo, Snapshot } from '../../src/discovery/snapshot.js';
 import { encodeServerData, type ServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';
-import { ZkSession } from '../../src/zk/session.js';
+import { withCache, type CacheFixture, type CacheFixtureOptions } from '../helpers/cache-fixture.js';
+import { eventually } from '../helpers/eventually.js';
 import { expireSession } from '../helpers/expire-session.js';
-import { startProxy } from '../helpers/fault-proxy.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { firstPort, startProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { rawZk, testZk, withRoot } from '../helpers/zk.js';
 
 const WATCH_EVENTS = ['child', 'changed', 'deleted', 'created'] as const;
 
@@ -22,12 +23,6 @@ function server(i: number, balance = 0): ServerData {
 
 async function put(zk: ZooKeeper, path: string, data: Buffer, flags: number = C.ZOO_EPHEMERAL): Promise<void> {
   await zk.create(path, data, flags);
-}
-
-async function newSession(connect?: string): Promise<ZkSession> {
-  const session = new ZkSession({ connect: connect ?? (await testZk()), sessionTimeoutMs: 4000 });
-  await session.start();
-  return session;
 }
 
 function byName(s: Snapshot): Map<string, Readonly<ServerInfo>> {
@@ -47,6 +42,16 @@ function recordEvents(cache: ServerCache): string[] {
   return log;
 }
 
+/** withCache with the cache's session going through a fault proxy in front of the test ZooKeeper. */
+async function withProxiedCache(opts: CacheFixtureOptions, fn: (f: CacheFixture & { px: FaultProxy }) => Promise<void>): Promise<void> {
+  const px = await startProxy(firstPort(await testZk()));
+  try {
+    await withCache({ ...opts, connect: `127.0.0.1:${px.port}` }, (f) => fn({ ...f, px }));
+  } finally {
+    await px.close();
+  }
+}
+
 function listenerCounts(zk: ZooKeeper): Record<string, number> {
   const out: Record<string, number> = {};
   for (const ev of [...WATCH_EVENTS, 'connect', 'connecting', 'close']) out[ev] = zk.listenerCount(ev);
@@ -54,26 +59,8 @@ function listenerCounts(zk: ZooKeeper): Record<string, number> {
 }
 
 
-/** Runs `fn` with a raw handle, a fresh root, a session and a cache on it; always tears them down. */
-async function withCache(label: string, fn: (f: { raw: ZooKeeper; root: string; session: ZkSession; cache: ServerCache }) => Promise<void>): Promise<void> {
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, label);
-  const session = await newSession();
-  const cache = new ServerCache({ session, root });
-  try {
-    await fn({ raw, root, session, cache });
-  } finally {
-    cache.close();
-    session.close();
-    await cleanup();
-    raw.close();
-  }
-}
-
-test('readServers - returns valid servers and skips malformed ones without throwing', async () => {
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'read');
-  try {
+test('readServers - returns valid servers and skips malformed ones without throwing', () =>
+  withRoot('read', async ({ raw, root }) => {
     await put(raw, `${root}/good`, encodeServerData({ ...server(1, 3), id: 'g' }));
     await put(raw, `${root}/garbage`, Buffer.from([0xc1, 0xff, 0x00, 0x13]));
     await put(raw, `${root}/missing-fields`, pack({ ip: '10.0.0.1' }));
@@ -107,26 +94,15 @@ test('readServers - returns valid servers and skips malformed ones without throw
     } finally {
       process.off('warning', onWarning);
     }
-  } finally {
-    await cleanup();
-    raw.close();
-  }
-});
+  }));
 
-test('readServers - a missing root is an empty cluster', async () => {
-  const raw = await rawZk();
-  try {
+test('readServers - a missing root is an empty cluster', () =>
+  withRoot('missing', async ({ raw }) => {
     assert.deepEqual(await readServers(ZkClient.of(raw), '/fulcrum-test/does-not-exist/servers'), []);
-  } finally {
-    raw.close();
-  }
-});
+  }));
 
-test('read source - every call re-reads and increments the version', async () => {
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'src');
-  const session = await newSession();
-  try {
+test('read source - every call re-reads and increments the version', () =>
+  withCache({ label: 'src' }, async ({ raw, root, session }) => {
     const src = new ZkReadSource(session, root);
     await put(raw, `${root}/a`, encodeServerData(server(1, 1)));
     const s1 = await src.snapshot();
@@ -137,109 +113,87 @@ test('read source - every call re-reads and increments the version', async () =>
     assert.deepEqual(s1.servers.map((s) => s.name), ['a']);
     assert.deepEqual(s2.servers.map((s) => s.name), ['a', 'b']);
     assert.ok(Object.isFrozen(s2) && Object.isFrozen(s2.servers) && Object.isFrozen(s2.servers[0]));
-  } finally {
-    session.close();
-    await cleanup();
-    raw.close();
-  }
-});
+  }));
 
-test('cache - sees added, updated and removed servers', async () => {
-  const raw = await rawZk();
-  const owner = await rawZk(); // owns one ephemeral; closing it must remove the server
-  const { root, cleanup } = await freshRoot(raw, 'cache');
-  const session = await newSession();
-  const cache = new ServerCache({ session, root, onMalformed: () => {} });
-  try {
-    await put(raw, `${root}/a`, encodeServerData(server(1, 0)));
-    await put(owner, `${root}/b`, encodeServerData(server(2, 5)));
-    const log = recordEvents(cache);
-    const snaps: Snapshot[] = [];
-    cache.on('snapshot', (s) => snaps.push(s));
+test('cache - sees added, updated and removed servers', () =>
+  withCache({ label: 'cache', cache: { onMalformed: () => {} } }, async ({ raw, root, cache }) => {
+    const owner = await rawZk(); // owns one ephemeral; closing it must remove the server
+    try {
+      await put(raw, `${root}/a`, encodeServerData(server(1, 0)));
+      await put(owner, `${root}/b`, encodeServerData(server(2, 5)));
+      const log = recordEvents(cache);
+      const snaps: Snapshot[] = [];
+      cache.on('snapshot', (s) => snaps.push(s));
 
-    const first = await cache.snapshot();
-    assert.equal(first.version, 1);
-    assert.deepEqual(first.servers.map((s) => [s.name, s.balance]), [['a', 0], ['b', 5]]);
-    assert.equal(cache.current(), first, 'no change, same object');
+      const first = await cache.snapshot();
+      assert.equal(first.version, 1);
+      assert.deepEqual(first.servers.map((s) => [s.name, s.balance]), [['a', 0], ['b', 5]]);
+      assert.equal(cache.current(), first, 'no change, same object');
 
-    await put(raw, `${root}/c`, encodeServerData(server(3, 1)));
-    assert.ok(await eventually(() => byName(cache.current()).has('c')), 'c added');
-    await raw.set(`${root}/a`, encodeServerData(server(1, 7)), -1);
-    assert.ok(await eventually(() => balanceOf(cache, 'a') === 7), 'a updated');
-    await raw.delete_(`${root}/c`, -1);
-    assert.ok(await eventually(() => !byName(cache.current()).has('c')), 'c removed');
-    owner.close();
-    assert.ok(await eventually(() => !byName(cache.current()).has('b')), 'b removed with its session');
+      await put(raw, `${root}/c`, encodeServerData(server(3, 1)));
+      assert.ok(await eventually(() => byName(cache.current()).has('c')), 'c added');
+      await raw.set(`${root}/a`, encodeServerData(server(1, 7)), -1);
+      assert.ok(await eventually(() => balanceOf(cache, 'a') === 7), 'a updated');
+      await raw.delete_(`${root}/c`, -1);
+      assert.ok(await eventually(() => !byName(cache.current()).has('c')), 'c removed');
+      owner.close();
+      assert.ok(await eventually(() => !byName(cache.current()).has('b')), 'b removed with its session');
 
-    // Rewriting identical data bumps the znode version but is not a change.
-    const before = cache.current();
-    await raw.set(`${root}/a`, encodeServerData(server(1, 7)), -1);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(cache.current(), before);
+      // Rewriting identical data bumps the znode version but is not a change.
+      const before = cache.current();
+      await raw.set(`${root}/a`, encodeServerData(server(1, 7)), -1);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(cache.current(), before);
 
-    assert.deepEqual(log, ['added a', 'added b', 'added c', 'updated a 0->7', 'removed c', 'removed b']);
-    assert.ok(await eventually(() => snaps.at(-1) === cache.current()), 'last snapshot event is the current picture');
-    for (let i = 1; i < snaps.length; i++) assert.ok(snaps[i]!.version > snaps[i - 1]!.version);
-    assert.deepEqual(cache.current().servers.map((s) => s.name), ['a']);
-  } finally {
-    cache.close();
-    session.close();
-    owner.close();
-    await cleanup();
-    raw.close();
-  }
-});
+      assert.deepEqual(log, ['added a', 'added b', 'added c', 'updated a 0->7', 'removed c', 'removed b']);
+      assert.ok(await eventually(() => snaps.at(-1) === cache.current()), 'last snapshot event is the current picture');
+      for (let i = 1; i < snaps.length; i++) assert.ok(snaps[i]!.version > snaps[i - 1]!.version);
+      assert.deepEqual(cache.current().servers.map((s) => s.name), ['a']);
+    } finally {
+      owner.close();
+    }
+  }));
 
-test('cache - creates a missing root and loads an empty picture', async () => {
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'noroot');
-  const session = await newSession();
-  const missing = `${root}/deeper/servers`;
-  const cache = new ServerCache({ session, root: missing });
-  try {
-    const s = await cache.snapshot();
-    assert.deepEqual(s.servers, []);
-    assert.equal(s.version, 1);
-    await raw.exists(missing, false); // rejects if it was not created
-    await put(raw, `${missing}/x`, encodeServerData(server(1)));
-    assert.ok(await eventually(() => byName(cache.current()).has('x')));
-  } finally {
-    cache.close();
-    session.close();
-    await cleanup();
-    raw.close();
-  }
-});
+test('cache - creates a missing root and loads an empty picture', () =>
+  withCache({ label: 'noroot' }, async ({ raw, root, session }) => {
+    const missing = `${root}/deeper/servers`;
+    const cache = new ServerCache({ session, root: missing });
+    try {
+      const s = await cache.snapshot();
+      assert.deepEqual(s.servers, []);
+      assert.equal(s.version, 1);
+      await raw.exists(missing, false); // rejects if it was not created
+      await put(raw, `${missing}/x`, encodeServerData(server(1)));
+      assert.ok(await eventually(() => byName(cache.current()).has('x')));
+    } finally {
+      cache.close();
+    }
+  }));
 
 test('cache - rapid updates end with the exact last value and never regress', () =>
-  withCache('rapid', async ({ raw, root, cache }) => {
+  withCache({ label: 'rapid' }, async ({ raw, root, cache }) => {
     await put(raw, `${root}/a`, encodeServerData(server(1, 0)));
     await cache.start();
-    const seen: number[] = [];
-    cache.on('updated', (n, p) => {
-      assert.ok(n.balance > p.balance, `regressed ${p.balance} -> ${n.balance}`);
-      seen.push(n.balance);
-    });
+    // Only recorded here: an assert inside the listener would throw into the cache, not the test.
+    const seen: { from: number; to: number }[] = [];
+    cache.on('updated', (n, p) => seen.push({ from: p.balance, to: n.balance }));
     const readsBefore = cache.stats.reads;
     // Pipelined: all 200 sets are in flight at once.
     await Promise.all(Array.from({ length: 200 }, (_, i) => raw.set(`${root}/a`, encodeServerData(server(1, i + 1)), -1)));
     assert.ok(await eventually(() => balanceOf(cache, 'a') === 200), `last value, got ${balanceOf(cache, 'a')}`);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(balanceOf(cache, 'a'), 200);
-    assert.equal(seen.at(-1), 200);
-    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!);
+    assert.equal(seen.at(-1)?.to, 200);
+    assert.deepEqual(seen.filter((u) => u.to <= u.from), [], 'never regresses');
+    for (let i = 1; i < seen.length; i++) assert.equal(seen[i]!.from, seen[i - 1]!.to, 'each update starts where the last one ended');
     // Coalescing: one read per notification at most, usually far fewer than 200.
     assert.ok(cache.stats.reads - readsBefore <= cache.stats.watchEvents + 1);
   }));
 
-test('cache - many watch re-arms do not grow listener counts', async () => {
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'leak');
-  const session = await newSession();
-  const zk = session.zk;
-  const baseline = listenerCounts(zk);
-  const cache = new ServerCache({ session, root, resyncIntervalMs: 1000 });
-  try {
+test('cache - many watch re-arms do not grow listener counts', () =>
+  withCache({ label: 'leak', cache: { resyncIntervalMs: 1000 } }, async ({ raw, root, session, cache }) => {
+    const zk = session.zk;
+    const baseline = listenerCounts(zk);
     await put(raw, `${root}/a`, encodeServerData(server(1, 0)));
     await cache.start();
     const started = listenerCounts(zk);
@@ -263,21 +217,11 @@ test('cache - many watch re-arms do not grow listener counts', async () => {
     cache.close();
     assert.deepEqual(listenerCounts(zk), baseline, 'close() removes every listener');
     assert.equal(session.listenerCount('session') + session.listenerCount('reconnected') + session.listenerCount('expired'), 0);
-  } finally {
-    cache.close();
-    session.close();
-    await cleanup();
-    raw.close();
-  }
-});
+  }));
 
 test('cache - skips a malformed node and shows it once its data becomes valid', async () => {
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'malformed');
-  const session = await newSession();
   const bad: string[] = [];
-  const cache = new ServerCache({ session, root, onMalformed: (name) => bad.push(name) });
-  try {
+  await withCache({ label: 'malformed', cache: { onMalformed: (name) => bad.push(name) } }, async ({ raw, root, cache }) => {
     await put(raw, `${root}/good`, encodeServerData(server(1)));
     await put(raw, `${root}/bad`, Buffer.from('not msgpack at all \xc1'));
     const s = await cache.snapshot();
@@ -295,16 +239,11 @@ test('cache - skips a malformed node and shows it once its data becomes valid', 
     await raw.set(`${root}/bad`, encodeServerData(server(2, 5)), -1);
     assert.ok(await eventually(() => balanceOf(cache, 'bad') === 5));
     assert.deepEqual(bad, ['bad', 'bad']);
-  } finally {
-    cache.close();
-    session.close();
-    await cleanup();
-    raw.close();
-  }
+  });
 });
 
 test('cache - a node re-created under the same name shows its new data', () =>
-  withCache('recreate', async ({ raw, root, cache }) => {
+  withCache({ label: 'recreate' }, async ({ raw, root, cache }) => {
     await put(raw, `${root}/a`, encodeServerData(server(1, 1)));
     await cache.start();
     for (let i = 2; i <= 20; i++) {
@@ -316,17 +255,9 @@ test('cache - a node re-created under the same name shows its new data', () =>
     assert.equal(balanceOf(cache, 'a'), 20);
   }));
 
-test('cache - reads lost to connection resets are retried', async () => {
-  const connect = await testZk();
-  const px = await startProxy(Number(connect.split(',')[0]!.split(':')[1]));
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'reset');
-  let session: ZkSession | undefined;
-  let cache: ServerCache | undefined;
-  try {
-    session = await newSession(`127.0.0.1:${px.port}`);
+test('cache - reads lost to connection resets are retried', () =>
+  withProxiedCache({ label: 'reset', cache: { resyncIntervalMs: 0 } }, async ({ raw, root, session, cache, px }) => {
     const sessionId = session.sessionId;
-    cache = new ServerCache({ session, root, resyncIntervalMs: 0 });
     await put(raw, `${root}/a`, encodeServerData(server(1, 0)));
     await cache.start();
     const errors: Error[] = [];
@@ -339,33 +270,17 @@ test('cache - reads lost to connection resets are retried', async () => {
       }
     }
     assert.ok(
-      await eventually(() => balanceOf(cache!, 'a') === 100 && cache!.current().servers.length === 11, 15_000),
+      await eventually(() => balanceOf(cache, 'a') === 100 && cache.current().servers.length === 11, 15_000),
       `got ${JSON.stringify(cache.current().servers.map((s) => [s.name, s.balance]))}`,
     );
     assert.equal(session.sessionId, sessionId, 'same session throughout');
     assert.deepEqual(errors, []);
-  } finally {
-    cache?.close();
-    session?.close();
-    await px.close();
-    await cleanup();
-    raw.close();
-  }
-});
+  }));
 
-test('cache - keeps the last snapshot through a partition and catches up afterwards', async (t) => {
-  const connect = await testZk();
-  const zkPort = Number(connect.split(',')[0]!.split(':')[1]);
-  const px = await startProxy(zkPort);
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'partition');
-  let session: ZkSession | undefined;
-  let cache: ServerCache | undefined;
-  try {
-    session = await newSession(`127.0.0.1:${px.port}`);
+test('cache - keeps the last snapshot through a partition and catches up afterwards', (t) =>
+  withProxiedCache({ label: 'partition' }, async ({ raw, root, session, cache, px }) => {
     const sessionEvents: string[] = [];
     for (const ev of ['disconnected', 'lost', 'reconnected', 'expired', 'session'] as const) session.on(ev, () => sessionEvents.push(ev));
-    cache = new ServerCache({ session, root });
     await put(raw, `${root}/a`, encodeServerData(server(1, 1)), C.ZOO_PERSISTENT);
     await put(raw, `${root}/b`, encodeServerData(server(2, 2)), C.ZOO_PERSISTENT);
     const before = await cache.snapshot();
@@ -390,7 +305,7 @@ test('cache - keeps the last snapshot through a partition and catches up afterwa
     // Either the session survives (reconnected) or it expired (new session): both must resync.
     assert.ok(
       await eventually(() => {
-        const m = byName(cache!.current());
+        const m = byName(cache.current());
         return m.get('a')?.balance === 42 && !m.has('b') && m.has('c');
       }, 20_000),
       `caught up: ${JSON.stringify(cache.current().servers)}`,
@@ -399,24 +314,12 @@ test('cache - keeps the last snapshot through a partition and catches up afterwa
 
     // Watches are armed again.
     await raw.set(`${root}/c`, encodeServerData(server(3, 9)), -1);
-    assert.ok(await eventually(() => balanceOf(cache!, 'c') === 9), 'change after heal arrives');
+    assert.ok(await eventually(() => balanceOf(cache, 'c') === 9), 'change after heal arrives');
     t.diagnostic(`session events: ${sessionEvents.join(' ')}`);
-  } finally {
-    cache?.close();
-    session?.close();
-    await px.close();
-    await cleanup();
-    raw.close();
-  }
-});
+  }));
 
-test('cache - re-subscribes on the new handle after session expiry', async () => {
-  const connect = await testZk();
-  const raw = await rawZk();
-  const { root, cleanup } = await freshRoot(raw, 'expiry');
-  const session = await newSession();
-  const cache = new ServerCache({ session, root });
-  try {
+test('cache - re-subscribes on the new handle after session expiry', () =>
+  withCache({ label: 'expiry' }, async ({ connect, raw, root, session, cache }) => {
     await put(raw, `${root}/a`, encodeServerData(server(1, 1)), C.ZOO_PERSISTENT);
     await put(raw, `${root}/b`, encodeServerData(server(2, 2)), C.ZOO_PERSISTENT);
     await cache.start();
@@ -444,10 +347,4 @@ test('cache - re-subscribes on the new handle after session expiry', async () =>
     await raw.set(`${root}/a`, encodeServerData(server(1, 11)), -1);
     assert.ok(await eventually(() => balanceOf(cache, 'a') === 11 && byName(cache.current()).has('c')), 'later changes');
     assert.deepEqual([...log].sort(), ['added c', 'removed b', 'updated a 1->10', 'updated a 10->11']);
-  } finally {
-    cache.close();
-    session.close();
-    await cleanup();
-    raw.close();
-  }
-});
+  }));

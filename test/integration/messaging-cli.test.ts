@@ -11,7 +11,8 @@ import { PushClient } from '../../src/messaging/push-client.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { lines, runCliCommand, startCli, type CliResult } from '../helpers/cli.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 
 function assertOneLineExit(r: CliResult, pattern: RegExp): void {
   const detail = `code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;

@@ -6,10 +6,11 @@ import { routesRootOf } from '../../src/messaging/route.js';
 import { decodeShard } from '../../src/messaging/shard-codec.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { zkBalances } from '../helpers/cluster.js';
+import { nodeData as zkBalances } from '../helpers/nodes.js';
 import { measured } from '../helpers/fault-util.js';
 import { closeMessaging, startMessagingServers } from '../helpers/messaging.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 
 let zk: ZooKeeper;
 let connect: string;

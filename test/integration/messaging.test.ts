@@ -2,11 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
 import { MAX_MESSAGE_BYTES, PushClient } from '../../src/messaging/push-client.js';
+import { BalanceProvider } from '../../src/balancing/balance-provider.js';
+import { ClusterClient } from '../../src/client/cluster-client.js';
+import { ServerCache } from '../../src/discovery/server-cache.js';
+import { encodeFrame } from '../../src/protocol/frames.js';
+import { ZkSession } from '../../src/zk/session.js';
 import { MessageTooLargeError, UserOfflineError } from '../../src/errors.js';
 import { routesRootOf } from '../../src/messaging/route.js';
 import { decodeShard } from '../../src/messaging/shard-codec.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers } from '../helpers/messaging.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
 
 let zk: ZooKeeper;
 let connect: string;
@@ -260,6 +266,51 @@ test('messaging - a message too big for one client frame is refused up front; on
   } finally {
     push.close();
     await closeMessaging([server!]);
+    await cleanup();
+  }
+});
+
+test('messaging - a logged-in client asked to migrate logs in on the new server first, is not kicked, keeps its rooms and is reachable there', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'msg-migrate');
+  const servers = await startMessagingServers(2, { zk: connect, root });
+  const push = new PushClient({ zk: connect, root });
+  try {
+    await push.start();
+    const session = new ZkSession({ connect });
+    const cache = new ServerCache({ session, root });
+    const client = new ClusterClient({ provider: new BalanceProvider({ source: cache, root }), reconnect: true });
+    const got: unknown[] = [];
+    const kicked: string[] = [];
+    const migrated: string[] = [];
+    client.on('message', (m) => got.push(m.body));
+    client.on('kicked', (r) => kicked.push(r));
+    client.on('migrated', (_f, to) => migrated.push(to.name));
+    try {
+      await client.connect({ user: 'mover' });
+      await client.join('lobby');
+      const from = servers.find((s) => s.name === client.server!.name)!;
+      const to = servers.find((s) => s !== from)!;
+      assert.ok(await routeIs([push], 'mover', from.name));
+      const sock = [...from.connections].find((s) => from.cluster.connectionInfo(s)?.protocol)!;
+      sock.write(encodeFrame({ type: 'migrate', reason: 'test' }));
+      assert.ok(await eventually(() => migrated.length === 1));
+      assert.deepEqual(migrated, [to.name]);
+      assert.ok(await routeIs([push, from.router, to.router], 'mover', to.name), 'the route follows the move');
+      assert.ok(await eventually(() => from.userCount === 0), 'the old connection was released');
+      assert.equal((await push.push('mover', 'after the move')).server, to.name);
+      assert.deepEqual(await push.publish('lobby', 'room after the move'), { servers: 2, recipients: 1 });
+      assert.ok(await eventually(() => got.length === 2));
+      assert.deepEqual(got, ['after the move', 'room after the move']);
+      assert.deepEqual(kicked, [], 'the replaced old connection does not count as a kick');
+      assert.equal(client.isConnected, true);
+    } finally {
+      await client.disconnect();
+      cache.close();
+      session.close();
+    }
+  } finally {
+    push.close();
+    await closeMessaging(servers);
     await cleanup();
   }
 });

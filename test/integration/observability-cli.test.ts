@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
-import { closeSocket, openSocket } from '../helpers/cluster.js';
+import { closeSocket, openSocket } from '../helpers/socket.js';
 import { killPids, lines, pidsWithArg, runCliCommand, startCli, type AnyCliCommand, type CliResult } from '../helpers/cli.js';
 import { scrape } from '../helpers/metrics.js';
-import { eventually, freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
 
 const ALL: AnyCliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo', 'alloc', 'loadtest', 'push'];
 

@@ -8,7 +8,8 @@ import { issueToken } from '../../src/messaging/token.js';
 import { PushClient } from '../../src/messaging/push-client.js';
 import { lines, runCliCommand, type CliResult } from '../helpers/cli.js';
 import { closeMessaging, loginOn, routeIs, startMessagingServers } from '../helpers/messaging.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
 
 let zk: ZooKeeper;
 let connect: string;

@@ -7,7 +7,8 @@ import { decodeServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';
 import { ZkSession } from '../../src/zk/session.js';
 import type { ZkClient } from '../../src/zk/zk-client.js';
-import { eventually, freshRoot, testZk, useTestSession } from '../helpers/zk.js';
+import { eventually } from '../helpers/eventually.js';
+import { freshRoot, testZk, useTestSession } from '../helpers/zk.js';
 import { expireSession } from '../helpers/expire-session.js';
 
 let session: ZkSession;

@@ -4,8 +4,9 @@ import net from 'node:net';
 import { register as globalRegistry, Registry } from 'prom-client';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { ServerMetrics, serveMetrics } from '../../src/metrics/index.js';
-import { closeSocket, openSocket } from '../helpers/cluster.js';
-import { eventually, freshRoot, useTestZk } from '../helpers/zk.js';
+import { closeSocket, openSocket } from '../helpers/socket.js';
+import { eventually } from '../helpers/eventually.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
 import { httpGet, parseExposition, scrape } from '../helpers/metrics.js';
 import type ZooKeeper from 'zookeeper';
 

@@ -1,42 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type net from 'node:net';
-import { closeAll, closeSocket, openSocket, startServers, zkBalances, balancesExact } from '../helpers/cluster.js';
-import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
+import { report, runFastScenario } from '../helpers/scenario.js';
 
-test('load - churn: thousands of random connects and disconnects leave zero drift', async () => {
-  const connect = await testZk();
-  const zk = await rawZk(connect);
-  const { root, cleanup } = await freshRoot(zk, 'churn');
-  const servers = await startServers(3, { zk: connect, root });
-  const open: net.Socket[][] = servers.map(() => []);
-  let rnd = 42;
-  const random = () => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  let ops = 0;
-  try {
-    // 40 concurrent workers, 3,000 operations: connect (60 %) or close a random open socket.
-    await Promise.all(
-      Array.from({ length: 40 }, async () => {
-        while (ops < 3_000) {
-          ops++;
-          const i = Math.floor(random() * servers.length);
-          const list = open[i]!;
-          if (list.length === 0 || random() < 0.6) list.push(await openSocket(servers[i]!.endpoint!.port));
-          else await closeSocket(list.splice(Math.floor(random() * list.length), 1)[0]!);
-        }
-      }),
-    );
-    assert.ok(await balancesExact(zk, root, servers, 15_000), 'every node settles on its live socket count');
-    const nodes = await zkBalances(zk, root);
-    servers.forEach((s, i) => assert.equal(nodes.get(s.id)!.balance, open[i]!.length, `${s.id} drift`));
-    const events = servers.reduce((a, s) => a + s.stats.events, 0);
-    const writes = servers.reduce((a, s) => a + s.stats.writes, 0);
-    assert.ok(events >= 3_000, `events ${events}`);
-    assert.ok(writes < events, `writes ${writes} < events ${events}`);
-  } finally {
-    await Promise.all(open.flat().map(closeSocket));
-    await closeAll(servers);
-    await cleanup();
-    zk.close();
-  }
+test('load - churn: random connects and disconnects leave zero drift, with coalesced writes', async () => {
+  const r = await runFastScenario('churn');
+  assert.equal(r.metrics.exact, true, `every node equals its server's live socket count: ${report(r)}`);
+  assert.ok(r.pass, report(r));
+  const events = r.metrics.events as number;
+  assert.ok(events >= (r.metrics.ops as number), `every op is a socket event: ${report(r)}`);
+  assert.ok((r.metrics.writes as number) < events, `writes < events: ${report(r)}`);
 });

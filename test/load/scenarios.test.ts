@@ -1,14 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runScenario, SCENARIOS } from '../../src/tools/loadtest/run-scenario.js';
-import { testZk } from '../helpers/zk.js';
-
-const byName = (name: string) => SCENARIOS.find((s) => s.name === name)!;
-
-async function run(name: string, strategy?: string) {
-  const r = await runScenario(byName(name), { connect: await testZk(), fast: true, strategy });
-  return r;
-}
+import { report, runFastScenario as run } from '../helpers/scenario.js';
 
 test('loadtest - burst: 2,000 clients at once stay within 10 % with the default strategy while plain least without pending picks herds', async () => {
   const r = await run('burst');
@@ -33,14 +25,29 @@ test('loadtest - scale-out: new clients fill the new server first', async () => 
   assert.ok(r.pass, r.lines.join('\n'));
 });
 
-test('loadtest - churn: random connects and disconnects leave zero drift', async () => {
-  const r = await run('churn');
-  assert.equal(r.metrics.exact, true, r.lines.join('\n'));
-  assert.ok(r.pass, r.lines.join('\n'));
+test('loadtest - rebalance: a 5th server joining 4 loaded ones is filled by migrations, no client lost, moves within 1.2 x ideal', async () => {
+  const r = await run('rebalance');
+  assert.ok((r.metrics.ideal as number) > 0, report(r));
+  assert.ok((r.metrics.evenMs as number) >= 0, report(r));
+  assert.equal(r.metrics.lost, 0, report(r));
+  assert.equal(r.metrics.drops, 0, report(r));
+  assert.ok((r.metrics.moves as number) <= 1.2 * (r.metrics.ideal as number), report(r));
+  assert.ok((r.metrics.relative as number) <= 0.1, report(r));
+  assert.ok(r.pass, report(r));
 });
 
-test('loadtest - ramp with p2c still reaches an exact, near-even spread', async () => {
-  const r = await run('ramp', 'p2c');
-  assert.equal(r.metrics.exact, true, r.lines.join('\n'));
-  assert.ok((r.metrics.spread as number) <= 5, r.lines.join('\n'));
+test('loadtest - fleet-burst: independent clients, each reading and picking on its own, stay within 15 % with the default strategy', async () => {
+  const r = await run('fleet-burst');
+  assert.equal(r.metrics.failed, 0, report(r));
+  assert.equal(r.metrics.exact, true, report(r));
+  assert.ok((r.metrics.relative as number) <= 0.15, report(r));
+  assert.ok(r.pass, report(r));
+});
+
+test('loadtest - fleet-failover: every orphan of a kill -9 re-picks on its own and the survivors end within 10 %', async () => {
+  const r = await run('fleet-failover');
+  assert.ok((r.metrics.orphans as number) > 0, report(r));
+  assert.equal(r.metrics.lost, 0, report(r));
+  assert.ok((r.metrics.relative as number) <= 0.1, report(r));
+  assert.ok(r.pass, report(r));
 });

@@ -10,6 +10,7 @@ import {
   p2c,
   random,
   roundRobin,
+  waterFill,
   weighted,
 } from '../../src/balancing/index.js';
 import { DEFAULT_PENDING_TTL_MS, PendingPicks } from '../../src/balancing/pending-picks.js';
@@ -73,11 +74,12 @@ function spread(counts: Map<string, number>, names: readonly string[]): { max: n
 
 // ---------------------------------------------------------------- registry
 
-test('registry - index registers all six strategies under their names', () => {
-  for (const name of ['least', 'p2c', 'round-robin', 'random', 'hash', 'weighted']) assert.ok(strategyNames().includes(name));
+test('registry - index registers all seven strategies under their names', () => {
+  for (const name of ['least', 'p2c', 'round-robin', 'random', 'hash', 'weighted', 'water-fill']) assert.ok(strategyNames().includes(name));
   assert.equal(getStrategy('least'), least);
   assert.equal(getStrategy('round-robin'), roundRobin);
-  assert.equal(DEFAULT_STRATEGY, 'least');
+  assert.equal(getStrategy('water-fill'), waterFill);
+  assert.equal(DEFAULT_STRATEGY, 'water-fill');
   assert.equal(DEFAULT_VIRTUAL_NODES, 160);
 });
 
@@ -384,7 +386,7 @@ test('provider - draining and full servers are never picked', async () => {
     server('full', 10, { maxConnections: 10 }),
     server('ok', 500),
   ]);
-  for (const strategy of ['least', 'p2c', 'round-robin', 'random', 'hash', 'weighted']) {
+  for (const strategy of ['least', 'p2c', 'round-robin', 'random', 'hash', 'weighted', 'water-fill']) {
     const p = new BalanceProvider({ source: staticSource(s), strategy, random: mulberry32(4) });
     for (let i = 0; i < 30; i++) assert.equal((await p.pick({ key: `k${i}` })).name, 'ok', strategy);
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame, isPing, isPong } from '../../src/protocol/frames.js';
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame, isMigrate, isPing, isPong } from '../../src/protocol/frames.js';
 import { ProtocolError } from '../../src/errors.js';
 import { plainDecode } from '../helpers/plain-msgpack.js';
 
@@ -145,4 +145,15 @@ test('frames - decoded pings pass isPing', () => {
   assert.equal(isPing(m), true);
   const [p] = new FrameDecoder().push(encodeFrame({ type: 'pong', seq: 42, id: 's' }));
   assert.equal(isPong(p), true);
+});
+
+test('frames - migrate frames are recognised only with a reason and a list of names to avoid', () => {
+  assert.equal(isMigrate({ type: 'migrate', reason: 'rebalance' }), true);
+  assert.equal(isMigrate({ type: 'migrate', reason: 'rebalance', exclude: ['127.0.0.1:7001'] }), true);
+  for (const bad of [{ type: 'migrate' }, { type: 'migrate', reason: 3 }, { type: 'migrate', reason: 'x', exclude: 'a' }, { type: 'migrate', reason: 'x', exclude: [1] }, { type: 'ping', seq: 1 }, null, 'migrate']) {
+    assert.equal(isMigrate(bad), false, JSON.stringify(bad));
+  }
+  const [decoded] = new FrameDecoder().push(encodeFrame({ type: 'migrate', reason: 'rebalance', exclude: ['a:1'] }));
+  assert.equal(isMigrate(decoded), true);
+  assert.equal(isPing({ type: 'ping', seq: 2, migrated: true }), true, 'a migrated client still pings');
 });

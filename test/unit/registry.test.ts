@@ -165,9 +165,23 @@ test('writer - the delay policy decides the wait and sees the pending requests',
   assert.equal(node.sets, 0, 'still waiting for the policy delay');
   assert.equal((await p).kind, 'written');
   assert.equal(node.sets, 1);
-  assert.equal(seen.length, 1);
-  assert.equal(seen[0]!.pending, 1);
+  // Asked again at every request (a later one may be more urgent), and the wait was not pushed back.
+  assert.deepEqual(seen.map((c) => c.pending), [1, 2, 3]);
   assert.equal(seen[0]!.minWriteIntervalMs, 0);
+});
+
+test('writer - a later, more urgent request brings a pending write forward, never back', async () => {
+  const node = new FakeNode();
+  const delays = [10_000, 0, 60_000];
+  const w = writerFor(node, { value: 4 }, { delayPolicy: () => delays.shift() ?? 60_000 });
+  const first = w.request();
+  await tick();
+  assert.equal(node.sets, 0, 'the first request may wait 10 s');
+  const second = w.request(); // the policy now says: at once
+  w.request(); // and a third one that could wait a minute does not delay it again
+  assert.equal((await second).kind, 'written');
+  assert.equal((await first).kind, 'written', 'both requests are carried by the same write');
+  assert.equal(node.sets, 1);
 });
 
 test('writer - observe sees every outcome with its duration', async () => {

@@ -72,6 +72,7 @@ test('server-data - decodes with an independent msgpack reader', () => {
     updatedAt: 1_722_000_001_456,
     maxConnections: 500,
     draining: true,
+    acceptRate: 1240,
   };
   assert.deepEqual(plainDecode(encodeServerData(full)), { ...full });
   // Many encodes in a row (msgpackr reuses an arena) still give standalone plain maps.
@@ -83,7 +84,7 @@ test('server-data - decodes with an independent msgpack reader', () => {
 
 test('server-data - round trip through decodeServerData', () => {
   assert.deepEqual(decodeServerData(encodeServerData(GOOD)), GOOD);
-  const full: ServerData = { ip: '::1', port: 1, balance: 0, id: 'x', startedAt: 1, updatedAt: 2, maxConnections: 0, draining: true };
+  const full: ServerData = { ip: '::1', port: 1, balance: 0, id: 'x', startedAt: 1, updatedAt: 2, maxConnections: 0, draining: true, acceptRate: 12.5 };
   assert.deepEqual(decodeServerData(encodeServerData(full)), full);
 });
 
@@ -119,6 +120,10 @@ test('server-data - rejects missing and wrong-typed fields', () => {
     ['maxConnections negative', { ip: '10.0.0.1', port: 9000, balance: 0, maxConnections: -1 }],
     ['maxConnections string', { ip: '10.0.0.1', port: 9000, balance: 0, maxConnections: '5' }],
     ['draining string', { ip: '10.0.0.1', port: 9000, balance: 0, draining: 'yes' }],
+    ['acceptRate negative', { ip: '10.0.0.1', port: 9000, balance: 0, acceptRate: -5 }],
+    ['acceptRate string', { ip: '10.0.0.1', port: 9000, balance: 0, acceptRate: '100' }],
+    ['acceptRate NaN', { ip: '10.0.0.1', port: 9000, balance: 0, acceptRate: Number.NaN }],
+    ['acceptRate infinite', { ip: '10.0.0.1', port: 9000, balance: 0, acceptRate: Number.POSITIVE_INFINITY }],
   ];
   for (const [label, v] of bad) assertMalformed(pack(v), label);
 });

@@ -1,5 +1,5 @@
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError, cliLogger } from './args.js';
-import { ClientRunner } from '../runner/client-runner.js';
+import { ClientRunner, DEFAULT_CONCURRENT_READS, READ_SESSIONS } from '../runner/client-runner.js';
 import { DEFAULT_STRATEGY } from '../../balancing/index.js';
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
 import { ZkSession } from '../../zk/session.js';
@@ -17,12 +17,18 @@ straight to it (ping/pong proves the connection). Holds until SIGINT/SIGTERM or 
   --strategy NAME     ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
   --discovery MODE    cache (watch-driven, default) or read (every client reads all nodes)
   --no-pending        do not count this process's unreported picks (the naive seed behaviour)
+  --independent       every client is its own device: its own picker (own pending picks, own
+                      failure memory) and a fresh ZooKeeper read of all nodes for each pick, taken
+                      at its own time; nothing is shared but a pool of ${READ_SESSIONS} ZooKeeper sessions the
+                      reads go through (a session per client would load ZooKeeper, not the test)
+  --concurrent-reads N  independent clients reading at the same moment (default ${DEFAULT_CONCURRENT_READS};
+                      only with --independent)
 ${ZK_HELP}`;
 
 runCli('clients', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, 'stagger-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, strategy: { type: 'string' }, discovery: { type: 'string' }, 'no-pending': { type: 'boolean' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, 'stagger-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, strategy: { type: 'string' }, discovery: { type: 'string' }, 'no-pending': { type: 'boolean' }, independent: { type: 'boolean' }, 'concurrent-reads': { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -32,12 +38,16 @@ runCli('clients', async () => {
   const discovery = values.discovery ?? 'cache';
   if (discovery !== 'cache' && discovery !== 'read') throw new UsageError(`--discovery must be cache or read, got ${JSON.stringify(discovery)}`);
   if (values.strategy !== undefined) getStrategy(values.strategy);
+  const independent = values.independent === true;
+  if (!independent && values['concurrent-reads'] !== undefined) throw new UsageError('--concurrent-reads needs --independent');
+  if (independent && values.discovery !== undefined) throw new UsageError('--discovery cannot be combined with --independent (independent clients each read ZooKeeper themselves)');
+  const concurrentReads = intFlag(values, 'concurrent-reads', DEFAULT_CONCURRENT_READS, 1, 20_000);
   const log = cliLogger('clients', values);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
   await session.start();
   let runner: ClientRunner;
   try {
-    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'], logger: log });
+    runner = new ClientRunner({ count, staggerMs, session, root, strategy: values.strategy, discovery, pending: !values['no-pending'], independent, concurrentReads, logger: log });
   } catch (e) {
     session.close();
     throw e;
@@ -52,6 +62,7 @@ runCli('clients', async () => {
   for (const [name, n] of counts) console.log(`  ${name}  ${n}`);
   console.log(formatSpread(spreadOf(counts.map(([, n]) => n))));
   await stop;
+  if (runner.migrations > 0) console.log(`moved on a server's request (rebalancing): ${runner.migrations}`);
   await runner.stop();
   session.close();
   console.log('clients disconnected');

@@ -23,13 +23,14 @@ checks every node's balance against the server's real socket count, and exits cl
   --strategy NAME  picking strategy (default ${DEFAULT_STRATEGY})
   --alloc-port P   port of the allocation service and dashboard (default 9999; 0 = any free)
   --hold-ms H      keep everything running H ms after converging, to look at the dashboard (default 0)
+  --no-rebalance   servers do not move clients to even out (on by default)
 ${ZK_HELP}
 The demo logs at warn unless --log-level or FULCRUM_LOG_LEVEL says otherwise, so the table stays readable.`;
 
 runCli('demo', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, servers: { type: 'string' }, clients: { type: 'string' }, 'stagger-ms': { type: 'string' }, strategy: { type: 'string' }, 'alloc-port': { type: 'string' }, 'hold-ms': { type: 'string' } },
+    { ...ZK_OPTIONS, servers: { type: 'string' }, clients: { type: 'string' }, 'stagger-ms': { type: 'string' }, strategy: { type: 'string' }, 'alloc-port': { type: 'string' }, 'hold-ms': { type: 'string' }, 'no-rebalance': { type: 'boolean' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -46,7 +47,7 @@ runCli('demo', async () => {
 
   const logger = cliLogger('demo', values, 'warn');
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 10_000 });
-  const servers = new ServerRunner({ count: nServers, zk, root, host: '127.0.0.1', logger, logLevel: logLevelOf(values, 'warn') });
+  const servers = new ServerRunner({ count: nServers, zk, root, host: '127.0.0.1', logger, logLevel: logLevelOf(values, 'warn'), rebalance: !values['no-rebalance'] });
   let clients: ClientRunner | undefined;
   let cache: ServerCache | undefined;
   let view: LiveView | undefined;

@@ -7,6 +7,7 @@ import { DEFAULT_ZK_CONNECT } from '../../zk/connect-string.js';
 import { ensureZk } from '../local-zookeeper.js';
 import { renderBalanceTable } from '../balance-table.js';
 import { LiveView } from './live-view.js';
+import { DEFAULT_CONCURRENT_READS } from '../runner/client-runner.js';
 
 const HELP = `
 usage: npm run loadtest -- <scenario|all> [options]
@@ -15,12 +16,15 @@ Runs a load scenario against real server processes and ZooKeeper, shows a live b
 table, writes an SVG plot of every server's balance over time, and ends with PASS/FAIL.
 
 scenarios:
-${SCENARIOS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n')}
-  all        every scenario in turn
+${SCENARIOS.map((s) => `  ${s.name.padEnd(15)} ${s.description}`).join('\n')}
+  all             every scenario in turn
 
   --strategy NAME   ${strategyNames().join(', ')} (default ${DEFAULT_STRATEGY})
   --no-pending      do not count unreported picks (plain least herds)
   --pickers N       deal clients over N independent pickers, as if N processes (default 1)
+  --concurrent-reads N
+                    independent clients of the fleet scenarios reading ZooKeeper at the same
+                    moment (default ${DEFAULT_CONCURRENT_READS})
   --fast            the small sizes npm test uses
   --out DIR         where plots go (default loadtest-results)
   --zk HOST:PORT    ZooKeeper (env FULCRUM_ZK; a local one is started if none answers)
@@ -30,7 +34,7 @@ ${SCENARIOS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n')}
 runCli('loadtest', async () => {
   const { values, positionals } = parseCli(
     process.argv.slice(2),
-    { ...LOG_OPTIONS, zk: { type: 'string' }, strategy: { type: 'string' }, 'no-pending': { type: 'boolean' }, pickers: { type: 'string' }, fast: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    { ...LOG_OPTIONS, zk: { type: 'string' }, strategy: { type: 'string' }, 'no-pending': { type: 'boolean' }, pickers: { type: 'string' }, 'concurrent-reads': { type: 'string' }, fast: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     HELP,
     true,
   );
@@ -38,6 +42,7 @@ runCli('loadtest', async () => {
   if (positionals.length !== 1 || ![...names, 'all'].includes(positionals[0]!)) throw new UsageError(`expected one scenario of ${names.join(', ')} or all, got ${JSON.stringify(positionals.join(' '))}`);
   if (values.strategy !== undefined) getStrategy(values.strategy);
   const pickers = intFlag(values, 'pickers', 1, 1, 100_000);
+  const concurrentReads = intFlag(values, 'concurrent-reads', DEFAULT_CONCURRENT_READS, 1, 100_000);
   const logger = cliLogger('loadtest', values, 'warn');
   const { zk } = zkTarget({ zk: values.zk });
   const stopZk = await ensureZk(zk, DEFAULT_ZK_CONNECT, (s) => console.log(s));
@@ -53,6 +58,7 @@ runCli('loadtest', async () => {
         strategy: values.strategy,
         pending: !values['no-pending'],
         pickers,
+        concurrentReads,
         logger,
         logLevel: logLevelOf(values, 'warn'),
         outDir: values.out ?? 'loadtest-results',

@@ -19,6 +19,9 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
                          (HOST is --host; 0 = free ports; default: no metrics)
   --max-connections C    refuse connections beyond C per server
   --drain-ms MS          spread closing client sockets over MS on shutdown (default 0)
+  --no-rebalance         do not move clients away from a server holding clearly more than its
+                         share (on by default: above mean +10 %, at most 20 moves/s per server,
+                         connections younger than 5 s or migrated in the last 5 min stay)
   --digest USER:PASS     protect the server nodes and the root with digest ACLs: anyone reads,
                          only these credentials write, delete or register. Prefer the env
                          FULCRUM_DIGEST: a flag is visible to every user in ps.
@@ -31,7 +34,7 @@ ${ZK_HELP}`;
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -67,14 +70,16 @@ runCli('servers', async () => {
   }
   // Fail fast with a clear message rather than N children timing out one by one.
   (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, secret, gatewayHost, onStderr: (_i, line) => (held ? held.push(line) : process.stderr.write(`${line}\n`)) });
-  // Children's log lines wait until all are up: when one fails, the siblings it takes down print nothing, and the failure is one line.
+  // The servers' log lines are held back until all of them started: a failed start is one line
+  // (the reason), not the start-up chatter of siblings that are being stopped again.
   let held: string[] | undefined = [];
+  const onStderr = (_index: number, line: string) => (held ? held.push(line) : process.stderr.write(`${line}\n`));
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost });
   const servers = await runner.start();
   for (const line of held) process.stderr.write(`${line}\n`);
   held = undefined;
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  gateway :${s.gatewayPort}  node ${s.path}${s.metricsUrl ? `  metrics ${s.metricsUrl}` : ''}`);
-  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}${secret ? ' (messaging secret: tokens required)' : ' (no messaging secret: logins as claimed)'}; Ctrl-C stops them`);
+  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}, rebalancing ${values['no-rebalance'] ? 'off' : 'on'}${secret ? ', messaging secret: tokens required' : ', no messaging secret: logins as claimed'}; Ctrl-C stops them`);
   const sig = await untilSignal();
   console.log(`${sig}: stopping ${servers.length} servers...`);
   await runner.stop();

@@ -15,10 +15,13 @@ import { defaultLogger, type Logger, type LogLevel } from '../../log/logger.js';
 import { burst } from './scenarios/burst.js';
 import { churn } from './scenarios/churn.js';
 import { failover } from './scenarios/failover.js';
+import { fleetBurst } from './scenarios/fleet-burst.js';
+import { fleetFailover } from './scenarios/fleet-failover.js';
 import { ramp } from './scenarios/ramp.js';
 import { scaleOut } from './scenarios/scale-out.js';
+import { rebalance } from './scenarios/rebalance.js';
 
-export const SCENARIOS: readonly Scenario[] = [ramp, burst, failover, scaleOut, churn];
+export const SCENARIOS: readonly Scenario[] = [ramp, burst, failover, scaleOut, churn, fleetBurst, fleetFailover, rebalance];
 
 export interface RunOptions {
   connect: string;
@@ -26,6 +29,8 @@ export interface RunOptions {
   strategy?: string;
   pending?: boolean;
   pickers?: number;
+  /** Independent clients reading at the same moment (fleet scenarios). @default DEFAULT_CONCURRENT_READS */
+  concurrentReads?: number;
   /** Directory for the SVG plot; none written when absent. */
   outDir?: string;
   log?: (line: string) => void;
@@ -53,7 +58,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   await mkdirp(admin, root);
   const session = new ZkSession({ connect: opts.connect });
   const logger = opts.logger ?? defaultLogger();
-  const servers = new ServerRunner({ count: scenario.servers, zk: opts.connect, root, host: '127.0.0.1', sessionTimeoutMs: scenario.serverSessionTimeoutMs, logger, logLevel: opts.logLevel });
+  const servers = new ServerRunner({ count: scenario.servers, zk: opts.connect, root, host: '127.0.0.1', sessionTimeoutMs: scenario.serverSessionTimeoutMs, logger, logLevel: opts.logLevel, rebalance: scenario.rebalance });
   const cache = new ServerCache({ session, root });
   cache.on('error', (e) => logger.warn({ err: e, code: (e as { code?: string }).code }, `server cache: ${e.message}`));
   const recorder = new BalanceRecorder(cache);
@@ -76,7 +81,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
       fast: opts.fast ?? false,
       log,
       clients: (o) => {
-        const full: ClientRunnerOptions = { session, root, strategy: opts.strategy, pending: opts.pending, pickers: opts.pickers, logger, ...o };
+        const full: ClientRunnerOptions = { session, root, strategy: opts.strategy, pending: opts.pending, pickers: opts.pickers, concurrentReads: opts.concurrentReads, logger, ...o };
         const r = new ClientRunner(full);
         runners.push(r);
         return r;

@@ -3,6 +3,7 @@ import type { ClientRunner, ClientRunnerOptions } from '../runner/client-runner.
 import type { ServerRunner } from '../runner/server-runner.js';
 import type { ZkSession } from '../../zk/session.js';
 import type { BalanceRecorder } from './balance-recorder.js';
+import type { RebalancerOptions } from '../../server/rebalancer.js';
 
 export interface ScenarioContext {
   connect: string;
@@ -33,5 +34,7 @@ export interface Scenario {
   servers: number;
   /** Session timeout for the server processes (crash detection speed). */
   serverSessionTimeoutMs?: number;
+  /** Server-side rebalancing for the server processes. @default off */
+  rebalance?: boolean | RebalancerOptions;
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
 }

@@ -1,14 +1,24 @@
 import { EventEmitter } from 'node:events';
+import { Semaphore } from 'async-mutex';
 import { BalanceProvider } from '../../balancing/balance-provider.js';
 import { ClusterClient } from '../../client/cluster-client.js';
 import { DownInstancePolicy } from '../../client/down-instance-policy.js';
 import { ServerCache } from '../../discovery/server-cache.js';
 import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
-import type { ZkSession } from '../../zk/session.js';
+import { ZkSession } from '../../zk/session.js';
 import type { LoginOptions } from '../../client/login.js';
 import { defaultLogger, type Logger } from '../../log/logger.js';
 import { FulcrumError } from '../../errors.js';
+
+/** ZooKeeper sessions the reads of independent clients go through (a session per client would cost ZooKeeper more than the test measures). */
+export const READ_SESSIONS = 8;
+/**
+ * Independent clients reading ZooKeeper at the same moment. Bounded because one test process
+ * plays every device: unbounded, ZooKeeper would answer all reads at once and the process
+ * would pick on answers it had queued for seconds.
+ */
+export const DEFAULT_CONCURRENT_READS = 256;
 
 export interface ClientRunnerOptions {
   count: number;
@@ -27,6 +37,16 @@ export interface ClientRunnerOptions {
    * its own pending picks, as if they ran in that many processes. @default 1
    */
   pickers?: number;
+  /**
+   * Every client is its own device: its own BalanceProvider (own pending picks), its own
+   * DownInstancePolicy and its own fresh ZooKeeper read per pick, sharing no picker state with
+   * the others. The reads go through a pool of READ_SESSIONS sessions, at most
+   * `concurrentReads` at a time, so each read sees ZooKeeper as it is when that client reads. Overrides
+   * `discovery` and `pickers`. @default false
+   */
+  independent?: boolean;
+  /** Independent clients reading at the same moment. @default DEFAULT_CONCURRENT_READS (256) */
+  concurrentReads?: number;
   /** Re-home when a server goes away. @default true */
   reconnect?: boolean;
   connectTimeoutMs?: number;
@@ -40,25 +60,46 @@ export interface ClientRunnerEvents {
   connected: [index: number, server: ServerInfo];
   failed: [index: number, err: Error];
   rehomed: [index: number, server: ServerInfo];
+  /** A server asked the client to move and its new connection is up (the old one closes next). */
+  migrated: [index: number, from: ServerInfo, to: ServerInfo];
+  /** The client's connection dropped (it re-homes unless stopped). */
+  dropped: [index: number, server: ServerInfo];
 }
 
 const codeOf = (e: Error) => (e instanceof FulcrumError ? e.code : (e as { code?: string }).code);
 
-/** Spawns M clients S ms apart; each discovers and connects on its own through a shared picker. */
+/**
+ * Spawns M clients S ms apart; each discovers and connects on its own, through a shared picker
+ * (or `pickers` of them), or with `independent` through a picker of its own.
+ */
 export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   readonly clients: ClusterClient[] = [];
   readonly downPolicy = new DownInstancePolicy();
   readonly providers: BalanceProvider[];
   readonly cache: ServerCache | undefined;
+  /** The read pool of independent clients (empty otherwise); closed by stop(). */
+  private readonly readSessions: ZkSession[] = [];
+  private readonly readSlots: Semaphore | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private readonly log: Logger;
   connected = 0;
   failed = 0;
+  /** Moves on a server's request, over all clients. */
+  migrations = 0;
+  /** Connections that dropped under a client (a migration never counts here). */
+  drops = 0;
 
   constructor(private readonly options: ClientRunnerOptions) {
     super();
     this.log = options.logger ?? defaultLogger();
+    if (options.independent) {
+      const n = Math.max(1, Math.min(READ_SESSIONS, options.count));
+      for (let i = 0; i < n; i++) this.readSessions.push(new ZkSession({ ...options.session.options }));
+      this.readSlots = new Semaphore(Math.max(1, options.concurrentReads ?? DEFAULT_CONCURRENT_READS));
+      this.providers = [];
+      return;
+    }
     let source: ServerSource;
     if ((options.discovery ?? 'cache') === 'cache') {
       this.cache = new ServerCache({ session: options.session, root: options.root });
@@ -70,7 +111,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     const pickers = Math.max(1, Math.min(options.pickers ?? 1, options.count));
     this.providers = Array.from(
       { length: pickers },
-      () => new BalanceProvider({ source, root: options.root, strategy: options.strategy, pending: options.pending, isQuarantined: this.downPolicy.isQuarantined }),
+      () => new BalanceProvider({ source, root: options.root, strategy: options.strategy, pending: options.pending, isQuarantined: this.downPolicy.isQuarantined, isFailing: this.downPolicy.hasFailed }),
     );
   }
 
@@ -83,6 +124,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   async start(): Promise<{ connected: number; failed: number }> {
     await this.options.session.start();
     await this.cache?.start();
+    await Promise.all(this.readSessions.map((s) => s.start()));
     const attempts: Promise<void>[] = [];
     for (let i = 0; i < this.options.count && !this.stopped; i++) {
       attempts.push(this.launch(i));
@@ -92,10 +134,22 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     return { connected: this.connected, failed: this.failed };
   }
 
+  /** An independent client's own picker and failure memory; nothing is shared but the read pool. */
+  private ownPicker(i: number): { provider: BalanceProvider; downPolicy: DownInstancePolicy } {
+    const downPolicy = new DownInstancePolicy();
+    const read = new ZkReadSource(this.readSessions[i % this.readSessions.length]!, this.options.root);
+    const slots = this.readSlots!;
+    const source: ServerSource = { snapshot: () => slots.runExclusive(() => read.snapshot()) };
+    const provider = new BalanceProvider({ source, root: this.options.root, strategy: this.options.strategy, pending: this.options.pending, isQuarantined: downPolicy.isQuarantined, isFailing: downPolicy.hasFailed });
+    this.providers.push(provider);
+    return { provider, downPolicy };
+  }
+
   private launch(i: number): Promise<void> {
+    const { provider, downPolicy } = this.options.independent ? this.ownPicker(i) : { provider: this.providers[i % this.providers.length]!, downPolicy: this.downPolicy };
     const client = new ClusterClient({
-      provider: this.providers[i % this.providers.length]!,
-      downPolicy: this.downPolicy,
+      provider,
+      downPolicy,
       key: `client-${i}`,
       reconnect: this.options.reconnect ?? true,
       connectTimeoutMs: this.options.connectTimeoutMs,
@@ -108,6 +162,15 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
         this.log.debug({ client: i, server: server.name }, `client ${i} re-homed to ${server.name}`);
         this.emit('rehomed', i, server);
       }
+    });
+    client.on('migrated', (from, to) => {
+      this.migrations++;
+      this.emit('migrated', i, from, to);
+    });
+    client.on('disconnected', (server) => {
+      if (this.stopped) return;
+      this.drops++;
+      this.emit('dropped', i, server);
     });
     return client.connect().then(
       () => {
@@ -151,5 +214,6 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     for (const t of this.timers) clearTimeout(t);
     await Promise.all(this.clients.map((c) => c.disconnect()));
     this.cache?.close();
+    for (const s of this.readSessions) s.close();
   }
 }

@@ -2,6 +2,8 @@
 import type { ClusterServer, ClusterServerStats } from '../../server/cluster-server.js';
 import { MessagingServer, type MessagingServerStats } from '../../messaging/messaging-server.js';
 import { FulcrumError } from '../../errors.js';
+import type { RebalancerOptions } from '../../server/rebalancer.js';
+import type { PublishPolicyOptions } from '../../registry/publish-policy.js';
 import type { LogLevel } from '../../log/logger.js';
 import { ServerMetrics } from '../../metrics/server-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../../metrics/metrics-endpoint.js';
@@ -17,6 +19,12 @@ export interface ServerProcessConfig {
   sessionTimeoutMs?: number;
   minWriteIntervalMs?: number;
   drainMs?: number;
+  /** @default true (see ClusterServerOptions.noDelay) */
+  noDelay?: boolean;
+  /** @default true (see ClusterServerOptions.publishPolicy) */
+  publishPolicy?: boolean | PublishPolicyOptions;
+  /** Rebalancing: true for the defaults, or the settings. @default off */
+  rebalance?: boolean | RebalancerOptions;
   /** Prefer the FULCRUM_DIGEST environment variable (the ServerRunner uses it), which stays off the command line. */
   digest?: string;
   /** The runner's index of this server, the `server` field of its log lines. */

@@ -1,5 +1,5 @@
-import net from 'node:net';
 import { formatSpread } from '../../balance-table.js';
+import { preloadServers } from '../preload.js';
 import type { Scenario } from '../scenario.js';
 import { settle } from '../settle.js';
 
@@ -12,16 +12,7 @@ export const burst: Scenario = {
   servers: 5,
   async run(ctx) {
     const count = 2_000;
-    // Earlier load that did not come through this picker (another region, a previous wave): 25 × i on server i.
-    const preload: net.Socket[] = [];
-    for (const s of ctx.servers.servers) {
-      for (let k = 0; k < 25 * s.index; k++) {
-        preload.push(await new Promise<net.Socket>((resolve, reject) => {
-          const sock = net.connect(s.port, s.ip, () => resolve(sock));
-          sock.once('error', reject);
-        }));
-      }
-    }
+    const preload = await preloadServers(ctx, 25);
     await settle(ctx);
     ctx.recorder.mark(`${count} clients at once`);
     const main = ctx.clients({ count, staggerMs: 0 });

@@ -1,0 +1,43 @@
+// The baseline in its own process: a plain net.Server with fulcrum's default ping handler, or a
+// ClusterServer with the same handler.
+import net from 'node:net';
+import { once } from 'node:events';
+import { serveRequests } from './child-ipc.js';
+import { ClusterServer } from '../src/server/cluster-server.js';
+import { pingHandler } from '../src/server/ping-handler.js';
+
+let server: net.Server | ClusterServer | undefined;
+const noop = () => {};
+const onPing = pingHandler({ id: 'plain' });
+
+serveRequests({
+  /** kind 'plain': net.Server; kind 'fulcrum': ClusterServer registered under `root` (balance updates on). */
+  async listen(m) {
+    if (m.kind === 'plain') {
+      const s = net.createServer((c) => {
+        c.on('error', noop);
+        c.setNoDelay(true);
+        onPing(c);
+      });
+      s.listen(0, '127.0.0.1');
+      await once(s, 'listening');
+      server = s;
+      return (s.address() as net.AddressInfo).port;
+    }
+    const c = new ClusterServer({ zk: m.zk as string, root: m.root as string });
+    server = c;
+    return (await c.listen()).port;
+  },
+  async stats() {
+    if (server instanceof ClusterServer) {
+      await server.flushed();
+      return server.stats;
+    }
+    return undefined;
+  },
+  async close() {
+    if (server instanceof ClusterServer) await server.close();
+    else server?.close();
+    return true;
+  },
+});

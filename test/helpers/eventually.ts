@@ -1,0 +1,25 @@
+/** How long `eventually` polls before giving up. @default 10_000 */
+export const DEFAULT_EVENTUALLY_TIMEOUT_MS = 10_000;
+/** Pause between two polls. @default 25 */
+export const DEFAULT_EVENTUALLY_EVERY_MS = 25;
+
+/**
+ * Polls `fn` until it returns true or the time runs out; returns whether it became true.
+ * Tests assert on the result (`assert.ok(await eventually(...), 'what')`), so a timeout fails
+ * with the test's own message.
+ */
+export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = DEFAULT_EVENTUALLY_TIMEOUT_MS, everyMs = DEFAULT_EVENTUALLY_EVERY_MS): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Like `eventually`, but resolves with the time (epoch ms) `fn` first was true; undefined on timeout. */
+export async function whenTrue(fn: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 10): Promise<number | undefined> {
+  let at: number | undefined;
+  await eventually(async () => (await fn()) && (at = Date.now()) !== undefined, timeoutMs, everyMs);
+  return at;
+}
