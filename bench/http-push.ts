@@ -33,7 +33,7 @@ export async function httpPushBench(zkConnect: string): Promise<void> {
   const root = `${base}/servers`;
   const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
   await mkdirp(admin, root);
-  const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1' });
+  const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
   const session = new ZkSession({ connect: zkConnect });
   const service = new AllocService({ session, root, port: 0, defaultMetrics: false });
   const lib = new PushClient({ zk: zkConnect, root });
