@@ -11,7 +11,8 @@ import { openSocket } from '../helpers/socket.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // dist/test/browser/ → repository root; the screenshot is part of the docs.
-const SCREENSHOT = fileURLToPath(new URL('../../../docs/dashboard.png', import.meta.url));
+// A test run must not change tracked files: the picture goes to .artifacts/ unless FULCRUM_UPDATE_DOCS=1 refreshes docs/.
+const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard.png`, import.meta.url));
 
 /** Balance shown in the table row of `name`, or undefined when there is no such row. */
 async function shownBalance(page: Page, name: string): Promise<string | undefined> {
