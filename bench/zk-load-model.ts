@@ -2,6 +2,7 @@
 // reads for 10 → 1,000 servers and 100 → 10,000 watching processes, with and without the
 // adaptive publish policy (the real policy function decides every write).
 import { publishDelay, type PublishPolicyOptions } from '../src/registry/publish-policy.js';
+import { mulberry32 } from '../src/tools/seeded-random.js';
 
 /** Capacity assumed for a 3-node ensemble: writes only, reads only. */
 export const ENSEMBLE_WRITES_PER_SEC = 21_000;
@@ -36,23 +37,12 @@ export interface ServerSim {
   maxStalenessMs: number;
 }
 
-/** Small seeded PRNG (mulberry32), so a model run is reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const exp = (random: () => number, mean: number) => -Math.log(1 - random()) * mean;
 
 /** Connection events (+1 / −1, times in ms) of one server under steady churn. */
 export function churnEvents(o: ChurnOptions): { initial: number; events: { t: number; d: 1 | -1 }[] } {
-  const random = seededRandom(o.seed);
+  const random = mulberry32(o.seed);
   const endMs = o.durationSec * 1000;
   const lifeMs = o.meanLifetimeSec * 1000;
   const events: { t: number; d: 1 | -1 }[] = [];
@@ -158,7 +148,7 @@ export const MODEL_WATCHERS = [100, 1000, 10_000];
 export function runModel(o: ModelOptions = {}): ModelResult {
   const sample = o.sample ?? 24;
   const durationSec = o.durationSec ?? 120;
-  const random = seededRandom(o.seed ?? 11);
+  const random = mulberry32(o.seed ?? 11);
   const minIntervalMs = o.minIntervalMs ?? 20;
   let events = 0;
   let off = 0;

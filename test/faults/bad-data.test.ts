@@ -10,7 +10,7 @@ import { C } from '../../src/zk/codes.js';
 import type { ZkSession } from '../../src/zk/session.js';
 import { request, withAlloc } from '../helpers/alloc-fixture.js';
 import { withServer } from '../helpers/server-fixture.js';
-import { mulberry32 } from '../helpers/random.js';
+import { mulberry32 } from '../../src/tools/seeded-random.js';
 import { useTestSession } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
 import { dataOf } from '../helpers/nodes.js';

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../../src/protocol/frames.js';
 import { balancesExact, withServer } from '../helpers/server-fixture.js';
 import { measured } from '../helpers/fault-util.js';
-import { mulberry32 } from '../helpers/random.js';
+import { mulberry32 } from '../../src/tools/seeded-random.js';
 import { eventually } from '../helpers/eventually.js';
 import { dataOf } from '../helpers/nodes.js';
 import { closeSocket, openSocket, ping } from '../helpers/socket.js';

@@ -18,7 +18,7 @@ import { type PickContext, type Strategy } from '../../src/balancing/strategy.js
 import { getStrategy, strategyNames } from '../../src/balancing/strategy-registry.js';
 import { makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from '../../src/discovery/snapshot.js';
 import { InvalidArgumentError, NoServersError } from '../../src/errors.js';
-import { mulberry32 } from '../helpers/random.js';
+import { mulberry32 } from '../../src/tools/seeded-random.js';
 
 
 function server(name: string, balance = 0, extra: Partial<ServerInfo> = {}): ServerInfo {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { KeyedMutex, pathLocks } from '../../src/zk/keyed-mutex.js';
-import { mulberry32 } from '../helpers/random.js';
+import { mulberry32 } from '../../src/tools/seeded-random.js';
 
 
 test('keyed-mutex - at most one holder per key under 1000 interleaved sections on 50 keys', async () => {

@@ -11,7 +11,7 @@ import {
   type PlanServer,
 } from '../../src/server/rebalance-plan.js';
 import { resolveRebalancerOptions } from '../../src/server/rebalancer.js';
-import { mulberry32 } from '../helpers/random.js';
+import { mulberry32 } from '../../src/tools/seeded-random.js';
 
 const thresholds = { triggerRatio: DEFAULT_REBALANCE_TRIGGER_RATIO, settleRatio: DEFAULT_REBALANCE_SETTLE_RATIO, minExcess: DEFAULT_REBALANCE_MIN_EXCESS };
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { smallest } from '../../src/messaging/smallest.js';
-import { mulberry32 } from '../helpers/random.js';
+import { mulberry32 } from '../../src/tools/seeded-random.js';
 
 const byNumber = (a: number, b: number) => a - b;
 

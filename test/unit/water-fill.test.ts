@@ -10,7 +10,7 @@ import { DEFAULT_DEPARTED_MEMORY_MS, DepartedMemory, makeSnapshot, type ServerIn
 import { InvalidArgumentError } from '../../src/errors.js';
 import { ACCEPT_RATE_WINDOW_MS } from '../../src/server-data.js';
 import { AcceptRateMeter } from '../../src/server/accept-rate.js';
-import { mulberry32 } from '../helpers/random.js';
+import { mulberry32 } from '../../src/tools/seeded-random.js';
 
 const NOW = 1_000_000;
 

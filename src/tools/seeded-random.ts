@@ -1,4 +1,4 @@
-/** Small seeded PRNG (mulberry32) so a run can be replayed from its seed. */
+/** Small seeded PRNG (mulberry32) so a test, load test or model run can be replayed from its seed. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
