@@ -37,7 +37,6 @@ export interface ServerSim {
   maxStalenessMs: number;
 }
 
-
 const exp = (random: () => number, mean: number) => -Math.log(1 - random()) * mean;
 
 /** Connection events (+1 / −1, times in ms) of one server under steady churn. */

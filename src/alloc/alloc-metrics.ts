@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ServerCacheStats } from '../discovery/server-cache.js';
 import type { Snapshot } from '../discovery/snapshot.js';
+import { mirroredCounter } from '../metrics/mirrored-counter.js';
 import { spreadOf, totalConnections } from './cluster-view.js';
 
 /** Where the metrics read the live state at scrape time (nothing is copied between scrapes). */
@@ -102,17 +103,8 @@ export class AllocMetrics {
         this.set(n);
       },
     });
-    const cacheCounter = (name: string, help: string, key: keyof ServerCacheStats) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          // The cache keeps cumulative counts; mirror them.
-          this.reset();
-          this.inc(sources.cacheStats()[key]);
-        },
-      });
+    // The cache keeps cumulative counts; mirror them.
+    const cacheCounter = (name: string, help: string, key: keyof ServerCacheStats) => mirroredCounter(registers, name, help, () => sources.cacheStats()[key]);
     cacheCounter('fulcrum_zk_watch_events_total', 'ZooKeeper watch notifications the server cache received.', 'watchEvents');
     cacheCounter('fulcrum_zk_reads_total', 'get / get_children calls the server cache issued.', 'reads');
     cacheCounter('fulcrum_zk_resyncs_total', 'Full re-reads of the root by the server cache.', 'resyncs');

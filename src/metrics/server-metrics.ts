@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterServer } from '../server/cluster-server.js';
 import type { ZkSession } from '../zk/session.js';
+import { mirroredCounter } from './mirrored-counter.js';
 
 /** Buckets of fulcrum_zk_write_seconds: a loopback write takes about a millisecond, a loaded ensemble tens. */
 export const DEFAULT_ZK_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -52,16 +53,7 @@ export class ServerMetrics {
       },
     });
     // The server keeps cumulative counts; each scrape mirrors them.
-    const mirror = (name: string, help: string, read: () => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
+    const mirror = (name: string, help: string, read: () => number) => mirroredCounter(registers, name, help, read);
     mirror('fulcrum_server_accepted_total', 'Connections accepted and counted.', () => server.stats.accepted);
     mirror('fulcrum_server_refused_total', 'Connections closed at once (over maxConnections, or draining); never counted.', () => server.stats.refused);
     mirror('fulcrum_server_protocol_errors_total', 'Connections closed for a malformed frame.', () => server.stats.protocolErrors);
