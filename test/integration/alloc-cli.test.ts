@@ -30,19 +30,7 @@ test('alloc cli - prints the URL, serves, and exits 0 on SIGTERM', () =>
   withRoot('alloc-cli', async ({ connect, root }) => {
     const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 10_000);
-        child.stdout.on('data', (c: string) => {
-          out += c;
-          const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1]!);
-          }
-        });
-      });
+      const { url } = await printedUrl(child);
       assert.equal((await request(url)).status, 200);
       const health = (await request(`${url}healthz`)).json<{ ok: boolean; messaging: { secret: boolean } }>();
       assert.equal(health.ok, true);
