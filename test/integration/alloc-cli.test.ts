@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { checkToken } from '../../src/messaging/token.js';
 import { request } from '../helpers/alloc-fixture.js';
@@ -44,7 +44,7 @@ test('alloc cli - prints the URL, serves, and exits 0 on SIGTERM', () =>
   }));
 
 /** Resolves with the URL the alloc command prints. */
-function printedUrl(child: ChildProcessWithoutNullStreams): Promise<{ url: string; out: () => string }> {
+function printedUrl(child: { stdout: Readable }): Promise<{ url: string; out: () => string }> {
   let out = '';
   child.stdout.setEncoding('utf8');
   return new Promise((resolve, reject) => {
@@ -69,7 +69,7 @@ test('alloc cli - with --secret-file, /allocate?user=U returns a login token and
     const child = spawn(process.execPath, [CLI, '--zk', connect, '--root', root, '--port', '0', '--secret-file', join(dir, 'secret')], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, FULCRUM_SECRET: '' },
-    }) as unknown as ChildProcessWithoutNullStreams;
+    });
     try {
       const { url, out } = await printedUrl(child);
       assert.match(out(), /messaging secret/);
