@@ -142,7 +142,7 @@ try {
   if (runs('latency')) {
     const root = `${base}/latency`;
     await mkdirp(ZkClient.of(admin), root);
-    const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1' });
+    const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
     cleanups.push(() => runner.stop());
     const servers = await runner.start();
     const proxy = new Haproxy({ backends: servers.map((s) => ({ host: '127.0.0.1', port: s.port })) });

@@ -68,7 +68,7 @@ export async function runHold(o: HoldOptions): Promise<HoldResult> {
   const count = o.servers ?? 5;
   const concurrency = o.concurrency ?? 200;
   // Each server process may hold a little under its open-file limit; beyond that it refuses and the client tries another.
-  const runner = new ServerRunner({ count, zk: o.zk, root: o.root, host: '127.0.0.1', maxConnections: o.maxPerServer ?? DEFAULT_MAX_PER_SERVER });
+  const runner = new ServerRunner({ count, zk: o.zk, root: o.root, host: '127.0.0.1', maxConnections: o.maxPerServer ?? DEFAULT_MAX_PER_SERVER, logLevel: 'warn' });
   const servers = await runner.start();
   const nDrivers = Math.max(2, Math.ceil(o.total / DEFAULT_PER_DRIVER));
   const drivers: BenchChild[] = [];
