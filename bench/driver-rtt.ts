@@ -56,37 +56,38 @@ async function openOne(): Promise<{ socket: Socket; ms: number; close: () => voi
 
 /**
  * Paced per connection: a ping every `intervalMs` (random phase), never two in flight. A ping held
- * back by a slow pong is timed from when it was due, so a stall counts in full.
+ * back by a slow pong is timed from when it was due, so a stall of the path counts in full; any
+ * other ping is timed from when it was sent, so the driver's own timer lateness (Node timers
+ * fire in whole milliseconds, and late when its loop is busy) does not.
  */
 function pingLoop(s: Socket, until: number, intervalMs: number, out: number[]): Promise<void> {
   return new Promise((resolve) => {
     const dec = new FrameDecoder();
     let dueAt = performance.now() + Math.random() * intervalMs;
     let mySeq = 0;
-    let sentAt = 0;
+    let startedAt = 0;
     let timer: NodeJS.Timeout | undefined;
     const finish = () => {
       clearTimeout(timer);
       s.off('data', onData);
       resolve();
     };
-    const send = () => {
+    const send = (heldBack: boolean) => {
       timer = undefined;
       if (dueAt >= until || s.destroyed) return finish();
       mySeq = ++seq;
-      sentAt = performance.now();
+      startedAt = heldBack ? dueAt : performance.now();
       s.write(encodeFrame({ type: 'ping', seq: mySeq }));
     };
     const arm = () => {
       const wait = dueAt - performance.now();
-      if (wait <= 0) send();
-      else timer = setTimeout(send, wait);
+      if (wait <= 0) send(true);
+      else timer = setTimeout(send, wait, false);
     };
     const onData = (chunk: Buffer) => {
       for (const m of dec.push(chunk)) {
         if (isPong(m) && m.seq === mySeq) {
-          // A timer may fire a little early: time from whichever came first, due or sent.
-          out.push(performance.now() - Math.min(dueAt, sentAt));
+          out.push(performance.now() - startedAt);
           dueAt += intervalMs;
           arm();
         }

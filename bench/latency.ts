@@ -18,7 +18,7 @@ export interface LatencyOptions {
   pingMs?: number;
   /** Pings per second offered in total, by connection count. @default { 50: 5000, 500: 10000 } */
   rates?: Record<number, number>;
-  /** Fresh connects per side per round for connect → first pong. @default 50 */
+  /** Fresh connects per side per round for connect → first pong; 0 leaves that part out. @default 50 */
   setups?: number;
   verbose?: boolean;
 }
@@ -68,6 +68,7 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
       for (const d of sides) await d.request('closeAll');
       rows.push({ label: `round trip, ${n} persistent connections, ${rate.toLocaleString('en-US')} pings/s`, ...fold(per, lat) });
     }
+    if (setups === 0) return rows;
     const setup: number[][] = [[], []];
     const setupPer: Summary[][] = [[], []];
     for (const d of sides) await d.request('setup', { n: 30 }); // warm-up

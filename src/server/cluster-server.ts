@@ -221,7 +221,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       describe,
       digest: this.options.digest,
       minWriteIntervalMs: this.options.minWriteIntervalMs,
-      publishPolicy: policyOpts && ((state) => publishDelay(state, { metadataChanged: state.metadataChanged, maxConnections }, { minIntervalMs: this.options.minWriteIntervalMs, ...policyOpts })),
+      publishPolicy: policyOpts && ((state) => publishDelay(state, { metadataChanged: state.metadataChanged, maxConnections, clusterMin: this.othersMinBalance() }, { minIntervalMs: this.options.minWriteIntervalMs, ...policyOpts })),
       observeWrite: (outcome, seconds) => {
         if (outcome.kind === 'written') this.emit('balanceWritten', outcome.value.balance, seconds);
       },
@@ -244,6 +244,20 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       this.rebalancer.start();
     }
     return this.address;
+  }
+
+  /**
+   * The lowest balance among the other live, non-draining servers, known only when this server
+   * already watches the cluster (rebalancing on): watching just for this would make every server
+   * re-read every other's writes.
+   */
+  private othersMinBalance(): number | undefined {
+    if (!this.rebalancer) return undefined;
+    let min: number | undefined;
+    for (const s of this.rebalancer.cache.current().servers) {
+      if (s.name !== this.nodeName && !s.draining && (min === undefined || s.balance < min)) min = s.balance;
+    }
+    return min;
   }
 
   private accept(socket: Socket): void {

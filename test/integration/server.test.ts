@@ -156,3 +156,24 @@ test('server - adaptive publishing folds small changes into fewer writes and end
     await s.flushed();
     assert.ok(await balancesExact(zk, root, [s]), 'back to 0 in ZooKeeper');
   }));
+
+test('server - with rebalancing on, entering or leaving the lowest group is published at once', () =>
+  withServer({ label: 'lowest', server: { publishPolicy: { maxDelayMs: 8_000 } } }, async ({ zk, root, server: b, add, open, sockets }) => {
+    // A long window (8 s): a small change that does not cross the band would wait seconds.
+    const a = await add({ rebalance: true });
+    await Promise.all(Array.from({ length: 99 }, () => open(b)));
+    await Promise.all(Array.from({ length: 102 }, () => open(a)));
+    assert.ok(await eventually(() => a.connections.size === 102 && b.connections.size === 99));
+    await Promise.all([a.flushed(), b.flushed()]);
+    const published = async (s: ClusterServer) => (await nodeData(zk, root)).get(s.nodeName)?.balance;
+    const cacheSees = () => a.rebalancing!.cache.current().servers.find((s) => s.name === b.nodeName)?.balance === 99;
+    assert.ok(await eventually(cacheSees, 10_000), "A's cache shows B at 99");
+    assert.equal(await published(a), 102);
+    // 102 → 100: a 2 % change, but it enters the lowest group (others' minimum 99, band 1).
+    const mine = sockets.slice(99);
+    await Promise.all(mine.splice(0, 2).map(closeSocket));
+    assert.ok(await eventually(async () => (await published(a)) === 100, 2_000), 'entering the group is written within 2 s, not after the window');
+    // 100 → 101 leaves it again.
+    await open(a);
+    assert.ok(await eventually(async () => (await published(a)) === 101, 2_000), 'leaving the group is written within 2 s');
+  }));
