@@ -1,9 +1,10 @@
 import { formatSpread } from '../../balance-table.js';
 import type { Scenario } from '../scenario.js';
 import { settle } from '../settle.js';
-import { FAST_CONCURRENT_READS } from './fleet-burst.js';
 
 export const FLEET_FAILOVER_BOUND = 0.1;
+/** Independent clients reading at the same moment in the fast variant (1,000 clients). */
+export const FLEET_FAILOVER_FAST_CONCURRENT_READS = 64;
 /** Orphans that have not re-homed by then count as lost. */
 export const FLEET_REHOME_TIMEOUT_MS = 15_000;
 
@@ -16,7 +17,7 @@ export const fleetFailover: Scenario = {
     const perServer = ctx.fast ? 200 : 1_000;
     const count = perServer * ctx.servers.servers.length;
     ctx.recorder.mark(`${count} independent clients, 1 ms apart`);
-    const fleet = ctx.clients({ count, staggerMs: 1, independent: true, ...(ctx.fast ? { concurrentReads: FAST_CONCURRENT_READS } : {}) });
+    const fleet = ctx.clients({ count, staggerMs: 1, independent: true, ...(ctx.fast ? { concurrentReads: FLEET_FAILOVER_FAST_CONCURRENT_READS } : {}) });
     const r = await fleet.start();
     const before = await settle(ctx);
     const victim = ctx.servers.servers[0]!;
