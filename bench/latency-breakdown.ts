@@ -3,8 +3,7 @@
 // beside HAProxy in front of the same servers.
 import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { BenchChild } from './child-ipc.js';
-import { Haproxy } from './haproxy.js';
-import { runLatency, type LatencyRow } from './latency.js';
+import { runLatencyBehindHaproxy, type LatencyRow } from './latency.js';
 
 export interface BreakdownRow {
   label: string;
@@ -15,14 +14,8 @@ const LEVEL = 50;
 const ROUNDS = 8;
 
 async function measure(zk: string, root: string, ports: number[], directTarget?: Record<string, unknown>): Promise<LatencyRow> {
-  const proxy = new Haproxy({ backends: ports.map((port) => ({ host: '127.0.0.1', port })) });
-  try {
-    const haproxyPort = await proxy.start();
-    const rows = await runLatency({ zk, root, haproxyPort, directTarget, levels: [LEVEL], rounds: ROUNDS, setups: 0 });
-    return rows[0]!;
-  } finally {
-    await proxy.stop();
-  }
+  const rows = await runLatencyBehindHaproxy(ports, { zk, root, directTarget, levels: [LEVEL], rounds: ROUNDS, setups: 0 });
+  return rows[0]!;
 }
 
 export async function runLatencyBreakdown(zk: string, root: string): Promise<BreakdownRow[]> {

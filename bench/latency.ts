@@ -2,6 +2,7 @@
 // server) vs HAProxy leastconn in front of the same 5 server processes. Same driver code for
 // both, each side's driver in its own process, rounds interleaved.
 import { BenchChild } from './child-ipc.js';
+import { Haproxy } from './haproxy.js';
 import { medianOfRounds, summarize, type Summary } from './percentiles.js';
 
 export interface LatencyOptions {
@@ -91,4 +92,14 @@ export async function runLatency(o: LatencyOptions): Promise<LatencyRow[]> {
 
 function fmt(s: Summary): Record<string, string | number> {
   return { n: s.n, p50: s.p50.toFixed(3), p99: s.p99.toFixed(3), p999: s.p999.toFixed(3) };
+}
+
+/** runLatency with a HAProxy of its own in front of the servers listening on `ports`, stopped after. */
+export async function runLatencyBehindHaproxy(ports: readonly number[], o: Omit<LatencyOptions, 'haproxyPort'>): Promise<LatencyRow[]> {
+  const proxy = new Haproxy({ backends: ports.map((port) => ({ host: '127.0.0.1', port })) });
+  try {
+    return await runLatency({ ...o, haproxyPort: await proxy.start() });
+  } finally {
+    await proxy.stop();
+  }
 }

@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import net, { type Socket } from 'node:net';
+import type { Snapshot } from '../discovery/snapshot.js';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { encodeFrame, type MigrateMessage } from '../protocol/frames.js';
 import type { Logger } from '../log/logger.js';
@@ -110,6 +111,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   private readonly info = new WeakMap<Socket, ConnectionInfo>();
   readonly root: string;
   private rebalancer: Rebalancer | undefined;
+  private othersMin: { snapshot: Snapshot; min: number | undefined } | undefined;
   private updater: BalanceUpdater | undefined;
   private address: { ip: string; port: number } | undefined;
   private serverId: string | undefined;
@@ -253,11 +255,16 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
    */
   private othersMinBalance(): number | undefined {
     if (!this.rebalancer) return undefined;
-    let min: number | undefined;
-    for (const s of this.rebalancer.cache.current().servers) {
-      if (s.name !== this.nodeName && !s.draining && (min === undefined || s.balance < min)) min = s.balance;
+    // Asked on every connection event: scan the servers once per picture, not once per event.
+    const snapshot = this.rebalancer.cache.current();
+    if (this.othersMin?.snapshot !== snapshot) {
+      let min: number | undefined;
+      for (const s of snapshot.servers) {
+        if (s.name !== this.nodeName && !s.draining && (min === undefined || s.balance < min)) min = s.balance;
+      }
+      this.othersMin = { snapshot, min };
     }
-    return min;
+    return this.othersMin.min;
   }
 
   private accept(socket: Socket): void {
