@@ -36,7 +36,7 @@ export async function startMessagingAlloc(opts: { servers: number; label: string
   try {
     const { url } = await service.start();
     servers = await startMessagingServers(opts.servers, { zk: connect, root, sessionTimeoutMs: 4_000, secret: opts.secret });
-    const names = servers.map((s) => s.name);
+    const names = servers.map((s) => s.id);
     // Fan-outs go to the servers the service knows: wait until it knows them all.
     if (!(await eventually(() => names.every((n) => service.push.servers.get(n) !== undefined)))) {
       throw new Error('the alloc service did not see the messaging servers');

@@ -75,7 +75,7 @@ test('alloc cli - with --secret-file, /allocate?user=U returns a login token and
       assert.match(out(), /messaging secret/);
       assert.equal((await request(`${url}healthz`)).json<{ messaging: { secret: boolean } }>().messaging.secret, true);
       const a = (await request(`${url}allocate?user=u1`)).json<{ token: string; name: string }>();
-      assert.equal(a.name, server!.name);
+      assert.equal(a.name, server!.id);
       assert.equal(checkToken(secret, 'u1', a.token), undefined, "the token is signed with the file's secret");
       const push = (auth?: string) => request(`${url}push`, { method: 'POST', body: { user: 'u1', message: 1 }, headers: auth ? { authorization: `Bearer ${auth}` } : {} });
       assert.equal((await push()).status, 401);
