@@ -12,8 +12,8 @@ export interface ClientConnection {
   /** Stops reading from the peer until resume() (frames already read are still delivered). */
   pause(): void;
   resume(): void;
-  /** Sends what is queued, then closes; destroyed if the peer has not closed after a linger. */
-  end(): void;
+  /** Sends what is queued, then closes; destroyed if the peer has not closed within `lingerMs`. */
+  end(lingerMs: number): void;
   /** Closes at once, dropping what is queued. */
   destroy(): void;
   /** The TCP socket underneath: the ClusterServer counts and migrates connections by it. */

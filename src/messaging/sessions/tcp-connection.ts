@@ -2,9 +2,6 @@ import type { Socket } from 'node:net';
 import { FrameDecoder } from '../../protocol/frames.js';
 import type { ClientConnection, ConnectionHandler } from './client-connection.js';
 
-/** A connection closed on purpose is destroyed after this long if the peer has not closed it. */
-export const LINGER_MS = 1_000;
-
 const CONNECTION = Symbol('fulcrum.connection');
 type OwnedSocket = Socket & { [CONNECTION]?: TcpConnection<unknown> };
 
@@ -45,10 +42,10 @@ export class TcpConnection<S> implements ClientConnection {
     if (!this.stopped) this.socket.resume();
   }
 
-  end(): void {
+  end(lingerMs: number): void {
     this.stopped = true;
     this.socket.end();
-    setTimeout(destroySocket, LINGER_MS, this.socket).unref();
+    setTimeout(destroySocket, lingerMs, this.socket).unref();
   }
 
   destroy(): void {

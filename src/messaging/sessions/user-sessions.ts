@@ -3,6 +3,14 @@ import { KICK_REASONS, type ErrorFrame, type KickedFrame, type MessageId, type W
 import type { LoginOrder } from '../login-order.js';
 import type { ClientSession, EndReason } from './client-session.js';
 
+/** A connection closed on purpose is destroyed after this long if the peer has not closed it. */
+export const LINGER_MS = 1_000;
+/**
+ * …and one kicked as `slow` after this long: its `kicked` frame is queued behind up to
+ * maxQueuedBytes the client has yet to read (nothing more is queued meanwhile).
+ */
+export const SLOW_LINGER_MS = 10_000;
+
 /** A login, logout or kick on this server, as the MessagingServer's events report it. */
 export interface SessionEvent {
   user: string;
@@ -21,6 +29,8 @@ export interface SessionEvents {
 export interface MessagingStats {
   /** Logged-in (welcomed) users now. */
   users: number;
+  /** Logins waiting for their route to be stored (no welcome yet). */
+  loggingIn: number;
   logins: number;
   /** Connections closed with `kicked` (replaced, by an operator, or slow). */
   kicks: number;
@@ -60,7 +70,7 @@ export class UserSessions {
   constructor(private readonly options: UserSessionsOptions) {}
 
   get stats(): MessagingStats {
-    return { users: this.online, ...this.counters };
+    return { users: this.online, loggingIn: this.byUser.size - this.online, ...this.counters };
   }
 
   /** Logged-in (welcomed) users now. */
@@ -207,7 +217,7 @@ export class UserSessions {
     if (s.state === 'closing') return;
     s.endReason = reason;
     this.release(s);
-    s.conn.end();
+    s.conn.end(reason === 'slow' ? SLOW_LINGER_MS : LINGER_MS);
   }
 
   /** The connection closed (the peer went, or after end()). */
