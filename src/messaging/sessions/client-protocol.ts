@@ -4,7 +4,7 @@ import { encodeFrame, type PongMessage } from '../../protocol/frames.js';
 import { BadFrameError, DELIVERY_CODES, KICK_REASONS, WIRE_ERRORS, parseClientFrame, type ClientFrame, type MessageId, type SentFrame } from '../../protocol/messages.js';
 import { compareLogins, nextLogin, type LoginOrder } from '../login-order.js';
 import { checkToken } from '../token.js';
-import type { ConnectionHandler } from './client-connection.js';
+import type { ClientConnection, ConnectionHandler } from './client-connection.js';
 import { ClientSession, type SessionState } from './client-session.js';
 import type { SessionLimits } from './session-limits.js';
 import { TcpConnection } from './tcp-connection.js';
@@ -102,14 +102,20 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
     this.shutDown = true;
   }
 
-  /** The connection handler given to the ClusterServer. */
+  /** The connection handler given to the ClusterServer: the raw framed TCP transport. */
   accept(socket: Socket): void {
+    this.open((s) => new TcpConnection(socket, s, this, this.options.maxFrameBytes));
+  }
+
+  /** A new client connection over any transport; `connect` builds it around its session (and reports to this handler). */
+  open(connect: (s: ClientSession) => ClientConnection): ClientSession {
     const s = new ClientSession(this.options.limits);
-    s.conn = new TcpConnection(socket, s, this, this.options.maxFrameBytes);
+    s.conn = connect(s);
     if (this.held) {
       s.conn.pause();
       this.held.push(s);
     }
+    return s;
   }
 
   received(s: ClientSession, bytes: number): boolean {
