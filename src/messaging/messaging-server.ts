@@ -226,7 +226,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       this.protocol.attach(this.shards, sessionRouter);
       return address;
     } catch (e) {
-      await this.close().catch(() => {});
+      await this.close().catch((closeError: unknown) => this.reportError(closeError instanceof Error ? closeError : new Error(String(closeError))));
       throw e;
     }
   }
