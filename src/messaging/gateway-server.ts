@@ -53,20 +53,20 @@ export class GatewayServer {
     let authed = false;
     /** Refused or closed for a bad request: nothing more it sent is read. */
     let done = false;
-    const refuse = (message: string) => {
+    const close = (code: string, message: string) => {
       done = true;
-      this.stats.refused++;
-      socket.end(encodeFrame({ type: 'error', code: GATEWAY_AUTH_FAILED, message }));
+      socket.end(encodeFrame({ type: 'error', code, message }));
       socket.pause(); // read nothing more from it
       setTimeout(() => socket.destroy(), 500).unref();
     };
-    // Like a bad client frame: an error, then the peer is closed; nothing it sent after is read.
+    const refuse = (message: string) => {
+      this.stats.refused++;
+      close(GATEWAY_AUTH_FAILED, message);
+    };
+    // Like a bad client frame: an error, then the peer is closed.
     const badRequest = (message: string) => {
-      done = true;
       this.stats.badRequests++;
-      socket.end(encodeFrame({ type: 'error', code: WIRE_ERRORS.badFrame, message: `bad gateway request: ${message}` }));
-      socket.pause();
-      setTimeout(() => socket.destroy(), 500).unref();
+      close(WIRE_ERRORS.badFrame, `bad gateway request: ${message}`);
     };
     const authTimer = setTimeout(() => refuse('no authentication in time'), GATEWAY_AUTH_TIMEOUT_MS);
     authTimer.unref();
