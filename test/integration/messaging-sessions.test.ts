@@ -24,7 +24,7 @@ async function login(port: number, user: string): Promise<RawClient> {
   return c;
 }
 
-test('messaging sessions - an async authorize hook refuses logins, joins and sends with FULCRUM_FORBIDDEN; login, logout and kicked events name user, server and reason', async () => {
+test('messaging sessions - an async authorize hook refuses logins, joins and sends with FULCRUM_FORBIDDEN (a failing one refuses and is reported); login, logout and kicked events name user, server and reason', async () => {
   const { root, cleanup } = await freshRoot(zk, 'sess-authz');
   const asked: string[] = [];
   const [server] = await startMessagingServers(1, {
@@ -32,15 +32,18 @@ test('messaging sessions - an async authorize hook refuses logins, joins and sen
     root,
     // Answers on a later turn of the event loop, as a database lookup would.
     authorize: (r) =>
-      new Promise((resolve) =>
+      new Promise((resolve, reject) =>
         setImmediate(() => {
           asked.push(`${r.server === server?.id ? 'here' : r.server} ${r.action} ${r.user} ${r.room ?? r.to ?? ''}`.trim());
+          if (r.room === 'boom') return reject(new Error('the hook broke'));
           resolve(r.user !== 'mallory' && r.room !== 'vip' && r.to !== 'boss');
         }),
       ),
   });
   const push = new PushClient({ zk: connect, root });
   const events: string[] = [];
+  const errors: unknown[] = [];
+  server!.on('error', (e) => errors.push((e as { code?: string }).code));
   const note = (kind: string) => (e: SessionEvent) => events.push(`${kind} ${e.user} ${e.server === server!.id ? 'here' : e.server}${e.reason ? ` ${e.reason}` : ''}`);
   server!.on('login', note('login'));
   server!.on('logout', note('logout'));
@@ -51,10 +54,11 @@ test('messaging sessions - an async authorize hook refuses logins, joins and sen
     await mallory.closed;
     assert.deepEqual(mallory.frames.map((f) => [f.type, f.code]), [['error', 'FULCRUM_FORBIDDEN']]);
     const eve = await login(server!.endpoint!.port, 'eve');
-    eve.send({ type: 'join', room: 'vip' }, { type: 'join', room: 'lobby' }, { type: 'send', id: 1, to: 'boss', body: 'x' }, { type: 'ping', seq: 1 });
+    eve.send({ type: 'join', room: 'vip' }, { type: 'join', room: 'boom' }, { type: 'join', room: 'lobby' }, { type: 'send', id: 1, to: 'boss', body: 'x' }, { type: 'ping', seq: 1 });
     await eve.next((f) => f.type === 'pong');
     assert.deepEqual(eve.frames.slice(1), [
       { type: 'error', code: 'FULCRUM_FORBIDDEN', message: 'join vip refused', room: 'vip' },
+      { type: 'error', code: 'FULCRUM_FORBIDDEN', message: 'join boom refused', room: 'boom' },
       { type: 'sent', id: 1, delivered: false, code: 'FULCRUM_FORBIDDEN' },
       { type: 'pong', seq: 1, id: server!.id },
     ]);
@@ -67,8 +71,9 @@ test('messaging sessions - an async authorize hook refuses logins, joins and sen
     bob.socket.destroy();
     assert.ok(await eventually(() => events.length === 5));
     assert.deepEqual(events, ['login eve here', 'kicked eve here kicked', 'logout eve here kicked', 'login bob here', 'logout bob here closed']);
-    assert.deepEqual(asked, ['here login mallory', 'here login eve', 'here join eve vip', 'here join eve lobby', 'here send eve boss', 'here login bob']);
-    assert.equal(server!.stats.forbidden, 2);
+    assert.deepEqual(asked, ['here login mallory', 'here login eve', 'here join eve vip', 'here join eve boom', 'here join eve lobby', 'here send eve boss', 'here login bob']);
+    assert.equal(server!.stats.forbidden, 3);
+    assert.deepEqual(errors, ['FULCRUM_AUTHORIZE_FAILED'], 'a failing hook refuses and is reported, not dropped');
   } finally {
     push.close();
     await closeMessaging([server!]);
