@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { BalanceProvider } from '../balancing/balance-provider.js';
 import { hash } from '../balancing/index.js';
 import { DEFAULT_PENDING_TTL_MS } from '../balancing/pending-picks.js';
@@ -23,7 +23,7 @@ import { EventStream } from './event-stream.js';
 import { DEFAULT_HEARTBEAT_TTL_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS } from './heartbeat-request.js';
 import { HEARTBEAT_ID_PREFIX, HeartbeatRegistry } from './heartbeat-registry.js';
 import { NoServerAvailableError } from './http-errors.js';
-import { buildHttpApp, DEFAULT_MAX_BODY_BYTES, type TlsOptions } from './http/http-app.js';
+import { buildHttpApp, DEFAULT_MAX_BODY_BYTES, type HttpApp, type RouteInfo, type TlsOptions } from './http/http-app.js';
 import { clusterRoutes, type Allocation, type AllocateQuery, type Health, type ServerListing } from './routes/cluster-routes.js';
 import { heartbeatRoutes } from './routes/heartbeat-routes.js';
 import { DEFAULT_MAX_MESSAGE_BODY_BYTES, messagingRoutes } from './routes/messaging-routes.js';
@@ -132,7 +132,7 @@ export class AllocService {
   private readonly strategyName: string;
   private readonly defaultTtlMs: number;
   private readonly maxBodyBytes: number;
-  private app: FastifyInstance | undefined;
+  private http: HttpApp | undefined;
   private bound: AllocAddress | undefined;
   private closing: Promise<void> | undefined;
 
@@ -231,29 +231,29 @@ export class AllocService {
     try {
       await this.cache.start();
       await this.push.start();
-      this.app = await this.buildApp();
+      this.http = await this.buildApp();
     } catch (e) {
       await this.close();
       throw e;
     }
     try {
-      await this.app.listen({ host: this.host, port: this.port });
+      await this.http.app.listen({ host: this.host, port: this.port });
     } catch (cause) {
       await this.close();
       throw new ListenError(`${this.host}:${this.port}`, { cause });
     }
-    const { port } = this.app.server.address() as AddressInfo;
+    const { port } = this.http.app.server.address() as AddressInfo;
     const shown = this.host.includes(':') ? `[${this.host}]` : this.host;
     this.bound = { host: this.host, port, url: `${this.options.tls ? 'https' : 'http'}://${shown}:${port}/` };
     return this.bound;
   }
 
-  /** The OpenAPI 3.1 document `GET /openapi.json` serves (after start). */
-  openapi(): Record<string, unknown> | undefined {
-    return this.app?.swagger() as Record<string, unknown> | undefined;
+  /** Every route the service serves (after start), as the OpenAPI document names them. */
+  get routes(): readonly RouteInfo[] {
+    return this.http?.routes ?? [];
   }
 
-  private buildApp(): Promise<FastifyInstance> {
+  private buildApp(): Promise<HttpApp> {
     const dashboard = loadDashboard();
     return buildHttpApp({
       secret: this.secret,
@@ -395,7 +395,7 @@ export class AllocService {
 
   private async doClose(): Promise<void> {
     this.events.close();
-    await this.app?.close();
+    await this.http?.app.close();
     await this.heartbeats.close();
     this.subscribe(false);
     this.push.close();

@@ -61,6 +61,23 @@ export interface HttpAppOptions {
   info: { title: string; version: string; description: string };
 }
 
+/** One served route as the OpenAPI document names it, e.g. `DELETE /register/{address}`. */
+export interface RouteInfo {
+  method: string;
+  path: string;
+}
+
+/** The started app and every route it serves (the 405 answers excluded). */
+export interface HttpApp {
+  app: FastifyInstance;
+  routes: readonly RouteInfo[];
+}
+
+/** `/register/:address(.+)` → `/register/{address}`, the OpenAPI spelling. */
+function openapiPath(url: string): string {
+  return url.replace(/:(\w+)(\([^)]*\))?/g, '{$1}');
+}
+
 /** The JSON error body every failure path uses. */
 export function errorBody(err: HttpError): { error: { code: string; message: string; field?: string } } {
   const field = err instanceof BadRequestError ? err.field : undefined;
@@ -116,7 +133,7 @@ function document(schema: Schema, status: number, description: string, codes: st
  * - another method on a known path is a 405 with `Allow`, an unknown path a 404, malformed HTTP a
  *   JSON 400/408/431 — and the OpenAPI document at `/openapi.json` lists all of it.
  */
-export async function buildHttpApp(o: HttpAppOptions): Promise<FastifyInstance> {
+export async function buildHttpApp(o: HttpAppOptions): Promise<HttpApp> {
   const app = Fastify({
     ...(o.tls ? { https: { cert: o.tls.cert, key: o.tls.key } } : {}),
     logger: false,
@@ -167,6 +184,7 @@ export async function buildHttpApp(o: HttpAppOptions): Promise<FastifyInstance> 
   };
 
   const paths = new Map<string, { methods: string[]; metric: MetricRoute | undefined }>();
+  const routes: RouteInfo[] = [];
   app.addHook('onRoute', (route) => {
     if (route.config?.methodNotAllowed) return;
     const schema = (route.schema ??= {}) as Schema;
@@ -174,6 +192,7 @@ export async function buildHttpApp(o: HttpAppOptions): Promise<FastifyInstance> 
     const known = paths.get(route.url) ?? { methods: [], metric: route.config?.metric };
     known.methods.push(...methods);
     paths.set(route.url, known);
+    routes.push(...methods.map((method) => ({ method, path: openapiPath(route.url) })));
     const guards: onRequestHookHandler[] = [];
     if (methods.some((m) => !READS.has(m))) {
       guards.push(adminGuard);
@@ -237,7 +256,7 @@ export async function buildHttpApp(o: HttpAppOptions): Promise<FastifyInstance> 
   for (const [url, { methods, metric }] of paths) {
     const others = app.supportedMethods.filter((m) => !methods.includes(m));
     if (others.length === 0) continue;
-    const shown = url.replace(/:(\w+)(\([^)]*\))?/g, '{$1}');
+    const shown = openapiPath(url);
     app.route({
       method: others,
       url,
@@ -250,7 +269,7 @@ export async function buildHttpApp(o: HttpAppOptions): Promise<FastifyInstance> 
   }
   await app.ready();
   openapi = JSON.stringify(app.swagger());
-  return app;
+  return { app, routes };
 }
 
 /** Malformed HTTP never reaches a route; answer it in JSON too, then drop the socket. */
