@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { BalanceProvider } from '../balancing/balance-provider.js';
@@ -103,6 +104,12 @@ export interface AllocAddress {
   port: number;
   /** e.g. `http://127.0.0.1:9999/` (`https://…` with `tls`) */
   url: string;
+}
+
+/** fulcrum's version, for the OpenAPI document (dist/src/alloc/ is three levels below package.json). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 /**
@@ -264,7 +271,7 @@ export class AllocService {
       onInternalError: (e, req) => this.log.error({ err: e, code: 'FULCRUM_ALLOC_INTERNAL', url: req.url }, `request failed: ${(e as Error).message}`),
       info: {
         title: 'fulcrum allocation service',
-        version: '0.1.0',
+        version: packageVersion(),
         description: [
           'Hands out the least-loaded server of a fulcrum cluster, registers servers over HTTP heartbeats, and routes messages to logged-in users.',
           'Every error is JSON {"error": {"code", "message", "field"?}}. Besides the answers each route lists: any other path is 404 FULCRUM_ALLOC_NOT_FOUND;',

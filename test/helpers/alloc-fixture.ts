@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { AllocService, type AllocServiceOptions } from '../../src/alloc/alloc-service.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
@@ -100,6 +100,21 @@ export function request(
     });
     req.on('error', reject);
     req.end(payload);
+  });
+}
+
+/**
+ * Sends raw bytes and returns the raw answer once the service closes the socket (it does after
+ * an error). `halfClose: false` leaves our side open, as a client still sending its body would.
+ */
+export function rawHttp(port: number, text: string, opts: { halfClose?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => (opts.halfClose === false ? s.write(text) : s.end(text)));
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => (out += c));
+    s.on('close', () => resolve(out));
+    s.on('error', reject);
   });
 }
 

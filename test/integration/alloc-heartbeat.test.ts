@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import type ZooKeeper from 'zookeeper';
 import type { ServerListing } from '../../src/alloc/alloc-service.js';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { HEARTBEAT_ID_PREFIX } from '../../src/alloc/heartbeat-registry.js';
 import { decodeServerData } from '../../src/server-data.js';
-import { errorCode, request, rootState, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
+import { errorCode, rawHttp, request, rootState, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
 import { expireSession } from '../helpers/expire-session.js';
 import { eventually } from '../helpers/eventually.js';
 import { nodeData } from '../helpers/nodes.js';
@@ -272,18 +271,6 @@ test('alloc heartbeat - nodes come back with their balance after the service ses
     assert.equal(await statOf(f.raw, path), undefined, 'close() deletes heartbeat nodes');
   }));
 
-/** Sends request headers that announce a body, never sends the body, and returns whatever the service answers. */
-function headersOnly(port: number, head: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(head));
-    let out = '';
-    s.setEncoding('utf8');
-    s.on('data', (c: string) => (out += c));
-    s.on('close', () => resolve(out));
-    s.on('error', reject);
-  });
-}
-
 test('alloc heartbeat - with a secret, register, unregister and DELETE need the admin token, refused before the body is read', () => {
   const secret = 'hb-secret-M5';
   const admin = { authorization: `Bearer ${adminToken(secret)}` };
@@ -306,7 +293,8 @@ test('alloc heartbeat - with a secret, register, unregister and DELETE need the 
       assert.match(String(res.headers['www-authenticate']), /^Bearer/, label);
     }
     // Headers that announce a body which never comes: the 401 arrives anyway, so the body was not waited for.
-    const answer = await headersOnly(f.service.address!.port, 'POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+    const head = 'POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
+    const answer = await rawHttp(f.service.address!.port, head, { halfClose: false });
     assert.match(answer, /^HTTP\/1\.1 401 /);
     assert.match(answer, /"code":"FULCRUM_ALLOC_UNAUTHORIZED"/);
     assert.deepEqual(await rootState(f.raw, f.root), before, 'nothing written to ZooKeeper');

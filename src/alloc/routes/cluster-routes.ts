@@ -34,15 +34,8 @@ export interface AllocateQuery {
   user?: string;
 }
 
-/** `GET /allocate`'s answer. */
-export interface Allocation {
-  name: string;
-  ip: string;
-  port: number;
-  address: string;
-  balance: number;
-  pending: number;
-  maxConnections: number | null;
+/** `GET /allocate`'s answer: the server as `/servers` lists it, and for whom. */
+export interface Allocation extends Pick<ServerListing, 'name' | 'ip' | 'port' | 'address' | 'balance' | 'pending' | 'maxConnections'> {
   strategy: string;
   user?: string;
   token?: string;
