@@ -78,7 +78,7 @@ describe('package', () => {
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fulcrum-app', version: '1.0.0', private: true, type: 'module' }));
       const t0 = Date.now();
       install = await npm(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], app);
-      console.log(`# npm install of the tarball into a fresh application: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(`package: npm install of the tarball into a fresh application took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
       writeFileSync(
         join(app, 'addon.mjs'),
