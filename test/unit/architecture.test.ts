@@ -80,6 +80,11 @@ describe('architecture', () => {
     assert.deepEqual(bad, [], 'value imports would bundle Node modules into the page');
   });
 
+  it('architecture - only src/zk/addon.ts loads the addon, so every handle passes its patch check', () => {
+    const loads = (f: string) => /^\s*import\s+(?!type\b)[^'"]*from\s+'zookeeper'|require\('zookeeper'\)/m.test(readFileSync(f, 'utf8'));
+    assert.deepEqual(files.filter(loads), [join(SRC, 'zk', 'addon.ts')]);
+  });
+
   it('architecture - built-in strategies are registered without importing for side effects', () => {
     const sideEffect = files.filter((f) => imports(f).length > 0 && /^\s*import\s+'\./m.test(readFileSync(f, 'utf8')));
     assert.deepEqual(sideEffect, []);
