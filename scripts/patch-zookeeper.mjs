@@ -1,15 +1,20 @@
-// Run by `npm install` / `npm ci` (postinstall): applies patches/ with patch-package, then rebuilds
-// the `zookeeper` addon if its binary was built from the unpatched source. See
-// docs/zookeeper-addon-fd-patch.md. Plain JavaScript: it runs before `tsc` has built anything.
+// Run by `npm install` / `npm ci` (postinstall), in this repository and in an application that installed
+// fulcrum: applies patches/ with patch-package to the `zookeeper` package that fulcrum resolves (hoisted
+// into the application's node_modules or nested under fulcrum's), then rebuilds the addon if its binary
+// was built from the unpatched source. See docs/zookeeper-addon-fd-patch.md. Plain JavaScript: it runs
+// before `tsc` has built anything, and ships in the package.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** A name that only the patched node-zk.cpp contains; it survives into the compiled addon as a symbol. */
-const MARKER = 'releaseStalePoll';
+/**
+ * A property name that only the patched node-zk.cpp defines (fulcrum checks it at run time); it is in
+ * the source and, as a string, in the compiled addon.
+ */
+const MARKER = 'RELEASES_STALE_POLL';
 
 const require = createRequire(join(ROOT, 'package.json'));
 
@@ -26,11 +31,17 @@ function run(command, args, cwd) {
 
 const holdsMarker = (file) => existsSync(file) && readFileSync(file).includes(MARKER);
 
-// Without --error-on-fail patch-package exits 0 on a patch that no longer applies (outside CI).
-run(process.execPath, [require.resolve('patch-package/index.js'), '--error-on-fail'], ROOT);
-
+// The copy fulcrum loads, found the way Node finds it from here (not a fixed node_modules/zookeeper).
 const zkDir = dirname(require.resolve('zookeeper/package.json'));
-if (!holdsMarker(join(zkDir, 'src', 'node-zk.cpp'))) fail('node_modules/zookeeper/src/node-zk.cpp is not patched');
+// patch-package only patches <its working directory>/node_modules/<name>, reading patches from a
+// directory relative to it: run it from the directory whose node_modules holds that copy.
+const base = dirname(dirname(zkDir));
+if (!existsSync(join(base, 'package.json')) || realpathSync(join(base, 'node_modules', 'zookeeper')) !== realpathSync(zkDir)) {
+  fail(`cannot patch ${zkDir}: it is not in the node_modules of a package directory (install fulcrum with npm)`);
+}
+// Without --error-on-fail patch-package exits 0 on a patch that no longer applies (outside CI).
+run(process.execPath, [require.resolve('patch-package/index.js'), '--error-on-fail', '--patch-dir', relative(base, join(ROOT, 'patches'))], base);
+if (!holdsMarker(join(zkDir, 'src', 'node-zk.cpp'))) fail(`${join(zkDir, 'src', 'node-zk.cpp')} is not patched`);
 
 const addon = join(zkDir, 'build', 'Release', 'zookeeper.node');
 if (holdsMarker(addon)) {

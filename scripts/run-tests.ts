@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connectStringOf, startCluster, stopCluster } from '../src/tools/local-zookeeper.js';
+import { browserMissing } from '../test/helpers/browser.js';
 import { TEST_LAYOUT } from '../test/helpers/zk.js';
 
 const SUITES = ['unit', 'integration', 'load', 'faults', 'browser'].map((s) => `dist/test/${s}`);
@@ -18,4 +19,7 @@ try {
 } finally {
   await stopCluster(TEST_LAYOUT);
 }
+// Said plainly once at the end, where it is seen: a skipped browser test is not a passed one.
+const missing = dirs.some((d) => /(^|\/)browser(\/|$)/.test(d)) ? browserMissing() : undefined;
+if (missing) process.stderr.write(`browser tests skipped: ${missing}\n`);
 process.exit(status);

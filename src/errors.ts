@@ -26,6 +26,26 @@ export class ZkConnectTimeoutError extends FulcrumError {
 }
 
 /**
+ * The native `zookeeper` addon is not a build of the source fulcrum patches on install
+ * (patches/zookeeper+7.3.0.patch) or cannot be loaded at all. fulcrum refuses to run on it: the
+ * 7.3.0 addon can silently stop the process's other sockets after a ZooKeeper reconnect.
+ */
+export class ZkAddonUnpatchedError extends FulcrumError {
+  /** The `zookeeper` package directory that was loaded. */
+  readonly addonDir: string;
+  constructor(addonDir: string, problem: string, options?: { cause?: unknown }) {
+    super(
+      'FULCRUM_ZK_ADDON_UNPATCHED',
+      `the zookeeper addon in ${addonDir} ${problem}; fulcrum runs only on the addon built from its patched source ` +
+        '(see fulcrum/docs/zookeeper-addon-fd-patch.md). Install fulcrum with install scripts enabled, or run ' +
+        '`npm rebuild zookeeper fulcrum` in the application (in a fulcrum checkout: `npm run postinstall`)',
+      options,
+    );
+    this.addonDir = addonDir;
+  }
+}
+
+/**
  * A ZooKeeper operation failed. The only error ZkClient rejects with: `zkCode` is the native
  * return code (e.g. -101 NONODE, -103 BADVERSION), `cause` the native error.
  */

@@ -1,6 +1,7 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { EventEmitter, once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { FastifyRequest } from 'fastify';
 import { BalanceProvider } from '../balancing/balance-provider.js';
 import { hash } from '../balancing/index.js';
 import { DEFAULT_PENDING_TTL_MS } from '../balancing/pending-picks.js';
@@ -15,32 +16,23 @@ import type { ZkSession } from '../zk/session.js';
 import { defaultLogger, type Logger } from '../log/logger.js';
 import { PushClient } from '../messaging/push-client.js';
 import { DEFAULT_TOKEN_TTL_MS, issueToken } from '../messaging/token.js';
-import { AllocMetrics, type MetricRoute } from './alloc-metrics.js';
+import { AllocMetrics } from './alloc-metrics.js';
 import { allocList, spreadOf, summarize, totalConnections } from './cluster-view.js';
-import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard.js';
+import { loadDashboard } from './dashboard-page.js';
+import type { EventPayload } from './event-payload.js';
 import { EventStream } from './event-stream.js';
-import {
-  DEFAULT_HEARTBEAT_TTL_MS,
-  MAX_HEARTBEAT_TTL_MS,
-  MIN_HEARTBEAT_TTL_MS,
-  parseAddress,
-  parseEndpoint,
-  parseHeartbeat,
-  serverName,
-} from './heartbeat-request.js';
+import { DEFAULT_HEARTBEAT_TTL_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS } from './heartbeat-request.js';
 import { HEARTBEAT_ID_PREFIX, HeartbeatRegistry } from './heartbeat-registry.js';
-import {
-  BadRequestError,
-  MethodNotAllowedError,
-  NoServerAvailableError,
-  NotFoundError,
-  PayloadTooLargeError,
-  TooManyStreamsError,
-} from './http-errors.js';
-import { DEFAULT_MAX_BODY_BYTES, readJsonBody, sendError, sendJson, sendText, toHttpError } from './http-io.js';
-import { parseQuery, parseTarget, singleParam } from './request-target.js';
-import { DEFAULT_MAX_MESSAGE_BODY_BYTES, MessagingApi } from './messaging-api.js';
-import { parseName } from './messaging-request.js';
+import { NoServerAvailableError } from './http-errors.js';
+import { buildHttpApp, DEFAULT_MAX_BODY_BYTES, type HttpApp, type RouteInfo, type TlsOptions } from './http/http-app.js';
+import { clusterRoutes, type Allocation, type AllocateQuery, type Health, type ServerListing } from './routes/cluster-routes.js';
+import { heartbeatRoutes } from './routes/heartbeat-routes.js';
+import { DEFAULT_MAX_MESSAGE_BODY_BYTES, messagingRoutes } from './routes/messaging-routes.js';
+import { mayIssueToken, type AuthorizeToken } from './token-policy.js';
+
+export type { ServerListing } from './routes/cluster-routes.js';
+export { DEFAULT_REQUEST_TIMEOUT_MS } from './http/http-app.js';
+export { MAX_ALLOC_KEY_LENGTH } from './routes/cluster-routes.js';
 
 export const DEFAULT_ALLOC_PORT = 9999;
 export const DEFAULT_ALLOC_HOST = '127.0.0.1';
@@ -52,10 +44,6 @@ export const DEFAULT_ALLOC_HOST = '127.0.0.1';
 export const DEFAULT_ALLOC_STRATEGY = 'least';
 /** How long a hand-out counts against its server if the client never connects. */
 export const DEFAULT_RESERVATION_TTL_MS = DEFAULT_PENDING_TTL_MS;
-/** A request (headers and body) must arrive within this; slow-loris clients are cut off. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-/** Longest `?key=` for sticky allocation. */
-export const MAX_ALLOC_KEY_LENGTH = 256;
 
 export interface AllocServiceOptions {
   /** Supervised session; started if needed, never closed by the service. */
@@ -87,12 +75,22 @@ export interface AllocServiceOptions {
   /** Where background errors (server cache, heartbeat registrations) and 500 answers are logged. @default defaultLogger() */
   logger?: Logger;
   /**
-   * The cluster's messaging secret (what the servers got as FULCRUM_SECRET). With it, `/allocate?user=U`
-   * also returns a login token, the service can reach gateways that demand the secret, and push,
-   * publish, broadcast and kick need `Authorization: Bearer <adminToken(secret)>` (or the secret).
-   * @default none: no tokens, and the messaging endpoints are open to whoever reaches the service
+   * The cluster's messaging secret (what the servers got as FULCRUM_SECRET). With it, the service
+   * can reach gateways that demand the secret, every route that changes something (push, publish,
+   * broadcast, kick, register, unregister) needs `Authorization: Bearer <adminToken(secret)>` (or
+   * the secret), and `/allocate?user=U` can return a login token (see `authorizeToken`).
+   * @default none: no tokens, and every route is open to whoever reaches the service
    */
   secret?: string;
+  /**
+   * With a secret: whether `/allocate?user=U` also returns a login token for U to a request that
+   * does not carry the admin token (which always gets one). Check the caller here (its session
+   * cookie, your own token…); true issues the token.
+   * @default none: only requests with the admin token get tokens
+   */
+  authorizeToken?: AuthorizeToken;
+  /** Serve HTTPS with this PEM certificate (chain) and key. @default plain HTTP */
+  tls?: TlsOptions;
   /** Lifetime of the tokens `/allocate?user=` issues. @default DEFAULT_TOKEN_TTL_MS (1 h) */
   tokenTtlMs?: number;
   /** Largest body of push / publish / broadcast. @default DEFAULT_MAX_MESSAGE_BODY_BYTES (256 KiB) */
@@ -104,35 +102,14 @@ export interface AllocServiceOptions {
 export interface AllocAddress {
   host: string;
   port: number;
-  /** e.g. `http://127.0.0.1:9999/` */
+  /** e.g. `http://127.0.0.1:9999/` (`https://…` with `tls`) */
   url: string;
 }
 
-/** One server as `GET /servers` lists it. */
-export interface ServerListing {
-  name: string;
-  ip: string;
-  port: number;
-  address: string;
-  balance: number;
-  /** Hand-outs of this service not yet reported by the server. */
-  pending: number;
-  maxConnections: number | null;
-  draining: boolean;
-  /** Epoch ms of the server's last write, when it publishes one. */
-  updatedAt: number | null;
-  startedAt: number | null;
-  /** 'heartbeat' for servers registered over HTTP, 'native' for ZooKeeper clients. */
-  source: 'heartbeat' | 'native';
-  /** Present for heartbeat servers held by this service instance. */
-  heartbeat?: { ttlMs: number; expiresAt: number; lastHeartbeatAt: number };
-}
-
-type Handler = (req: IncomingMessage, res: ServerResponse, rawQuery: string) => Promise<void> | void;
-
-interface Route {
-  metric: MetricRoute;
-  methods: Record<string, Handler>;
+/** fulcrum's version, for the OpenAPI document (dist/src/alloc/ is three levels below package.json). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 /**
@@ -149,7 +126,7 @@ export class AllocService {
   readonly events: EventStream;
   /** Routes and gateways for the messaging endpoints (the routers' view of the route table). */
   readonly push: PushClient;
-  private readonly messaging: MessagingApi;
+  private readonly options: AllocServiceOptions;
   private readonly secret: string | undefined;
   private readonly tokenTtlMs: number;
   /** Bumped on every route-table change, so the dashboard knows when to fetch /online again. */
@@ -162,8 +139,7 @@ export class AllocService {
   private readonly strategyName: string;
   private readonly defaultTtlMs: number;
   private readonly maxBodyBytes: number;
-  private readonly server: http.Server;
-  private readonly routes: Map<string, Route>;
+  private http: HttpApp | undefined;
   private bound: AllocAddress | undefined;
   private closing: Promise<void> | undefined;
 
@@ -198,6 +174,7 @@ export class AllocService {
   }
 
   constructor(options: AllocServiceOptions) {
+    this.options = options;
     this.log = options.logger ?? defaultLogger();
     this.session = options.session;
     this.root = validateRoot(options.root);
@@ -217,14 +194,14 @@ export class AllocService {
       throw InvalidArgumentError.format('heartbeatTtlMs', `must be an integer between ${MIN_HEARTBEAT_TTL_MS} and ${MAX_HEARTBEAT_TTL_MS}, got ${this.defaultTtlMs}`);
     }
     this.maxBodyBytes = Math.max(1, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
-
     if (options.secret !== undefined && (typeof options.secret !== 'string' || options.secret.length === 0)) throw InvalidArgumentError.format('secret', 'must be a non-empty string');
     this.secret = options.secret;
+    if (options.authorizeToken !== undefined && typeof options.authorizeToken !== 'function') throw InvalidArgumentError.format('authorizeToken', 'must be a function');
+    if (options.tls !== undefined && (!options.tls.cert || !options.tls.key)) throw InvalidArgumentError.format('tls', 'needs both cert and key');
     this.tokenTtlMs = options.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS;
     if (!(Number.isFinite(this.tokenTtlMs) && this.tokenTtlMs > 0)) throw InvalidArgumentError.format('tokenTtlMs', `must be positive, got ${this.tokenTtlMs}`);
     this.cache = new ServerCache({ session: this.session, root: this.root });
     this.push = new PushClient({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs });
-    this.messaging = new MessagingApi({ push: this.push, secret: this.secret, maxBodyBytes: options.maxMessageBodyBytes ?? DEFAULT_MAX_MESSAGE_BODY_BYTES });
     this.provider = new BalanceProvider({ source: this.cache, strategy, pending: true, pendingTtlMs: ttl, root: this.root });
     this.heartbeats = new HeartbeatRegistry({ session: this.session, root: this.root, maxServers: options.maxHeartbeatServers });
     this.events = new EventStream({
@@ -246,11 +223,6 @@ export class AllocService {
       },
       { defaultMetrics: options.defaultMetrics },
     );
-    this.routes = this.buildRoutes();
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.requestTimeout = DEFAULT_REQUEST_TIMEOUT_MS;
-    this.server.headersTimeout = Math.min(this.server.headersTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
-    this.server.on('clientError', (err, socket) => this.onClientError(err, socket as Socket));
   }
 
   /** Where the service listens, once started. */
@@ -266,86 +238,64 @@ export class AllocService {
     try {
       await this.cache.start();
       await this.push.start();
+      this.http = await this.buildApp();
     } catch (e) {
       await this.close();
       throw e;
     }
     try {
-      this.server.listen({ host: this.host, port: this.port });
-      await once(this.server, 'listening');
+      await this.http.app.listen({ host: this.host, port: this.port });
     } catch (cause) {
       await this.close();
       throw new ListenError(`${this.host}:${this.port}`, { cause });
     }
-    const { port } = this.server.address() as AddressInfo;
+    const { port } = this.http.app.server.address() as AddressInfo;
     const shown = this.host.includes(':') ? `[${this.host}]` : this.host;
-    this.bound = { host: this.host, port, url: `http://${shown}:${port}/` };
+    this.bound = { host: this.host, port, url: `${this.options.tls ? 'https' : 'http'}://${shown}:${port}/` };
     return this.bound;
   }
 
-  // ---- dispatch -----------------------------------------------------------------------------
-
-  private buildRoutes(): Map<string, Route> {
-    const page: Handler = (_req, res) => sendText(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML, { 'Content-Security-Policy': DASHBOARD_CSP });
-    const read = (h: Handler): Record<string, Handler> => ({ GET: h, HEAD: h });
-    return new Map<string, Route>([
-      ['/', { metric: '/', methods: read((req, res, q) => (wantsHtml(req) ? page(req, res, q) : this.list(res))) }],
-      ['/index.html', { metric: '/index.html', methods: read(page) }],
-      ['/servers', { metric: '/servers', methods: read((_req, res) => sendJson(res, 200, this.listing())) }],
-      ['/allocate', { metric: '/allocate', methods: { GET: (_req, res, q) => this.allocate(res, q) } }],
-      ['/metrics', { metric: '/metrics', methods: read((_req, res) => this.renderMetrics(res)) }],
-      ['/events', { metric: '/events', methods: { GET: (req, res) => this.stream(req, res) } }],
-      ['/healthz', { metric: '/healthz', methods: read((_req, res) => sendJson(res, 200, this.health())) }],
-      ['/register', { metric: '/register', methods: { POST: (req, res) => this.register(req, res) } }],
-      ['/unregister', { metric: '/unregister', methods: { POST: (req, res) => this.unregisterBody(req, res) } }],
-      ['/push', { metric: '/push', methods: { POST: (req, res) => this.messaging.pushTo(req, res) } }],
-      ['/broadcast', { metric: '/broadcast', methods: { POST: (req, res) => this.messaging.broadcast(req, res) } }],
-      ['/online', { metric: '/online', methods: read((_req, res, q) => this.messaging.online(res, q)) }],
-    ]);
+  /** Every route the service serves (after start), as the OpenAPI document names them. */
+  get routes(): readonly RouteInfo[] {
+    return this.http?.routes ?? [];
   }
 
-  /** Exact routes first, then the ones with a parameter in the path. */
-  private route(path: string): { route: Route; pattern?: string } | undefined {
-    const exact = this.routes.get(path);
-    if (exact) return { route: exact };
-    if (path.startsWith('/register/') && path.length > '/register/'.length) {
-      const param = path.slice('/register/'.length);
-      return { route: { metric: '/register', methods: { DELETE: (_req, res) => this.unregisterPath(res, param) } }, pattern: '/register/{ip}:{port}' };
-    }
-    if (path.startsWith('/online/')) {
-      const user = path.slice('/online/'.length);
-      const get: Handler = (_req, res) => this.messaging.route(res, user);
-      return { route: { metric: '/online/{user}', methods: { GET: get, HEAD: get, DELETE: (req, res) => this.messaging.kick(req, res, user) } }, pattern: '/online/{user}' };
-    }
-    if (path.startsWith('/rooms/') && path.endsWith('/publish')) {
-      const room = path.slice('/rooms/'.length, -'/publish'.length);
-      return { route: { metric: '/rooms/{room}/publish', methods: { POST: (req, res) => this.messaging.publish(req, res, room) } }, pattern: '/rooms/{room}/publish' };
-    }
-    return undefined;
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    let metric: MetricRoute = 'other';
-    res.once('close', () => this.metrics.httpRequests.inc({ route: metric, status: String(res.statusCode) }));
-    let run: Promise<void>;
-    try {
-      const { path, rawQuery } = parseTarget(req.url);
-      const found = this.route(path);
-      if (!found) throw new NotFoundError(`route ${req.method ?? ''} ${path}`);
-      metric = found.route.metric;
-      const method = req.method ?? 'GET';
-      const handler = Object.hasOwn(found.route.methods, method) ? found.route.methods[method] : undefined;
-      if (!handler) throw new MethodNotAllowedError(method, found.pattern ?? path, Object.keys(found.route.methods));
-      run = Promise.resolve(handler(req, res, rawQuery));
-    } catch (e) {
-      run = Promise.reject(e);
-    }
-    run.catch((e: unknown) => {
-      const err = toHttpError(e);
-      this.countError(err.code);
-      if (err.status === 500) this.log.error({ err: e, code: err.code, url: req.url }, `request failed: ${err.message}`);
-      // An unread (too large) body would otherwise be drained from a keep-alive socket.
-      sendError(res, err, err instanceof PayloadTooLargeError || !req.complete);
+  private buildApp(): Promise<HttpApp> {
+    const dashboard = loadDashboard();
+    return buildHttpApp({
+      secret: this.secret,
+      tls: this.options.tls,
+      maxBodyBytes: this.maxBodyBytes,
+      countError: (code) => this.countError(code),
+      countRequest: (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) }),
+      onInternalError: (e, req) => this.log.error({ err: e, code: 'FULCRUM_ALLOC_INTERNAL', url: req.url }, `request failed: ${(e as Error).message}`),
+      info: {
+        title: 'fulcrum allocation service',
+        version: packageVersion(),
+        description: [
+          'Hands out the least-loaded server of a fulcrum cluster, registers servers over HTTP heartbeats, and routes messages to logged-in users.',
+          'Every error is JSON {"error": {"code", "message", "field"?}}. Besides the answers each route lists: any other path is 404 FULCRUM_ALLOC_NOT_FOUND;',
+          'another method on a listed path is 405 FULCRUM_ALLOC_METHOD_NOT_ALLOWED with Allow; malformed percent-encoding in the path is 400 FULCRUM_ALLOC_BAD_REQUEST;',
+          'malformed HTTP is 400 FULCRUM_ALLOC_BAD_HTTP, headers over the limit 431 FULCRUM_ALLOC_HEADERS_TOO_LARGE, a request not received within 30 s 408 FULCRUM_ALLOC_REQUEST_TIMEOUT.',
+          'With a secret, every route that changes something needs Authorization: Bearer <admin token>, checked before the body is read.',
+        ].join(' '),
+      },
+      routes: (app) => {
+        clusterRoutes(app, {
+          allocList: () => {
+            const snap = this.cache.current();
+            return allocList(snap, this.reservations(snap));
+          },
+          servers: () => this.listing(),
+          allocate: (query, req) => this.allocate(query, req),
+          health: () => this.health(),
+          metrics: async () => ({ contentType: this.metrics.contentType, text: await this.metrics.render() }),
+          events: this.events,
+          dashboard,
+        });
+        heartbeatRoutes(app, { heartbeats: this.heartbeats, defaultTtlMs: this.defaultTtlMs });
+        messagingRoutes(app, { push: this.push, maxBodyBytes: this.options.maxMessageBodyBytes ?? DEFAULT_MAX_MESSAGE_BODY_BYTES });
+      },
     });
   }
 
@@ -353,32 +303,7 @@ export class AllocService {
     this.metrics.errors.inc({ code });
   }
 
-  /** Malformed HTTP never reaches a handler; answer it in JSON too, then drop the socket. */
-  private onClientError(err: Error & { code?: string }, socket: Socket): void {
-    this.countError('FULCRUM_ALLOC_BAD_HTTP');
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    const status = tooBig ? '431 Request Header Fields Too Large' : timeout ? '408 Request Timeout' : '400 Bad Request';
-    const error = tooBig
-      ? { code: 'FULCRUM_ALLOC_HEADERS_TOO_LARGE', message: 'request headers too large' }
-      : timeout
-        ? { code: 'FULCRUM_ALLOC_REQUEST_TIMEOUT', message: 'request not received in time' }
-        : { code: 'FULCRUM_ALLOC_BAD_HTTP', message: 'malformed HTTP request' };
-    const body = JSON.stringify({ error });
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-  }
-
-  // ---- routes -------------------------------------------------------------------------------
-
-  /** GET /: the classic `ip:port,ip:port` list, least-loaded first. */
-  private list(res: ServerResponse): void {
-    const snap = this.cache.current();
-    sendText(res, 200, 'text/plain; charset=utf-8', allocList(snap, this.reservations(snap)), { Vary: 'Accept' });
-  }
+  // ---- what the routes answer ---------------------------------------------------------------
 
   private listing(): ServerListing[] {
     const snap = this.cache.current();
@@ -404,16 +329,16 @@ export class AllocService {
 
   /**
    * GET /allocate[?key=…][&user=U]: one server for this caller, counted as a reservation until it
-   * reports. With `user` and a secret configured, also a login token for that user.
+   * reports. With `user`, a secret, and a caller allowed to have one (see token-policy.ts), also
+   * a login token for that user.
    */
-  private allocate(res: ServerResponse, rawQuery: string): void {
-    const query = parseQuery(rawQuery);
-    const key = singleParam(query, 'key');
-    if (key !== undefined && (key.length === 0 || key.length > MAX_ALLOC_KEY_LENGTH)) {
-      throw BadRequestError.field('key', `must be 1 to ${MAX_ALLOC_KEY_LENGTH} characters`);
-    }
-    const rawUser = singleParam(query, 'user');
-    const user = rawUser === undefined ? undefined : parseName(rawUser, 'user');
+  private async allocate(query: AllocateQuery, req: FastifyRequest): Promise<Allocation> {
+    const { key, user } = query;
+    // Decided before the pick, so a refused or failed decision reserves nothing.
+    const token =
+      user !== undefined && (await mayIssueToken(this.secret, this.options.authorizeToken, { user, headers: req.headers, remoteAddress: req.socket.remoteAddress }))
+        ? { token: issueToken(this.secret!, user, this.tokenTtlMs), tokenTtlMs: this.tokenTtlMs }
+        : {};
     const strategy = key === undefined ? this.strategyName : 'hash';
     let chosen;
     try {
@@ -424,7 +349,7 @@ export class AllocService {
       throw new NoServerAvailableError(this.root);
     }
     this.metrics.allocations.inc({ strategy, outcome: 'ok' });
-    sendJson(res, 200, {
+    return {
       name: chosen.name,
       ip: chosen.ip,
       port: chosen.port,
@@ -434,20 +359,11 @@ export class AllocService {
       maxConnections: chosen.maxConnections ?? null,
       strategy,
       ...(user === undefined ? {} : { user }),
-      ...(user !== undefined && this.secret !== undefined ? { token: issueToken(this.secret, user, this.tokenTtlMs), tokenTtlMs: this.tokenTtlMs } : {}),
-    });
+      ...token,
+    };
   }
 
-  private async renderMetrics(res: ServerResponse): Promise<void> {
-    sendText(res, 200, this.metrics.contentType, await this.metrics.render());
-  }
-
-  private stream(req: IncomingMessage, res: ServerResponse): void {
-    if (this.events.full) throw new TooManyStreamsError(this.events.clients);
-    this.events.attach(req, res);
-  }
-
-  private health(): unknown {
+  private health(): Health {
     return {
       ok: true,
       zookeeper: { connected: this.session.isConnected, sessionId: this.session.sessionId ?? null },
@@ -457,27 +373,6 @@ export class AllocService {
     };
   }
 
-  /** POST /register: a heartbeat. Validated completely before anything touches ZooKeeper. */
-  private async register(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const hb = parseHeartbeat(await readJsonBody(req, this.maxBodyBytes), this.defaultTtlMs);
-    const result = await this.heartbeats.heartbeat(hb);
-    sendJson(res, 200, result);
-  }
-
-  private async unregisterPath(res: ServerResponse, address: string): Promise<void> {
-    await this.unregister(res, serverName(parseAddress(address)));
-  }
-
-  private async unregisterBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const endpoint = parseEndpoint(await readJsonBody(req, this.maxBodyBytes));
-    await this.unregister(res, serverName(endpoint));
-  }
-
-  private async unregister(res: ServerResponse, name: string): Promise<void> {
-    if (!(await this.heartbeats.unregister(name))) throw new NotFoundError(`heartbeat registration ${name}`);
-    sendJson(res, 200, { name, removed: true });
-  }
-
   // ---- shared state -------------------------------------------------------------------------
 
   /** Reservations reconciled with `snapshot`. */
@@ -485,7 +380,7 @@ export class AllocService {
     return this.provider.reconcile(snapshot);
   }
 
-  private eventPayload(): unknown {
+  private eventPayload(): EventPayload {
     const snap = this.cache.current();
     return {
       at: snap.at,
@@ -507,9 +402,7 @@ export class AllocService {
 
   private async doClose(): Promise<void> {
     this.events.close();
-    const stopped = this.server.listening ? new Promise<void>((r) => this.server.close(() => r())) : Promise.resolve();
-    this.server.closeAllConnections();
-    await stopped;
+    await this.http?.app.close();
     await this.heartbeats.close();
     this.subscribe(false);
     this.push.close();
@@ -518,9 +411,3 @@ export class AllocService {
     this.bound = undefined;
   }
 }
-
-/** A browser asks for HTML; curl and the classic clients send `*\/*` or nothing. */
-function wantsHtml(req: IncomingMessage): boolean {
-  return /\btext\/html\b/i.test(req.headers.accept ?? '');
-}
-

@@ -1,4 +1,7 @@
 import { addressOf, type ServerInfo, type Snapshot } from '../discovery/snapshot.js';
+import type { ServerSummary } from './event-payload.js';
+
+export type { ServerSummary } from './event-payload.js';
 
 /**
  * Pure read-outs of a snapshot that the HTTP routes, the event stream and the metrics share,
@@ -48,16 +51,6 @@ export function totalConnections(snapshot: Snapshot): number {
   let total = 0;
   for (const s of snapshot.servers) total += s.balance;
   return total;
-}
-
-/** One server as `/events` and the dashboard show it. */
-export interface ServerSummary {
-  name: string;
-  ip: string;
-  port: number;
-  balance: number;
-  draining: boolean;
-  maxConnections: number | null;
 }
 
 export function summarize(s: Readonly<ServerInfo>): ServerSummary {

@@ -12,12 +12,19 @@ export {
   type ServerListing,
 } from './alloc-service.js';
 export { AllocMetrics, METRIC_ROUTES, type AllocMetricsOptions, type AllocMetricsSources } from './alloc-metrics.js';
-export { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard.js';
+export { DASHBOARD_DIR, DashboardNotBuiltError, loadDashboard, type DashboardPage } from './dashboard-page.js';
+export type { EventPayload, ServerSummary } from './event-payload.js';
 export { DEFAULT_MAX_SSE_CLIENTS, DEFAULT_SSE_HEARTBEAT_MS, DEFAULT_SSE_MIN_INTERVAL_MS, EventStream } from './event-stream.js';
-export { DEFAULT_HEARTBEAT_TTL_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS, parseHeartbeat, type HeartbeatRequest } from './heartbeat-request.js';
+export { DEFAULT_HEARTBEAT_TTL_MS, MAX_HEARTBEAT_TTL_MS, MIN_HEARTBEAT_TTL_MS, type HeartbeatRequest } from './heartbeat-request.js';
 export { DEFAULT_MAX_HEARTBEAT_SERVERS, HEARTBEAT_ID_PREFIX, HeartbeatRegistry, type HeartbeatResult } from './heartbeat-registry.js';
 export * from './http-errors.js';
-export { DEFAULT_MAX_BODY_BYTES } from './http-io.js';
-export { adminToken, requireAdmin } from './admin-auth.js';
-export { DEFAULT_MAX_MESSAGE_BODY_BYTES, MessagingApi, type MessagingApiOptions } from './messaging-api.js';
-export { MAX_ONLINE_LIMIT, MAX_PUSH_ACK_TIMEOUT_MS, MAX_PUSH_USERS, MIN_PUSH_ACK_TIMEOUT_MS } from './messaging-request.js';
+export { DEFAULT_MAX_BODY_BYTES, type TlsOptions } from './http/http-app.js';
+export { adminToken, isAdmin, requireAdmin } from './admin-auth.js';
+export { mayIssueToken, type AuthorizeToken, type TokenRequest } from './token-policy.js';
+export {
+  DEFAULT_MAX_MESSAGE_BODY_BYTES,
+  MAX_ONLINE_LIMIT,
+  MAX_PUSH_ACK_TIMEOUT_MS,
+  MAX_PUSH_USERS,
+  MIN_PUSH_ACK_TIMEOUT_MS,
+} from './routes/messaging-routes.js';

@@ -1,5 +1,5 @@
-import ZooKeeper from 'zookeeper';
 import { ClosedError, ZkError } from '../errors.js';
+import { ZooKeeper } from './addon.js';
 
 /** Flags, error codes and states of the native client. */
 export const C = ZooKeeper.constants;

@@ -1,6 +1,6 @@
-import ZooKeeper from 'zookeeper';
 import { ZkConnectTimeoutError, ZkError } from '../errors.js';
 import { parseConnectString } from './connect-string.js';
+import { assertPatchedAddon, ZooKeeper } from './addon.js';
 import type { Logger } from '../log/logger.js';
 
 export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
@@ -19,7 +19,10 @@ export interface ZkConnectOptions {
   logger?: Logger;
 }
 
-/** Opens a handle and resolves once it is connected (and authenticated when `digest` is set). */
+/**
+ * Opens a handle and resolves once it is connected (and authenticated when `digest` is set). Rejects
+ * with ZkAddonUnpatchedError, before connecting, when the native addon lacks fulcrum's patch.
+ */
 export function connectZk(opts: ZkConnectOptions): Promise<ZooKeeper> {
   parseConnectString(opts.connect);
   const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -31,6 +34,7 @@ export function connectZk(opts: ZkConnectOptions): Promise<ZooKeeper> {
       debug_level: Number(process.env.FULCRUM_ZK_LOG_LEVEL ?? 0),
       host_order_deterministic: false,
     });
+    assertPatchedAddon(zk);
     const timer = setTimeout(() => {
       zk.close();
       reject(new ZkConnectTimeoutError(opts.connect, connectTimeoutMs));

@@ -1,25 +1,18 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { request } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
+import { browserMissing, launchChromium } from '../helpers/browser.js';
 import { loginOn, routeIs, type TestUser } from '../helpers/messaging.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 // A test run must not change tracked files: the picture goes to .artifacts/ unless FULCRUM_UPDATE_DOCS=1 refreshes docs/.
 const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard-messaging.png`, import.meta.url));
-
-function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-}
 
 async function openPage(browser: Browser, url: string): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -61,8 +54,9 @@ async function pushFromForm(page: Page, user: string | undefined, message: strin
 }
 
 test('dashboard messaging - the online panel follows logins and kicks live; the push form reaches a real client and shows the ack', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not installed (Debian package "chromium"); browsers are never downloaded`);
+  const missing = browserMissing();
+  if (missing) {
+    t.skip(missing);
     return;
   }
   const f = await startMessagingAlloc({ servers: 3, label: 'dash-msg' });
@@ -73,7 +67,7 @@ test('dashboard messaging - the online panel follows logins and kicks live; the 
     for (const [i, u] of names.entries()) users.push(await loginOn(f.servers[i % 3]!, { user: u }));
     for (const [i, u] of names.entries()) assert.ok(await routeIs([f.service.push], u, f.servers[i % 3]!.id));
 
-    browser = await launch();
+    browser = await launchChromium();
     const { page, problems } = await openPage(browser, f.url);
     await waitUsers(page, names);
     assert.equal(await page.textContent('#online-total'), '8');
@@ -125,8 +119,9 @@ test('dashboard messaging - the online panel follows logins and kicks live; the 
 });
 
 test('dashboard messaging - with a secret the form needs the admin token: refused without it, acked with it', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not installed (Debian package "chromium"); browsers are never downloaded`);
+  const missing = browserMissing();
+  if (missing) {
+    t.skip(missing);
     return;
   }
   const secret = 'dash-secret-k2P';
@@ -135,7 +130,7 @@ test('dashboard messaging - with a secret the form needs the admin token: refuse
   let yan: TestUser | undefined;
   try {
     yan = await loginOn(f.servers[0]!, { user: 'yan', token: issueToken(secret, 'yan') });
-    browser = await launch();
+    browser = await launchChromium();
     const { page, problems } = await openPage(browser, f.url);
     await waitUsers(page, ['yan']);
     const refused = await pushFromForm(page, 'yan', '"no token"');

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { addressOf } from '../../src/discovery/snapshot.js';
 import { request, withAlloc } from '../helpers/alloc-fixture.js';
+import { browserMissing, launchChromium } from '../helpers/browser.js';
 import { eventually } from '../helpers/eventually.js';
 import { openSocket } from '../helpers/socket.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 // dist/test/browser/ → repository root; the screenshot is part of the docs.
 // A test run must not change tracked files: the picture goes to .artifacts/ unless FULCRUM_UPDATE_DOCS=1 refreshes docs/.
 const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard.png`, import.meta.url));
@@ -36,8 +36,9 @@ async function waitShown(page: Page, want: Record<string, number>, timeoutMs = 1
 }
 
 test('dashboard - shows live balances, one chart series per server, and follows new connections', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not installed (Debian package "chromium"); browsers are never downloaded`);
+  const missing = browserMissing();
+  if (missing) {
+    t.skip(missing);
     return;
   }
   await withAlloc({ servers: 3, label: 'dashboard' }, async (f) => {
@@ -52,10 +53,7 @@ test('dashboard - shows live balances, one chart series per server, and follows 
         for (let i = 0; i < n; i++) f.sockets.push(await openSocket(s.endpoint!.port));
       }
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-      });
+      browser = await launchChromium();
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const problems: string[] = [];
       page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));

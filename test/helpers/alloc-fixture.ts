@@ -1,5 +1,6 @@
 import http from 'node:http';
-import type net from 'node:net';
+import https from 'node:https';
+import net from 'node:net';
 import type ZooKeeper from 'zookeeper';
 import { AllocService, type AllocServiceOptions } from '../../src/alloc/alloc-service.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
@@ -74,10 +75,10 @@ export interface HttpAnswer {
   json<T = unknown>(): T;
 }
 
-/** One HTTP request; `body` objects are sent as JSON unless a content-type is given. */
+/** One HTTP(S) request; `body` objects are sent as JSON unless a content-type is given; `ca` is the CA an https URL is verified against. */
 export function request(
   url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: unknown; agent?: http.Agent } = {},
+  opts: { method?: string; headers?: Record<string, string>; body?: unknown; agent?: http.Agent; ca?: string | Buffer } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     let payload: Buffer | undefined;
@@ -87,7 +88,8 @@ export function request(
       if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
       headers['content-length'] = String(payload.length);
     }
-    const req = http.request(url, { method: opts.method ?? 'GET', headers, agent: opts.agent }, (res) => {
+    const client = url.startsWith('https:') ? https : http;
+    const req = client.request(url, { method: opts.method ?? 'GET', headers, agent: opts.agent, ...(opts.ca ? { ca: opts.ca } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -98,6 +100,21 @@ export function request(
     });
     req.on('error', reject);
     req.end(payload);
+  });
+}
+
+/**
+ * Sends raw bytes and returns the raw answer once the service closes the socket (it does after
+ * an error). `halfClose: false` leaves our side open, as a client still sending its body would.
+ */
+export function rawHttp(port: number, text: string, opts: { halfClose?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => (opts.halfClose === false ? s.write(text) : s.end(text)));
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => (out += c));
+    s.on('close', () => resolve(out));
+    s.on('error', reject);
   });
 }
 

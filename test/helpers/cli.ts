@@ -59,9 +59,15 @@ function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
 
 /** Starts `node dist/src/tools/cli/<cmd>.js args…` from the repository root. */
 export function startCli(cmd: AnyCliCommand, args: string[], opts: CliOptions = {}): CliProcess {
+  return startProcess(process.execPath, [join('dist', 'src', 'tools', 'cli', `${cmd}.js`), ...args], { ...opts, cwd: REPO_ROOT, label: cmd });
+}
+
+/** Starts any program (`npm`, `node script.js`, …) with the same capture, timeout and environment rules as startCli. */
+export function startProcess(file: string, args: string[], opts: CliOptions & { cwd: string; label?: string }): CliProcess {
+  const cmd = opts.label ?? [file, ...args].join(' ');
   const t0 = Date.now();
-  const child = spawn(process.execPath, [join('dist', 'src', 'tools', 'cli', `${cmd}.js`), ...args], {
-    cwd: REPO_ROOT,
+  const child = spawn(file, args, {
+    cwd: opts.cwd,
     env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -128,6 +134,11 @@ export function startCli(cmd: AnyCliCommand, args: string[], opts: CliOptions = 
 /** Runs a CLI command to completion (killed at the timeout) and returns its exit status and output. */
 export function runCliCommand(cmd: AnyCliCommand, args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return startCli(cmd, args, opts).exited;
+}
+
+/** Runs any program to completion (killed at the timeout); see startProcess. */
+export function runProcess(file: string, args: string[], opts: CliOptions & { cwd: string; label?: string }): Promise<CliResult> {
+  return startProcess(file, args, opts).exited;
 }
 
 /** Non-empty lines of a captured stream. */

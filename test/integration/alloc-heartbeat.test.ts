@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type ZooKeeper from 'zookeeper';
 import type { ServerListing } from '../../src/alloc/alloc-service.js';
+import { adminToken } from '../../src/alloc/admin-auth.js';
 import { HEARTBEAT_ID_PREFIX } from '../../src/alloc/heartbeat-registry.js';
 import { decodeServerData } from '../../src/server-data.js';
-import { errorCode, request, rootState, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
+import { errorCode, rawHttp, request, rootState, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
 import { expireSession } from '../helpers/expire-session.js';
 import { eventually } from '../helpers/eventually.js';
 import { nodeData } from '../helpers/nodes.js';
@@ -269,3 +270,43 @@ test('alloc heartbeat - nodes come back with their balance after the service ses
     await f.service.close();
     assert.equal(await statOf(f.raw, path), undefined, 'close() deletes heartbeat nodes');
   }));
+
+test('alloc heartbeat - with a secret, register, unregister and DELETE need the admin token, refused before the body is read', () => {
+  const secret = 'hb-secret-M5';
+  const admin = { authorization: `Bearer ${adminToken(secret)}` };
+  return withAlloc({ label: 'hb', service: { secret } }, async (f) => {
+    const before = await rootState(f.raw, f.root);
+    const ok = { ip: '127.0.0.1', port: 7050, balance: 1 };
+    const refused: [string, Parameters<typeof request>[0], Parameters<typeof request>[1]][] = [
+      ['register', `${f.url}register`, { method: 'POST', body: ok }],
+      ['register, wrong token', `${f.url}register`, { method: 'POST', body: ok, headers: { authorization: `Bearer ${adminToken('other')}` } }],
+      ['register, Basic', `${f.url}register`, { method: 'POST', body: ok, headers: { authorization: `Basic ${Buffer.from(`x:${secret}`).toString('base64')}` } }],
+      ['register, text/plain (401 before 415)', `${f.url}register`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } }],
+      ['register, 20 KB (401 before 413)', `${f.url}register`, { method: 'POST', body: { ...ok, pad: 'x'.repeat(20_000) } }],
+      ['unregister', `${f.url}unregister`, { method: 'POST', body: { ip: '127.0.0.1', port: 7050 } }],
+      ['DELETE', `${f.url}register/127.0.0.1:7050`, { method: 'DELETE' }],
+    ];
+    for (const [label, url, opts] of refused) {
+      const res = await request(url, opts);
+      assert.equal(res.status, 401, `${label}: ${res.text}`);
+      assert.equal(errorCode(res), 'FULCRUM_ALLOC_UNAUTHORIZED', label);
+      assert.match(String(res.headers['www-authenticate']), /^Bearer/, label);
+    }
+    // Headers that announce a body which never comes: the 401 arrives anyway, so the body was not waited for.
+    const head = 'POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
+    const answer = await rawHttp(f.service.address!.port, head, { halfClose: false });
+    assert.match(answer, /^HTTP\/1\.1 401 /);
+    assert.match(answer, /"code":"FULCRUM_ALLOC_UNAUTHORIZED"/);
+    assert.deepEqual(await rootState(f.raw, f.root), before, 'nothing written to ZooKeeper');
+    assert.equal(f.service.heartbeats.size, 0);
+
+    // With the admin token (or the secret) each of them works.
+    assert.equal((await request(`${f.url}register`, { method: 'POST', body: ok, headers: admin })).status, 200);
+    assert.equal((await request(`${f.url}register/127.0.0.1:7050`, { method: 'DELETE', headers: admin })).status, 200);
+    assert.equal((await request(`${f.url}register`, { method: 'POST', body: ok, headers: { authorization: `Bearer ${secret}` } })).status, 200);
+    assert.equal((await request(`${f.url}unregister`, { method: 'POST', body: { ip: '127.0.0.1', port: 7050 }, headers: admin })).status, 200);
+    assert.equal((await nodeData(f.raw, f.root)).size, 0);
+    // Reads stay open.
+    assert.equal((await request(`${f.url}servers`)).status, 200);
+  });
+});

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { LoginError } from '../../src/errors.js';
+import { createLogger } from '../../src/log/logger.js';
 import { errorCode, openEvents, request, type HttpAnswer } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
 import { loginOn, rawPeer, routeIs } from '../helpers/messaging.js';
@@ -198,17 +199,24 @@ test('alloc messaging - bad requests get 400/405/413/415 JSON and nothing is sen
   }
 });
 
-test('alloc messaging - with a secret, /allocate?user=U returns a token the servers accept and mutations need the admin token', async () => {
+test('alloc messaging - with a secret, /allocate?user=U returns a token the servers accept (to the admin token only) and mutations need the admin token', async () => {
   const secret = 'test-secret-Zq8';
   const f = await startMessagingAlloc({ servers: 1, label: 'am-auth', secret });
   try {
-    const a = await request(`${f.url}allocate?user=alice`);
+    const a = await request(`${f.url}allocate?user=alice`, { headers: { authorization: `Bearer ${adminToken(secret)}` } });
     assert.equal(a.status, 200, a.text);
     const given = a.json<{ name: string; user: string; token: string; tokenTtlMs: number }>();
     assert.equal(given.user, 'alice');
     assert.equal(given.name, f.servers[0]!.id);
     assert.match(given.token, /^[\w-]+\.[\w-]+$/);
-    assert.equal('token' in (await request(`${f.url}allocate`)).json<object>(), false, 'no user, no token');
+    assert.equal('token' in (await request(`${f.url}allocate`, { headers: { authorization: `Bearer ${adminToken(secret)}` } })).json<object>(), false, 'no user, no token');
+    // Anyone else gets the allocation, never a token: a stranger cannot log in as alice.
+    for (const headers of [{}, { authorization: `Bearer ${adminToken('other')}` }, { authorization: `Bearer ${given.token}` }] as Record<string, string>[]) {
+      const plain = await request(`${f.url}allocate?user=alice`, { headers });
+      assert.equal(plain.status, 200, plain.text);
+      const body = plain.json<Record<string, unknown>>();
+      assert.deepEqual([body.user, body.name, 'token' in body, 'tokenTtlMs' in body], ['alice', f.servers[0]!.id, false, false], JSON.stringify(headers));
+    }
     await assert.rejects(loginOn(f.servers[0]!, { user: 'bob', token: given.token }), (e: unknown) => e instanceof LoginError);
     const alice = await loginOn(f.servers[0]!, { user: 'alice', token: given.token });
     assert.ok(await routeIs([f.service.push], 'alice', f.servers[0]!.id));
@@ -253,6 +261,65 @@ test('alloc messaging - without a secret /allocate?user=U names the user but iss
     assert.equal(a.user, 'carol');
     assert.equal('token' in a, false);
     assert.equal(a.name, f.servers[0]!.id);
+  } finally {
+    await f.close();
+  }
+});
+
+test("alloc messaging - with a secret, the application's authorizeToken hook decides who else gets a token", async () => {
+  const secret = 'hook-secret-R7';
+  const asked: { user: string; session: unknown }[] = [];
+  const f = await startMessagingAlloc({
+    servers: 1,
+    label: 'am-hook',
+    secret,
+    service: {
+      // The application's own check: its session header must name the same user.
+      authorizeToken: ({ user, headers }) => {
+        asked.push({ user, session: headers['x-app-session'] });
+        return headers['x-app-session'] === `session-of-${user}`;
+      },
+    },
+  });
+  try {
+    const allowed = (await request(`${f.url}allocate?user=dora`, { headers: { 'x-app-session': 'session-of-dora' } })).json<{ token?: string }>();
+    assert.equal(typeof allowed.token, 'string');
+    const refused = (await request(`${f.url}allocate?user=dora`, { headers: { 'x-app-session': 'session-of-eve' } })).json<{ token?: string }>();
+    assert.equal(refused.token, undefined);
+    const none = (await request(`${f.url}allocate?user=dora`)).json<{ token?: string }>();
+    assert.equal(none.token, undefined);
+    // The admin token does not need the hook; a request without a user never reaches it.
+    const admin = (await request(`${f.url}allocate?user=dora`, { headers: { authorization: `Bearer ${adminToken(secret)}` } })).json<{ token?: string }>();
+    assert.equal(typeof admin.token, 'string');
+    assert.equal((await request(`${f.url}allocate`)).status, 200);
+    assert.deepEqual(asked, [
+      { user: 'dora', session: 'session-of-dora' },
+      { user: 'dora', session: 'session-of-eve' },
+      { user: 'dora', session: undefined },
+    ]);
+    const dora = await loginOn(f.servers[0]!, { user: 'dora', token: allowed.token! });
+    assert.ok(await routeIs([f.service.push], 'dora', f.servers[0]!.id), 'the server accepts the token');
+    await dora.client.disconnect();
+  } finally {
+    await f.close();
+  }
+});
+
+test('alloc messaging - a hook that throws answers 500, logs why and reserves nothing', async () => {
+  const lines: string[] = [];
+  const logger = createLogger({ destination: { write: (line: string) => void lines.push(line) } });
+  const f = await startMessagingAlloc({
+    servers: 1,
+    label: 'am-hook-throws',
+    secret: 'hook-secret-T1',
+    service: { logger, authorizeToken: () => Promise.reject(new Error('session store down')) },
+  });
+  try {
+    const a = await request(`${f.url}allocate?user=dora`);
+    assert.deepEqual(failure(a), { status: 500, code: 'FULCRUM_ALLOC_INTERNAL' });
+    assert.doesNotMatch(a.text, /session store/, 'internals are not shown');
+    assert.equal(f.service.provider.pending.get(f.servers[0]!.id) ?? 0, 0);
+    assert.ok(lines.some((l) => /"code":"FULCRUM_ALLOC_INTERNAL"/.test(l) && /session store down/.test(l)), lines.join(''));
   } finally {
     await f.close();
   }

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import type { ServerListing } from '../../src/alloc/alloc-service.js';
 import { addressOf } from '../../src/discovery/snapshot.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { errorCode, openEvents, request, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
+import { errorCode, openEvents, rawHttp, request, withAlloc, type AllocFixture } from '../helpers/alloc-fixture.js';
 import { firstPort, startProxy } from '../helpers/fault-proxy.js';
 import { testZk } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
@@ -146,18 +145,6 @@ test('alloc - unknown routes get 404 and wrong methods 405, both JSON with stabl
       assert.equal(res.headers.allow, allow);
     }
   }));
-
-/** Sends raw bytes and returns the raw answer (the server closes the socket after an error). */
-function rawHttp(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.end(text));
-    let out = '';
-    s.setEncoding('utf8');
-    s.on('data', (c: string) => (out += c));
-    s.on('close', () => resolve(out));
-    s.on('error', reject);
-  });
-}
 
 test('alloc - bad query strings, bad URL encoding and malformed HTTP get 400 JSON, never a crash', () =>
   withAlloc({ servers: 1 }, async (f) => {

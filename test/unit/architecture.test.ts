@@ -73,6 +73,18 @@ describe('architecture', () => {
     assert.deepEqual(bad, []);
   });
 
+  it('architecture - the dashboard module runs in a browser: it imports nothing but the types it shares', () => {
+    const dashboard = files.filter((f) => f.startsWith(join(SRC, 'alloc', 'dashboard') + '/'));
+    assert.ok(dashboard.length > 0, 'the walk finds the dashboard module');
+    const bad = dashboard.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/^\s*import\s+(?!type\s)[^;]*?from\s+'([^']+)'/gm)].map((m) => `${f} -> ${m[1]}`));
+    assert.deepEqual(bad, [], 'value imports would bundle Node modules into the page');
+  });
+
+  it('architecture - only src/zk/addon.ts loads the addon, so every handle passes its patch check', () => {
+    const loads = (f: string) => /^\s*import\s+(?!type\b)[^'"]*from\s+'zookeeper'|require\('zookeeper'\)/m.test(readFileSync(f, 'utf8'));
+    assert.deepEqual(files.filter(loads), [join(SRC, 'zk', 'addon.ts')]);
+  });
+
   it('architecture - built-in strategies are registered without importing for side effects', () => {
     const sideEffect = files.filter((f) => imports(f).length > 0 && /^\s*import\s+'\./m.test(readFileSync(f, 'utf8')));
     assert.deepEqual(sideEffect, []);

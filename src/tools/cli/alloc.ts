@@ -3,6 +3,7 @@ import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STR
 import { ZkSession } from '../../zk/session.js';
 import { cliLogger, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 import { SECRET_HELP, SECRET_OPTIONS, secretOf } from './secret.js';
+import { TLS_HELP, TLS_OPTIONS, tlsOf } from './tls.js';
 
 const HELP = `
 usage: npm run alloc [-- options]
@@ -10,15 +11,19 @@ usage: npm run alloc [-- options]
 HTTP allocation service: GET / lists live servers least-loaded first (ip:port,ip:port,...),
 GET /allocate hands out one server, GET /servers /metrics /events, POST /register for
 HTTP-heartbeat servers; a browser on / gets the live dashboard. Messaging: POST /push,
-/rooms/{room}/publish and /broadcast, GET /online[/{user}], DELETE /online/{user}. Ctrl-C stops it.
+/rooms/{room}/publish and /broadcast, GET /online[/{user}], DELETE /online/{user}.
+GET /openapi.json describes every route. Ctrl-C stops it.
 
   --port N                       HTTP port (default ${DEFAULT_ALLOC_PORT}; 0 = any free port)
   --host ADDRESS                 address to listen on (default ${DEFAULT_ALLOC_HOST})
   --strategy NAME                /allocate strategy: ${strategyNames().join(', ')} (default ${DEFAULT_ALLOC_STRATEGY})
 ${SECRET_HELP}.
-                                 With it, /allocate?user=U returns a login token and push, publish,
-                                 broadcast and kick need Authorization: Bearer <admin token>.
-                                 Without it they are open to every process that reaches the service.
+                                 With it, every route that changes something (push, publish,
+                                 broadcast, kick, register, unregister) needs Authorization: Bearer
+                                 <admin token>, and /allocate?user=U returns a login token to a request
+                                 carrying it (to no other). Without it all routes are open to every
+                                 process that reaches the service.
+${TLS_HELP}
 ${ZK_HELP}`;
 
 const OPTIONS = {
@@ -27,6 +32,7 @@ const OPTIONS = {
   host: { type: 'string' },
   strategy: { type: 'string' },
   ...SECRET_OPTIONS,
+  ...TLS_OPTIONS,
 } as const;
 
 runCli('alloc', async () => {
@@ -38,15 +44,16 @@ runCli('alloc', async () => {
   const strategy = values.strategy ?? DEFAULT_ALLOC_STRATEGY;
   getStrategy(strategy); // a bad name is a usage error before anything connects
   const secret = secretOf(values);
+  const tls = tlsOf(values);
   const log = cliLogger('alloc', values);
   if (secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
-    log.warn({ host }, 'no messaging secret: push, publish, broadcast and kick are open to anyone who reaches this address');
+    log.warn({ host }, 'no messaging secret: push, publish, broadcast, kick and register are open to anyone who reaches this address');
   }
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
   session.on('disconnected', () => log.warn('ZooKeeper connection lost; serving the last good picture'));
   session.on('reconnected', () => log.info('ZooKeeper reconnected'));
   session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it'));
-  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret });
+  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls });
   try {
     const { url } = await service.start();
     process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy}${secret ? ', messaging secret: tokens and admin auth on' : ', no messaging secret'})\n`);

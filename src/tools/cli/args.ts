@@ -35,7 +35,7 @@ ${LOG_HELP}
   -h, --help                     show this help`;
 
 /** parseArgs that turns every complaint into a UsageError and handles --help. */
-export function parseCli<O extends Options>(argv: string[], options: O, help: string, allowPositionals = false) {
+export function parseCli<O extends Options>(argv: string[], options: O, help: string, allowPositionals = false): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
