@@ -97,7 +97,7 @@ export function intFlag(values: Record<string, unknown>, name: string, fallback:
 }
 
 /** Error codes that mean the user asked for something impossible (exit 2), not a crash. */
-const USER_CODES = new Set(['FULCRUM_USAGE', 'FULCRUM_INVALID_ARGUMENT', 'FULCRUM_ZK_CONNECT_TIMEOUT', 'FULCRUM_LISTEN', 'FULCRUM_NO_SERVERS', 'FULCRUM_ZK_LAUNCHER']);
+const USER_CODES = new Set(['FULCRUM_USAGE', 'FULCRUM_INVALID_ARGUMENT', 'FULCRUM_ZK_CONNECT_TIMEOUT', 'FULCRUM_LISTEN', 'FULCRUM_NO_SERVERS', 'FULCRUM_ZK_LAUNCHER', 'FULCRUM_REDIS_LAUNCHER']);
 
 /** Runs a command: one-line errors, exit 2 for bad input, 1 for anything else. */
 export function runCli(name: string, main: () => Promise<void>): void {
