@@ -82,6 +82,15 @@ export function zkTarget(values: { zk?: string; root?: string }): { zk: string; 
   return { zk, root };
 }
 
+/** The one subcommand of a local-server command (`npm run zk`, `npm run redis`). */
+export function lifecycleCommand(positionals: string[]): 'start' | 'stop' | 'status' {
+  const cmd = positionals[0];
+  if (positionals.length !== 1 || (cmd !== 'start' && cmd !== 'stop' && cmd !== 'status')) {
+    throw new UsageError(`expected one of start, stop, status (see --help), got ${JSON.stringify(positionals.join(' '))}`);
+  }
+  return cmd;
+}
+
 /** An integer flag within [min, max]; `fallback` when absent. */
 export function intFlag(values: Record<string, unknown>, name: string, fallback: number | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = values[name];

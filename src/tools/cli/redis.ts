@@ -1,4 +1,4 @@
-import { runCli, parseCli, intFlag, UsageError, LOG_OPTIONS } from './args.js';
+import { runCli, parseCli, intFlag, lifecycleCommand, UsageError, LOG_OPTIONS } from './args.js';
 import { LOG_LEVELS } from '../../log/logger.js';
 import { DEFAULT_REDIS_DIR, DEFAULT_REDIS_PORT, isRedisServing, runningRedisPid, startRedis, stopRedis, type LocalRedisSpec } from '../local-redis.js';
 import { resolve } from 'node:path';
@@ -28,8 +28,7 @@ runCli('redis', async () => {
     HELP,
     true,
   );
-  const cmd = positionals[0];
-  if (positionals.length !== 1 || !['start', 'stop', 'status'].includes(cmd!)) throw new UsageError(`expected one of start, stop, status (see --help), got ${JSON.stringify(positionals.join(' '))}`);
+  const cmd = lifecycleCommand(positionals);
   if (values.dir === '') throw new UsageError('--dir must not be empty');
   const spec: LocalRedisSpec = { dir: values.dir ?? DEFAULT_REDIS_DIR, port: intFlag(values, 'port', DEFAULT_REDIS_PORT, 1, 65_535) };
   if (cmd === 'start') {
