@@ -189,7 +189,8 @@ async function fanoutOnce(side: Side, room: string | undefined, recipients: numb
   const sentAt = await side.pusher.request<number>('fanout', { room });
   const r = await side.users.request<{ received: number; lastAt: number }>('receipts', { timeoutMs: RECEIPT_TIMEOUT_MS });
   await sleep(FANOUT_GAP_MS);
-  return { ms: r.lastAt - sentAt, missing: Math.max(0, recipients - r.received), extra };
+  const missing = Math.max(0, recipients - r.received);
+  return { ms: missing ? Number.NaN : r.lastAt - sentAt, missing, extra };
 }
 
 function packageVersion(name: string): string {
@@ -264,22 +265,25 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
     ];
     const fanout: PeerResult['fanout'] = [];
     const extra = { fulcrum: 0, socketio: 0 };
-    const measureFanout = async (k: { label: string; room: string | undefined; recipients: number }) => {
-      const ms = { fulcrum: [] as number[], socketio: [] as number[] };
-      const missing = { fulcrum: 0, socketio: 0 };
+    // Kinds interleaved within each round too, so none is measured only while the drivers warm up.
+    const measureFanout = async (ks: typeof kinds) => {
+      const ms = ks.map(() => ({ fulcrum: [] as number[], socketio: [] as number[] }));
+      const missing = ks.map(() => ({ fulcrum: 0, socketio: 0 }));
       for (let r = -1; r < rounds; r++) {
-        for (const side of r % 2 === 0 ? [fulcrum, socketio] : [socketio, fulcrum]) {
-          const once = await fanoutOnce(side, k.room, k.recipients);
-          extra[side.name] += once.extra;
-          log(`    ${k.label}, round ${r} ${side.name}: ${once.ms.toFixed(1)} ms${once.missing ? `, ${once.missing} missing` : ''}`);
-          if (r < 0) continue;
-          ms[side.name].push(once.ms);
-          missing[side.name] += once.missing;
+        for (const [i, k] of ks.entries()) {
+          for (const side of r % 2 === 0 ? [fulcrum, socketio] : [socketio, fulcrum]) {
+            const once = await fanoutOnce(side, k.room, k.recipients);
+            extra[side.name] += once.extra;
+            log(`    ${k.label}, round ${r} ${side.name}: ${once.ms.toFixed(1)} ms${once.missing ? `, ${once.missing} missing` : ''}`);
+            if (r < 0) continue;
+            ms[i]![side.name].push(once.ms);
+            missing[i]![side.name] += once.missing;
+          }
         }
       }
-      fanout.push({ label: k.label, recipients: k.recipients, ms: { fulcrum: median(ms.fulcrum), socketio: median(ms.socketio) }, missing });
+      for (const [i, k] of ks.entries()) fanout.push({ label: k.label, recipients: k.recipients, ms: { fulcrum: median(ms[i]!.fulcrum), socketio: median(ms[i]!.socketio) }, missing: missing[i]! });
     };
-    for (const k of kinds) await measureFanout(k);
+    await measureFanout(kinds);
 
     // Broadcast with only `small` users online.
     if (small < total) {
@@ -287,7 +291,7 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
         await side.users.request('closeFrom', { from: small });
         await until(async () => (await side.live()) === small, READY_TIMEOUT_MS, `${side.name}: back to ${small} connections`);
       }
-      await measureFanout({ label: `broadcast to ${small.toLocaleString('en-US')} users (${small.toLocaleString('en-US')} online)`, room: undefined, recipients: small });
+      await measureFanout([{ label: `broadcast to ${small.toLocaleString('en-US')} users (${small.toLocaleString('en-US')} online)`, room: undefined, recipients: small }]);
     }
     for (const side of sides) extra[side.name] += await side.users.request<number>('expect', { n: 0 });
     const fanoutFailures = { fulcrum: await fulcrum.pusher.request<number>('failures'), socketio: await socketio.pusher.request<number>('failures') };
