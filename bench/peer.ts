@@ -225,7 +225,6 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
   try {
     const versions = { socketio: packageVersion('socket.io'), adapter: packageVersion('@socket.io/redis-adapter'), client: packageVersion('socket.io-client'), redis: await redisVersion(redis.url) };
     const runnerFlags = [...process.execArgv, ...DEFAULT_SERVER_NODE_FLAGS];
-    const memory: MemoryRow[] = [];
 
     // The sides measured throughout: fulcrum with ServerRunner's defaults, Socket.IO with Node's.
     log(`  peer: starting both sides, logging in ${total.toLocaleString('en-US')} users each...`);
@@ -306,10 +305,10 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
     const socketioRunnerFlags = await loginMeasuringRss(sides[0]!, total, log);
     await stopSides();
     const flagText = (f: string[]) => (f.length ? f.join(' ') : 'none');
-    memory.push(
+    const memory: MemoryRow[] = [
       { flags: `${flagText(runnerFlags)} (ServerRunner's default)`, perUser: { fulcrum: mainRss.fulcrum.perUser, socketio: socketioRunnerFlags.perUser }, marginal: { fulcrum: mainRss.fulcrum.marginal, socketio: socketioRunnerFlags.marginal } },
       { flags: "none (Node's defaults)", perUser: { fulcrum: fulcrumNodeDefaults.perUser, socketio: mainRss.socketio.perUser }, marginal: { fulcrum: fulcrumNodeDefaults.marginal, socketio: mainRss.socketio.marginal } },
-    );
+    ];
     return {
       users: total,
       rounds,
