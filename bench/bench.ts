@@ -3,7 +3,8 @@
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --hold-servers 6  over 6 server processes instead of 5
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging or http-push
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push or peer
+//   npm run bench -- --peer-users 2000 the messaging peer (Socket.IO + Redis adapter) with 2,000 users per side (default 10,000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -14,6 +15,7 @@ import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { messagingBench } from './messaging.js';
 import { httpPushBench } from './http-push.js';
+import { DEFAULT_PEER_USERS, RECEIPT_TIMEOUT_MS, runPeer, type PeerResult } from './peer.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { raiseFdLimit } from './child-ipc.js';
 import { runConnectRate } from './connect-rate.js';
@@ -34,6 +36,7 @@ const options = {
   'hold-servers': { type: 'string', default: '5' },
   'no-hold': { type: 'boolean', default: false },
   only: { type: 'string' },
+  'peer-users': { type: 'string', default: String(DEFAULT_PEER_USERS) },
   verbose: { type: 'boolean', default: !!process.env.BENCH_VERBOSE },
 } as const;
 let args: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
@@ -43,7 +46,7 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(2);
 }
-const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push'];
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'peer'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
   process.exit(2);
@@ -52,6 +55,12 @@ const runs = (part: string) => args.only === undefined || args.only === part;
 const holdLevel = Number(args.hold);
 if (!Number.isInteger(holdLevel) || holdLevel < 100) {
   console.error(`--hold: must be an integer of at least 100, got ${JSON.stringify(args.hold)}`);
+  process.exit(2);
+}
+
+const peerUsers = Number(args['peer-users']);
+if (!Number.isInteger(peerUsers) || peerUsers < 100 || peerUsers > 15_000) {
+  console.error(`--peer-users: must be an integer from 100 to 15000, got ${JSON.stringify(args['peer-users'])}`);
   process.exit(2);
 }
 
@@ -128,6 +137,35 @@ function printHold(h: HoldResult, v8Default: HoldResult): void {
   console.log(`  ${n0(d.bytesPerConn)} B above idle, ${n0(d.marginalBytesPerConn)} B second half; held ${n0(d.held)} in ${(d.openMs / 1000).toFixed(1)} s, balances exact at the peak and after ${d.peakExact && d.finalExact ? 'yes' : 'NO'}`);
   if (f.firstError || p.firstError) console.log(`  first error: ${f.firstError ?? p.firstError}`);
   console.log('');
+}
+
+function printPeer(p: PeerResult): void {
+  const kb = (b: number) => `${n0(b)} B`;
+  const pair = <T>(x: { fulcrum: T; socketio: T }, f: (v: T) => string) => [f(x.fulcrum), f(x.socketio)];
+  console.log(`messaging peer: fulcrum (2 MessagingServer processes, the library PushClient) vs Socket.IO ${p.versions.socketio} with @socket.io/redis-adapter ${p.versions.adapter}`);
+  console.log(`(2 server processes, Redis ${p.versions.redis} pub/sub through ioredis, socket.io-client ${p.versions.client} over WebSocket only); ${n0(p.users)} logged-in users per side;`);
+  console.log(`per side one users-driver and one pusher process, same driver code; ${p.rounds} rounds interleaved after a warm-up; server Node flags: fulcrum ${p.flags.fulcrum}, Socket.IO ${p.flags.socketio}`);
+  console.log('push to one user, send → client ack (ms; median over the rounds of each round\'s percentile):');
+  table(
+    ['', 'fulcrum p50', 'Socket.IO p50', 'ratio', 'fulcrum p99', 'Socket.IO p99', 'ratio'],
+    p.push.map((r) => [`${r.inFlight} in flight`, ...pair(r.latency, (s) => ms(s.p50)), ratio(r.latency.fulcrum.p50, r.latency.socketio.p50), ...pair(r.latency, (s) => ms(s.p99)), ratio(r.latency.fulcrum.p99, r.latency.socketio.p99)]),
+  );
+  table(['', 'fulcrum', 'Socket.IO', 'ratio'], [['acked pushes/s, 64 in flight', ...pair(p.pushRate, n0), ratio(p.pushRate.fulcrum, p.pushRate.socketio)]]);
+  console.log('fan-out, send → last receipt (ms; median over the rounds):');
+  table(
+    ['', 'fulcrum', 'Socket.IO', 'ratio'],
+    p.fanout.map((f) => [f.label, ...pair(f.ms, ms), ratio(f.ms.fulcrum, f.ms.socketio)]),
+  );
+  const missing = p.fanout.filter((f) => f.missing.fulcrum || f.missing.socketio);
+  for (const f of missing) console.log(`  ${f.label}: receipts missing after ${RECEIPT_TIMEOUT_MS / 1000} s: fulcrum ${f.missing.fulcrum}, Socket.IO ${f.missing.socketio}`);
+  if (p.extra.fulcrum || p.extra.socketio) console.log(`  duplicate receipts: fulcrum ${p.extra.fulcrum}, Socket.IO ${p.extra.socketio}`);
+  if (p.failed.fulcrum || p.failed.socketio) console.log(`  failed pushes or publishes: fulcrum ${p.failed.fulcrum}, Socket.IO ${p.failed.socketio}`);
+  console.log(`RSS per idle logged-in user, the 2 server processes, ${n0(p.users)} users logged in in two halves (read 1 s after each, no forced GC):`);
+  table(
+    ['server Node flags', 'fulcrum above idle', 'Socket.IO above idle', 'ratio', 'fulcrum second half', 'Socket.IO second half', 'ratio'],
+    p.memory.map((m) => [m.flags, ...pair(m.perUser, kb), ratio(m.perUser.fulcrum, m.perUser.socketio), ...pair(m.marginal, kb), ratio(m.marginal.fulcrum, m.marginal.socketio)]),
+  );
+  console.log(`  the peer part took ${(p.durationMs / 1000).toFixed(0)} s\n`);
 }
 
 console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
@@ -238,6 +276,8 @@ try {
   if (runs('messaging')) await messagingBench(zkConnect);
   // 7. Pushes through the alloc service's HTTP API beside the library PushClient (bench/http-push.ts).
   if (runs('http-push')) await httpPushBench(zkConnect);
+  // 8. The messaging peer: Socket.IO with the Redis adapter beside fulcrum (bench/peer.ts).
+  if (runs('peer')) printPeer(await runPeer({ zk: zkConnect, base: `${base}/peer`, admin, users: peerUsers, log: args.verbose ? console.log : undefined }));
 } finally {
   await stopAll();
   await deleteTree(ZkClient.of(admin), base).catch(() => {});

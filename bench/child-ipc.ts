@@ -17,9 +17,10 @@ export class BenchChild {
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
-  constructor(module: string, args: string[] = []) {
+  /** `execArgv`: the child's Node flags. @default ['--max-old-space-size=4096'] (drivers hold many sockets) */
+  constructor(module: string, args: string[] = [], opts: { execArgv?: string[] } = {}) {
     const file = fileURLToPath(new URL(module, import.meta.url));
-    this.child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] });
+    this.child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: opts.execArgv ?? ['--max-old-space-size=4096'] });
     this.child.on('message', (m: Reply) => {
       const w = this.waiting.get(m.id);
       if (!w) return;

@@ -5,18 +5,15 @@
 // uv_poll_start, on this loaded machine); proxy: round-robin over HAProxy instances.
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { BalanceProvider } from '../src/balancing/balance-provider.js';
+import type { BalanceProvider } from '../src/balancing/balance-provider.js';
 import { ClusterClient } from '../src/client/cluster-client.js';
-import { ServerCache } from '../src/discovery/server-cache.js';
 import { encodeFrame, FrameDecoder, isPong } from '../src/protocol/frames.js';
-import { ZkSession } from '../src/zk/session.js';
 import { serveRequests } from './child-ipc.js';
+import { snapshotProvider } from './snapshot-provider.js';
 
 type Target = { kind: 'fulcrum'; zk: string; root: string } | { kind: 'proxy'; ports: number[] };
 
 let target: Target | undefined;
-let session: ZkSession | undefined;
-let cache: ServerCache | undefined;
 let provider: BalanceProvider | undefined;
 const held: Socket[] = [];
 let next = 0;
@@ -55,15 +52,7 @@ async function openOne(localAddress: string | undefined): Promise<Socket> {
 serveRequests({
   async init(m) {
     target = m.target as Target;
-    if (target.kind === 'fulcrum') {
-      session = new ZkSession({ connect: target.zk });
-      cache = new ServerCache({ session, root: target.root });
-      const snap = await cache.snapshot();
-      cache.close();
-      session.close();
-      // Picks stay counted for the whole run: with no live balances they are the placement.
-      provider = new BalanceProvider({ source: { snapshot: async () => snap }, strategy: 'least', root: target.root, pendingTtlMs: 3_600_000 });
-    }
+    if (target.kind === 'fulcrum') provider = await snapshotProvider(target.zk, target.root);
     return process.pid;
   },
   /** Opens `n` more connections with `concurrency` in flight; resolves with the time it took and how many of them are held. */

@@ -1,11 +1,11 @@
 // Debian's HAProxy on loopback, `balance leastconn` in TCP mode, as the peer a user would pick instead.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FulcrumError } from '../src/errors.js';
+import { canConnect, ensureDebianPackage, freePort } from '../src/tools/local-daemon.js';
 
 export const HAPROXY_BIN = '/usr/sbin/haproxy';
 export const DEFAULT_HAPROXY_START_TIMEOUT_MS = 10_000;
@@ -20,28 +20,8 @@ export class HaproxyError extends FulcrumError {
 
 /** Installs Debian's haproxy package when the binary is missing (needs root, as CI is). */
 export function ensureHaproxyInstalled(log: (s: string) => void = () => {}): void {
-  if (existsSync(HAPROXY_BIN)) return;
-  if (process.getuid?.() !== 0) throw new HaproxyError(`${HAPROXY_BIN} is missing; run as root or: apt-get install -y haproxy`);
-  log('installing haproxy (apt-get)...');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  try {
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'haproxy'], { stdio: 'ignore', env });
-  } catch (cause) {
-    throw new HaproxyError('apt-get install haproxy failed', { cause });
-  }
   // The package enables a system service; the bench never uses it.
-  if (!existsSync(HAPROXY_BIN)) throw new HaproxyError(`apt-get finished but ${HAPROXY_BIN} is still missing`);
-}
-
-/** A free loopback port (the kernel picks it; HAProxy binds it right after). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
+  ensureDebianPackage(HAPROXY_BIN, 'haproxy', (message, cause) => new HaproxyError(message, { cause }), { log, recommends: false });
 }
 
 export interface HaproxyOptions {
@@ -118,15 +98,4 @@ export class Haproxy {
     }
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

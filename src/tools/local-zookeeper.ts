@@ -1,8 +1,9 @@
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FulcrumError } from '../errors.js';
+import { askTcp, ensureDebianPackage, pidAlive, readPidFile, spawnDetached, stopPid, waitUntil } from './local-daemon.js';
+
+export { pidAlive, stopPid };
 
 /** Debian's zookeeper package puts its jar (with a Class-Path manifest) here. */
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
@@ -19,35 +20,12 @@ export class ZkLauncherError extends FulcrumError {
 
 /** Installs Debian's zookeeper package when its jar is missing (needs root, as CI is). */
 export function ensureZookeeperInstalled(log: (s: string) => void = () => {}): void {
-  if (existsSync(ZOOKEEPER_JAR)) return;
-  if (process.getuid?.() !== 0) throw new ZkLauncherError(`${ZOOKEEPER_JAR} is missing; run as root or: apt-get install -y zookeeper`);
-  log('installing zookeeper (apt-get)...');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  try {
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
-    execFileSync('apt-get', ['install', '-y', '-qq', 'zookeeper'], { stdio: 'ignore', env });
-  } catch (cause) {
-    throw new ZkLauncherError('apt-get install zookeeper failed', { cause });
-  }
-  if (!existsSync(ZOOKEEPER_JAR)) throw new ZkLauncherError(`apt-get finished but ${ZOOKEEPER_JAR} is still missing`);
+  ensureDebianPackage(ZOOKEEPER_JAR, 'zookeeper', (message, cause) => new ZkLauncherError(message, { cause }), { log });
 }
 
 /** Sends a four-letter command; resolves with the reply, or undefined when nothing answers in time. */
 export function fourLetter(port: number, cmd: 'ruok' | 'srvr' | 'mntr' | 'cons' | 'stat', host = '127.0.0.1', timeoutMs = 1_000): Promise<string | undefined> {
-  return new Promise((res) => {
-    const sock = net.connect(port, host);
-    let out = '';
-    const done = (v: string | undefined) => {
-      clearTimeout(timer);
-      sock.destroy();
-      res(v);
-    };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    sock.on('connect', () => sock.write(cmd));
-    sock.on('data', (b) => (out += b.toString()));
-    sock.on('end', () => done(out));
-    sock.on('error', () => done(undefined));
-  });
+  return askTcp(port, host, cmd, { timeoutMs }); // ZooKeeper closes the connection after its answer
 }
 
 export async function isServing(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -122,68 +100,26 @@ export function spawnZkNode(spec: ZkNodeSpec): ZkNodeHandle {
   const dir = resolve(spec.dir);
   mkdirSync(dir, { recursive: true });
   const cfg = writeConfig({ ...spec, dir });
-  const log = openSync(join(dir, 'zookeeper.log'), 'a');
-  const child = spawn(
+  const { pid } = spawnDetached(
     'java',
     [
       '-XX:-UsePerfData', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xms32m', '-Xmx256m',
       `-Djava.io.tmpdir=${dir}`, `-Dzookeeper.log.dir=${dir}`,
       '-cp', ZOOKEEPER_JAR, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg,
     ],
-    { cwd: dir, detached: true, stdio: ['ignore', log, log] },
+    { cwd: dir, logFile: join(dir, 'zookeeper.log'), pidFile: join(dir, 'zookeeper.pid') },
+    (message) => new ZkLauncherError(message),
   );
-  child.unref();
-  if (!child.pid) throw new ZkLauncherError('could not spawn java');
-  writeFileSync(join(dir, 'zookeeper.pid'), `${child.pid}\n`);
-  return { pid: child.pid, clientPort: spec.clientPort, dir };
+  return { pid, clientPort: spec.clientPort, dir };
 }
 
 export async function waitServing(ports: number[], timeoutMs = DEFAULT_ZK_START_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await Promise.all(ports.map((p) => isServing(p)));
-    if (ok.every(Boolean)) return;
-    if (Date.now() > deadline) throw new ZkLauncherError(`ZooKeeper on port(s) ${ports.join(',')} not serving after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  const ok = await waitUntil(async () => (await Promise.all(ports.map((p) => isServing(p)))).every(Boolean), timeoutMs);
+  if (!ok) throw new ZkLauncherError(`ZooKeeper on port(s) ${ports.join(',')} not serving after ${timeoutMs} ms`);
 }
 
 export function readPid(dir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dir, 'zookeeper.pid'), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Stops a node by pid (SIGTERM, then SIGKILL) and waits for it to be gone. */
-export async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid)) {
-    if (Date.now() > deadline) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone meanwhile */
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return readPidFile(join(dir, 'zookeeper.pid'));
 }
 
 export interface ClusterLayout {

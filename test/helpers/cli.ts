@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export type CliCommand = 'zk' | 'servers' | 'clients' | 'watch' | 'demo';
 /** Every command under src/tools/cli. */
-export type AnyCliCommand = CliCommand | 'alloc' | 'loadtest' | 'push';
+export type AnyCliCommand = CliCommand | 'alloc' | 'loadtest' | 'push' | 'redis';
 
 export const DEFAULT_CLI_TIMEOUT_MS = 20_000;
 
@@ -139,6 +140,16 @@ export function runCliCommand(cmd: AnyCliCommand, args: string[], opts: CliOptio
 /** Runs any program to completion (killed at the timeout); see startProcess. */
 export function runProcess(file: string, args: string[], opts: CliOptions & { cwd: string; label?: string }): Promise<CliResult> {
   return startProcess(file, args, opts).exited;
+}
+
+/** Exit code 2 and exactly one line on stderr (bad input), matching `stderrPattern` when given. */
+export function assertUsageExit(r: CliResult, label: string, stderrPattern?: RegExp): void {
+  const detail = `${label}\ncode ${r.code} signal ${r.signal} timedOut ${r.timedOut}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.timedOut, false, `timed out: ${detail}`);
+  assert.equal(r.code, 2, `exit code: ${detail}`);
+  assert.equal(lines(r.stderr).length, 1, `one stderr line: ${detail}`);
+  assert.ok(r.stderr.endsWith('\n'), `stderr ends with a newline: ${detail}`);
+  if (stderrPattern) assert.match(r.stderr, stderrPattern, detail);
 }
 
 /** Non-empty lines of a captured stream. */

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type ZooKeeper from 'zookeeper';
 import { freshRoot, rawZk, testZk, withRoot } from '../helpers/zk.js';
-import { killPids, lines, pidsWithArg, REPO_ROOT, runCliCommand, startCli, type CliCommand, type CliResult } from '../helpers/cli.js';
+import { assertUsageExit, killPids, pidsWithArg, REPO_ROOT, runCliCommand, startCli, type CliCommand } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 
 const COMMANDS: CliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo'];
@@ -59,16 +59,6 @@ const BAD_NUMBERS: Record<CliCommand, string[][]> = {
 /** Points commands that talk to ZooKeeper at a port nothing listens on, so a regression fails fast instead of connecting (or, for demo, starting a ZooKeeper). */
 function withDeadZk(cmd: CliCommand, args: string[]): string[] {
   return ZK_COMMANDS.includes(cmd) ? ['--zk', '127.0.0.1:1', ...args] : args;
-}
-
-/** Exit code 2 and exactly one line on stderr. */
-function assertUsageExit(r: CliResult, label: string, stderrPattern?: RegExp): void {
-  const detail = `${label}\ncode ${r.code} signal ${r.signal} timedOut ${r.timedOut}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  assert.equal(r.timedOut, false, `timed out: ${detail}`);
-  assert.equal(r.code, 2, `exit code: ${detail}`);
-  assert.equal(lines(r.stderr).length, 1, `one stderr line: ${detail}`);
-  assert.ok(r.stderr.endsWith('\n'), `stderr ends with a newline: ${detail}`);
-  if (stderrPattern) assert.match(r.stderr, stderrPattern, detail);
 }
 
 async function inParallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {

@@ -82,6 +82,15 @@ export function zkTarget(values: { zk?: string; root?: string }): { zk: string; 
   return { zk, root };
 }
 
+/** The one subcommand of a local-server command (`npm run zk`, `npm run redis`). */
+export function lifecycleCommand(positionals: string[]): 'start' | 'stop' | 'status' {
+  const cmd = positionals[0];
+  if (positionals.length !== 1 || (cmd !== 'start' && cmd !== 'stop' && cmd !== 'status')) {
+    throw new UsageError(`expected one of start, stop, status (see --help), got ${JSON.stringify(positionals.join(' '))}`);
+  }
+  return cmd;
+}
+
 /** An integer flag within [min, max]; `fallback` when absent. */
 export function intFlag(values: Record<string, unknown>, name: string, fallback: number | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = values[name];
@@ -97,7 +106,7 @@ export function intFlag(values: Record<string, unknown>, name: string, fallback:
 }
 
 /** Error codes that mean the user asked for something impossible (exit 2), not a crash. */
-const USER_CODES = new Set(['FULCRUM_USAGE', 'FULCRUM_INVALID_ARGUMENT', 'FULCRUM_ZK_CONNECT_TIMEOUT', 'FULCRUM_LISTEN', 'FULCRUM_NO_SERVERS', 'FULCRUM_ZK_LAUNCHER']);
+const USER_CODES = new Set(['FULCRUM_USAGE', 'FULCRUM_INVALID_ARGUMENT', 'FULCRUM_ZK_CONNECT_TIMEOUT', 'FULCRUM_LISTEN', 'FULCRUM_NO_SERVERS', 'FULCRUM_ZK_LAUNCHER', 'FULCRUM_REDIS_LAUNCHER']);
 
 /** Runs a command: one-line errors, exit 2 for bad input, 1 for anything else. */
 export function runCli(name: string, main: () => Promise<void>): void {

@@ -1,4 +1,4 @@
-import { runCli, parseCli, intFlag, UsageError, LOG_OPTIONS } from './args.js';
+import { runCli, parseCli, intFlag, lifecycleCommand, UsageError, LOG_OPTIONS } from './args.js';
 import { LOG_LEVELS } from '../../log/logger.js';
 import {
   connectStringOf,
@@ -43,8 +43,7 @@ runCli('zk', async () => {
     HELP,
     true,
   );
-  const cmd = positionals[0];
-  if (positionals.length !== 1 || !['start', 'stop', 'status'].includes(cmd!)) throw new UsageError(`expected one of start, stop, status (see --help), got ${JSON.stringify(positionals.join(' '))}`);
+  const cmd = lifecycleCommand(positionals);
   const size = intFlag(values, 'ensemble', 1, 1, 7);
   if (size !== 1 && size % 2 === 0) throw new UsageError('--ensemble must be odd (1, 3, 5 or 7)');
   const layout: ClusterLayout = {
