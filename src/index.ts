@@ -63,9 +63,20 @@ export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instanc
 export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientFrame, BadFrameError, type ClientFrame, type MessageFrame, type MessageId, type WelcomeFrame, type ErrorFrame, type SentFrame, type KickedFrame } from './protocol/messages.js';
 export { type LoginOptions } from './client/login.js';
 export { type ReceivedMessage, type SendResult } from './client/cluster-client.js';
-export { MessagingServer, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats } from './messaging/messaging-server.js';
+export { MessagingServer, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats, type MessagingServerEvents, type SessionEvent } from './messaging/messaging-server.js';
+export { type Authorize, type AuthorizeRequest, type AuthorizeAction } from './messaging/sessions/client-protocol.js';
+export {
+  DEFAULT_MAX_QUEUED_BYTES,
+  DEFAULT_MAX_ROOMS_PER_CONNECTION,
+  DEFAULT_MAX_INBOUND_FRAMES_PER_SECOND,
+  DEFAULT_MAX_INBOUND_BYTES_PER_SECOND,
+  DEFAULT_WELCOME_TIMEOUT_MS,
+  type SessionLimitOptions,
+} from './messaging/sessions/session-limits.js';
+export { type ClientConnection } from './messaging/sessions/client-connection.js';
 export { PushClient, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, type PushClientOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/push-client.js';
 export { issueToken, checkToken, DEFAULT_TOKEN_TTL_MS } from './messaging/token.js';
 export { RouteTable } from './messaging/route-table.js';
-export { compareLogins, routesRootOf, type Route, type LoginOrder } from './messaging/route.js';
+export { routesRootOf, type Route } from './messaging/route.js';
+export { compareLogins, nextLogin, type LoginOrder } from './messaging/login-order.js';
 export { DEFAULT_MAX_USERS_PER_SHARD } from './messaging/route-shards.js';

@@ -31,7 +31,13 @@ export interface EphemeralNodeOptions {
   acl?: ZkAcl[];
 }
 
-const identity = (b: Buffer) => b;
+/** What one write carries: the content, and how many touches it covers. */
+interface Content {
+  data: Buffer;
+  touches: number;
+}
+
+const dataOf = (c: Content) => c.data;
 
 /**
  * One ephemeral node kept equal to `produce()`: this owner creates it on first touch and again
@@ -39,8 +45,12 @@ const identity = (b: Buffer) => b;
  * versioned writes in between and tells us their outcome.
  */
 export class EphemeralNode {
-  private readonly writer: NodeWriter<Buffer>;
+  private readonly writer: NodeWriter<Content>;
   private touched = false;
+  /** touch() calls so far, and how many of them a write ZooKeeper acknowledged covered. */
+  private touches = 0;
+  private storedTouches = 0;
+  private storedWaiters: { touches: number; resolve: () => void }[] | undefined;
   private creating = false;
   private createAgain = false;
   private closed = false;
@@ -48,13 +58,17 @@ export class EphemeralNode {
   private creates = 0;
 
   constructor(private readonly options: EphemeralNodeOptions) {
-    this.writer = new NodeWriter<Buffer>({
+    this.writer = new NodeWriter<Content>({
       path: options.path,
       client: () => options.session.client,
-      supply: options.produce,
-      encode: identity,
+      // The touches are counted before produce() runs: the content holds at least those changes.
+      supply: () => ({ touches: this.touches, data: options.produce() }),
+      encode: dataOf,
       minWriteIntervalMs: options.minWriteIntervalMs ?? DEFAULT_MIN_WRITE_INTERVAL_MS,
       delayPolicy: routeWriteDelay,
+      observe: (o) => {
+        if (o.kind === 'written') this.markStored(o.value.touches);
+      },
     });
   }
 
@@ -77,6 +91,7 @@ export class EphemeralNode {
   touch(): void {
     if (this.closed) return;
     this.touched = true;
+    this.touches++;
     if (this.writer.attached) void this.writer.request().then((o) => this.onOutcome(o));
     else {
       void this.writer.request(); // counted; the create (or the flush right after it) writes it
@@ -90,7 +105,27 @@ export class EphemeralNode {
     await this.writer.flushed();
   }
 
-  private onOutcome(o: WriteOutcome<Buffer>): void {
+  /**
+   * Resolves once ZooKeeper acknowledged a write holding every change touched so far (or a later
+   * content); at once when closed. Never rejects: while ZooKeeper is away it waits.
+   */
+  stored(): Promise<void> {
+    if (this.closed || this.storedTouches >= this.touches) return Promise.resolve();
+    const wanted = this.touches;
+    return new Promise((resolve) => (this.storedWaiters ??= []).push({ touches: wanted, resolve }));
+  }
+
+  private markStored(touches: number): void {
+    if (touches <= this.storedTouches) return;
+    this.storedTouches = touches;
+    const waiters = this.storedWaiters;
+    if (!waiters) return;
+    const done = waiters.filter((w) => w.touches <= touches);
+    this.storedWaiters = done.length === waiters.length ? undefined : waiters.filter((w) => w.touches > touches);
+    for (const w of done) w.resolve();
+  }
+
+  private onOutcome(o: WriteOutcome<Content>): void {
     if (this.closed) return;
     if (o.kind === 'node-gone' || (o.kind === 'detached' && !this.writer.attached && !this.creating)) void this.create();
     else if (o.kind === 'connection-lost' || o.kind === 'failed') this.retryLater(() => void this.writer.flush()?.then((x) => this.onOutcome(x)));
@@ -129,7 +164,7 @@ export class EphemeralNode {
     const path = this.options.path;
     for (let tries = 0; tries < 10 && !this.closed; tries++) {
       const zk = this.options.session.client;
-      const { data, generation } = this.writer.snapshot();
+      const { value, data, generation } = this.writer.snapshot();
       let version = 0;
       try {
         await zk.create(path, data, C.ZOO_EPHEMERAL);
@@ -147,6 +182,7 @@ export class EphemeralNode {
         version = (await zk.set(path, data, stat.version)).version;
       }
       this.creates++;
+      this.markStored(value.touches);
       if (this.options.acl) {
         await zk.setAcl(path, -1, this.options.acl);
         const stat = await zk.exists(path);
@@ -165,6 +201,9 @@ export class EphemeralNode {
     this.closed = true;
     clearTimeout(this.retryTimer);
     this.writer.close();
+    const waiters = this.storedWaiters;
+    this.storedWaiters = undefined;
+    for (const w of waiters ?? []) w.resolve();
     if (!this.options.session.isConnected || !this.touched) return;
     try {
       await this.options.session.client.delete(this.options.path, -1);

@@ -1,7 +1,7 @@
 // Frames between routers / peer servers and a server's gateway (same framing as the client protocol).
 // Server → peer first: hello {server, nonce}; peer → server: auth {proof?}; server → peer: ready.
 // Then peer requests carry a `rid`, and the server answers each with one `result` of the same rid.
-import type { MessageId } from '../protocol/messages.js';
+import { isMessageId, isName, type MessageId } from '../protocol/messages.js';
 
 export interface HelloFrame {
   type: 'hello';
@@ -61,3 +61,70 @@ export interface GatewayResult {
 
 /** Distributes the request side of Omit over the union. */
 export type GatewayRequestBody = GatewayRequest extends infer R ? (R extends GatewayRequest ? Omit<R, 'rid'> : never) : never;
+
+/** Longest kick `reason`, in UTF-8 bytes (it is shown to the client in `kicked`). */
+export const MAX_KICK_REASON_BYTES = 64;
+/** Longest `ackTimeoutMs` a deliver may ask for. @default 10 minutes */
+export const MAX_GATEWAY_ACK_TIMEOUT_MS = 600_000;
+
+/** A gateway request that breaks the rules; the gateway answers `error FULCRUM_BAD_FRAME` and closes the peer. */
+export class BadGatewayRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadGatewayRequestError';
+  }
+}
+
+const isUint = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function check(ok: boolean, type: unknown, what: string): void {
+  if (!ok) throw new BadGatewayRequestError(`${typeof type === 'string' ? type.slice(0, 40) : 'request'}: ${what}`);
+}
+
+/**
+ * Checks one decoded request from an authenticated peer, with the same rules as client frames
+ * (names, ids, sizes), and returns exactly its known fields; throws BadGatewayRequestError
+ * naming the first problem. Nothing of a bad request is acted on.
+ */
+export function parseGatewayRequest(m: unknown): GatewayRequest {
+  check(typeof m === 'object' && m !== null && !Array.isArray(m), undefined, 'must be a map');
+  const o = m as Record<string, unknown>;
+  check(isUint(o.rid), o.type, 'rid must be a non-negative integer');
+  const rid = o.rid as number;
+  const from = () => {
+    check(o.from === undefined || isName(o.from), o.type, 'from must be a user name');
+    return o.from === undefined ? {} : { from: o.from as string };
+  };
+  switch (o.type) {
+    case 'deliver': {
+      check(isName(o.user), o.type, 'user must be a user name');
+      check(isMessageId(o.id), o.type, 'id must be a message id');
+      check('body' in o, o.type, 'body is missing');
+      check(o.ack === undefined || typeof o.ack === 'boolean', o.type, 'ack must be a boolean');
+      check(o.ackTimeoutMs === undefined || (isUint(o.ackTimeoutMs) && o.ackTimeoutMs > 0 && o.ackTimeoutMs <= MAX_GATEWAY_ACK_TIMEOUT_MS), o.type, `ackTimeoutMs must be an integer from 1 to ${MAX_GATEWAY_ACK_TIMEOUT_MS}`);
+      return {
+        type: 'deliver', rid, user: o.user as string, id: o.id as DeliverRequest['id'], body: o.body, ...from(),
+        ...(o.ack === undefined ? {} : { ack: o.ack as boolean }),
+        ...(o.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: o.ackTimeoutMs as number }),
+      };
+    }
+    case 'publish':
+      check(isMessageId(o.id), o.type, 'id must be a message id');
+      check('body' in o, o.type, 'body is missing');
+      check(o.room === undefined || isName(o.room), o.type, 'room must be a room name');
+      return { type: 'publish', rid, id: o.id as PublishRequest['id'], body: o.body, ...from(), ...(o.room === undefined ? {} : { room: o.room as string }) };
+    case 'kick': {
+      check(isName(o.user), o.type, 'user must be a user name');
+      check(typeof o.reason === 'string' && o.reason.length > 0 && Buffer.byteLength(o.reason) <= MAX_KICK_REASON_BYTES, o.type, `reason must be a non-empty string of at most ${MAX_KICK_REASON_BYTES} bytes`);
+      let before: KickRequest['before'];
+      if (o.before !== undefined) {
+        const b = o.before as Record<string, unknown> | null;
+        check(typeof b === 'object' && b !== null && isUint(b.since) && isName(b.server) && isUint(b.seq), o.type, 'before must be {since, server, seq}');
+        before = { since: b!.since as number, server: b!.server as string, seq: b!.seq as number };
+      }
+      return { type: 'kick', rid, user: o.user as string, reason: o.reason as string, ...(before ? { before } : {}) };
+    }
+    default:
+      throw new BadGatewayRequestError(`unknown request type ${JSON.stringify(typeof o.type === 'string' ? o.type.slice(0, 40) : o.type)}`);
+  }
+}

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { encodeFrame, FrameDecoder } from '../protocol/frames.js';
-import { WIRE_ERRORS, isName, isMessageId } from '../protocol/messages.js';
+import { WIRE_ERRORS } from '../protocol/messages.js';
 import { checkGatewayProof, gatewayNonce } from './gateway-auth.js';
-import type { GatewayRequest, GatewayResult } from './gateway-protocol.js';
+import { BadGatewayRequestError, parseGatewayRequest, type GatewayRequest, type GatewayResult } from './gateway-protocol.js';
 
 /** Largest gateway frame (a message body plus a little); bigger closes the peer. @default 1 MiB */
 export const DEFAULT_GATEWAY_MAX_FRAME_BYTES = 1024 * 1024;
@@ -17,18 +17,10 @@ export interface GatewayServerOptions {
   server: () => string;
   /** With a secret, peers must prove it before any request is read. */
   secret?: string;
-  /** Answers one authenticated request. */
+  /** Answers one authenticated, validated request. */
   handle: (req: GatewayRequest) => Promise<Omit<GatewayResult, 'type' | 'rid'>>;
-}
-
-function parseRequest(m: unknown): GatewayRequest | undefined {
-  if (typeof m !== 'object' || m === null) return undefined;
-  const o = m as Record<string, unknown>;
-  if (!Number.isSafeInteger(o.rid)) return undefined;
-  if (o.type === 'deliver' && isName(o.user) && isMessageId(o.id) && 'body' in o) return o as unknown as GatewayRequest;
-  if (o.type === 'publish' && isMessageId(o.id) && 'body' in o && (o.room === undefined || isName(o.room))) return o as unknown as GatewayRequest;
-  if (o.type === 'kick' && isName(o.user) && typeof o.reason === 'string') return o as unknown as GatewayRequest;
-  return undefined;
+  /** A request whose handling failed (answered FULCRUM_INTERNAL): the server's error policy. */
+  onError?: (e: Error) => void;
 }
 
 /**
@@ -38,7 +30,8 @@ function parseRequest(m: unknown): GatewayRequest | undefined {
 export class GatewayServer {
   readonly server: net.Server;
   private readonly peers = new Set<Socket>();
-  readonly stats = { peers: 0, refused: 0, requests: 0 };
+  /** peers authenticated, refused (authentication), requests answered, badRequests (peer closed), failed (answered FULCRUM_INTERNAL). */
+  readonly stats = { peers: 0, refused: 0, requests: 0, badRequests: 0, failed: 0 };
 
   constructor(private readonly options: GatewayServerOptions) {
     this.server = net.createServer((s) => this.accept(s));
@@ -58,25 +51,36 @@ export class GatewayServer {
     const nonce = gatewayNonce();
     const decoder = new FrameDecoder(DEFAULT_GATEWAY_MAX_FRAME_BYTES);
     let authed = false;
-    const refuse = (message: string) => {
-      this.stats.refused++;
-      socket.end(encodeFrame({ type: 'error', code: GATEWAY_AUTH_FAILED, message }));
+    /** Refused or closed for a bad request: nothing more it sent is read. */
+    let done = false;
+    const close = (code: string, message: string) => {
+      done = true;
+      socket.end(encodeFrame({ type: 'error', code, message }));
       socket.pause(); // read nothing more from it
       setTimeout(() => socket.destroy(), 500).unref();
+    };
+    const refuse = (message: string) => {
+      this.stats.refused++;
+      close(GATEWAY_AUTH_FAILED, message);
+    };
+    // Like a bad client frame: an error, then the peer is closed.
+    const badRequest = (message: string) => {
+      this.stats.badRequests++;
+      close(WIRE_ERRORS.badFrame, `bad gateway request: ${message}`);
     };
     const authTimer = setTimeout(() => refuse('no authentication in time'), GATEWAY_AUTH_TIMEOUT_MS);
     authTimer.unref();
     socket.once('close', () => clearTimeout(authTimer));
     socket.on('data', (chunk: Buffer) => {
+      if (done) return;
       let frames: unknown[];
       try {
         frames = decoder.push(chunk);
-      } catch {
-        socket.destroy();
-        return;
+      } catch (e) {
+        return badRequest((e as Error).message);
       }
       for (const m of frames) {
-        if (socket.destroyed || !socket.readable) return;
+        if (done || socket.destroyed || !socket.readable) return;
         if (!authed) {
           const o = m as { type?: unknown; proof?: unknown } | null;
           if (o?.type !== 'auth') return refuse('the first frame must be auth');
@@ -87,17 +91,21 @@ export class GatewayServer {
           socket.write(encodeFrame({ type: 'ready' }));
           continue;
         }
-        const req = parseRequest(m);
-        if (!req) {
-          socket.end(encodeFrame({ type: 'error', code: WIRE_ERRORS.badFrame, message: 'bad gateway request' }));
-          return;
+        let req: GatewayRequest;
+        try {
+          req = parseGatewayRequest(m);
+        } catch (e) {
+          if (!(e instanceof BadGatewayRequestError)) throw e;
+          return badRequest(e.message);
         }
         this.stats.requests++;
         this.options.handle(req).then(
           (r) => {
             if (!socket.destroyed) socket.write(encodeFrame({ type: 'result', rid: req.rid, ...r } satisfies GatewayResult));
           },
-          () => {
+          (e: unknown) => {
+            this.stats.failed++;
+            this.options.onError?.(e instanceof Error ? e : new Error(String(e)));
             if (!socket.destroyed) socket.write(encodeFrame({ type: 'result', rid: req.rid, ok: false, code: 'FULCRUM_INTERNAL' } satisfies GatewayResult));
           },
         );

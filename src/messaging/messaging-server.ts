@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
+import { reportError } from '../log/report-error.js';
+import { KICK_REASONS } from '../protocol/messages.js';
 import { protectedAcl } from '../registry/registration.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
@@ -9,12 +11,18 @@ import { GatewayServer } from './gateway-server.js';
 import { DEFAULT_ACK_TIMEOUT_MS, PushClient } from './push-client.js';
 import { routesRootOf } from './route.js';
 import { RouteShards } from './route-shards.js';
-import { UserSessions, type MessagingStats } from './user-sessions.js';
+import { ClientProtocol, type Authorize, type SessionRouter } from './sessions/client-protocol.js';
+import type { EndReason } from './sessions/client-session.js';
+import { GatewayRequests } from './sessions/gateway-requests.js';
+import { resolveSessionLimits, type SessionLimitOptions } from './sessions/session-limits.js';
+import { UserSessions, type MessagingStats, type SessionEvent } from './sessions/user-sessions.js';
 
 /** Where the gateway listens unless told otherwise; without a secret it must stay on loopback. */
 export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
+/** How long the courtesy kick of a re-logged-in user's previous server may take. */
+const KICK_ELSEWHERE_TIMEOUT_MS = 5_000;
 
-export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway'> {
+export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway'>, SessionLimitOptions {
   /** Cluster secret: logins need a token signed with it, gateway peers must prove it. @default none (logins as claimed, gateway on loopback only) */
   secret?: string;
   /** @default DEFAULT_GATEWAY_HOST ('127.0.0.1') */
@@ -31,6 +39,13 @@ export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'hand
   routeWriteIntervalMs?: number;
   /** @default DEFAULT_MAX_USERS_PER_SHARD (8192) */
   maxUsersPerShard?: number;
+  /**
+   * Asked before every login, join and send: true allows, false refuses (`error FULCRUM_FORBIDDEN`;
+   * for a send, `sent {delivered:false, code:'FULCRUM_FORBIDDEN'}`). May return a promise; a
+   * connection's later frames wait for the answer, in order. A throw refuses and is reported.
+   * @default everything allowed
+   */
+  authorize?: Authorize;
 }
 
 export interface MessagingServerStats extends MessagingStats {
@@ -38,6 +53,20 @@ export interface MessagingServerStats extends MessagingStats {
   routeShards: number;
   gatewayPeers: number;
   gatewayRefused: number;
+  /** Gateway requests that broke the rules (the peer was closed). */
+  gatewayBadRequests: number;
+}
+
+export type { SessionEvent };
+
+export interface MessagingServerEvents {
+  error: [Error];
+  /** A user was welcomed on this server. */
+  login: [SessionEvent];
+  /** A welcomed user's session ended: `closed` (the client went), `replaced`, `kicked`, `slow`, or `refused` (closed with an error frame). */
+  logout: [SessionEvent & { reason: EndReason }];
+  /** The server sent `kicked {reason}` to a user's connection (`replaced`, `kicked`, `slow`, or an operator's reason). */
+  kicked: [SessionEvent & { reason: string }];
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::', '']);
@@ -51,11 +80,13 @@ function isLoopback(host: string): boolean {
  * route shards in ZooKeeper (owned by its session), keeps every router's view of the route table,
  * and runs a gateway where routers and peer servers deliver messages, publishes and kicks.
  */
-export class MessagingServer extends EventEmitter<{ error: [Error] }> {
+export class MessagingServer extends EventEmitter<MessagingServerEvents> {
   readonly session: ZkSession;
   readonly gateway: GatewayServer;
   private readonly ownsSession: boolean;
   private readonly sessions: UserSessions;
+  private readonly protocol: ClientProtocol;
+  private readonly requests: GatewayRequests;
   private readonly root: string;
   private readonly routesRoot: string;
   private readonly clusterServer: ClusterServer;
@@ -73,30 +104,53 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
     if (options.secret === undefined && !isLoopback(gwHost)) {
       throw InvalidArgumentError.format('gatewayHost', `must be a loopback address without a secret (got ${gwHost}): anyone reaching it could deliver`);
     }
+    if (options.authorize !== undefined && typeof options.authorize !== 'function') throw InvalidArgumentError.format('authorize', 'must be a function');
+    const limits = resolveSessionLimits(options);
+    const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     if (typeof options.zk === 'string') {
-      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest });
+      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest, logger: options.logger });
       this.ownsSession = true;
     } else {
       this.session = options.zk;
       this.ownsSession = false;
     }
+    const id = () => this.clusterServer.id;
     this.sessions = new UserSessions({
-      server: () => this.name,
-      serverId: () => this.clusterServer.id,
-      secret: options.secret,
-      ackTimeoutMs: options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS,
-      onPing: (socket, migrated) => this.clusterServer.markProtocol(socket, { migrated }),
+      server: id,
+      maxQueuedBytes: limits.maxQueuedBytes,
+      onRelease: (user) => this.shards?.delete(user),
+      events: {
+        login: (e) => this.emit('login', e),
+        logout: (e) => this.emit('logout', e),
+        kicked: (e) => this.emit('kicked', e),
+      },
     });
-    this.gateway = new GatewayServer({ server: () => this.name, secret: options.secret, handle: (req) => this.sessions.handleGateway(req) });
-    const { secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, ...clusterOptions } = options;
+    this.protocol = new ClientProtocol(this.sessions, {
+      server: id,
+      secret: options.secret,
+      ackTimeoutMs,
+      limits,
+      authorize: options.authorize,
+      onPing: (socket, migrated) => this.clusterServer.markProtocol(socket, { migrated }),
+      report: (e) => this.reportError(e),
+      debug: (fields, message) => options.logger?.debug({ ...fields, component: 'MessagingServer', server: this.id }, message),
+    });
+    const requests = new GatewayRequests(this.sessions, ackTimeoutMs);
+    this.gateway = new GatewayServer({ server: id, secret: options.secret, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
+    const {
+      secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z,
+      maxQueuedBytes: _q, maxRoomsPerConnection: _rc, maxInboundFramesPerSecond: _f, maxInboundBytesPerSecond: _b, welcomeTimeoutMs: _wt,
+      ...clusterOptions
+    } = options;
     this.clusterServer = new ClusterServer({
       ...clusterOptions,
       zk: this.session,
-      handler: (s) => this.sessions.handle(s),
+      handler: (s) => this.protocol.accept(s),
       gateway: () => this.gatewayAddress,
       // The client port first (a port in use fails at once, as for a plain server), the gateway before the node is published.
       beforeRegister: () => this.openGateway(),
     });
+    this.requests = requests;
   }
 
   /** The underlying ClusterServer (balance, registration, sockets, metrics). */
@@ -110,13 +164,9 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
     return this.routerClient;
   }
 
+  /** The server's one name: its node in ZooKeeper, its routes, gateway results, `welcome` and `pong` (`ip:port` unless the `id` option says otherwise). */
   get id(): string {
     return this.clusterServer.id;
-  }
-
-  /** Node name: what routes and gateway results call this server. */
-  get name(): string {
-    return this.id.replace(/\//g, '_');
   }
 
   get endpoint(): { ip: string; port: number } | undefined {
@@ -139,6 +189,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
       routeShards: this.shards?.shardCount ?? 0,
       gatewayPeers: this.gateway.stats.peers,
       gatewayRefused: this.gateway.stats.refused,
+      gatewayBadRequests: this.gateway.stats.badRequests,
     };
   }
 
@@ -156,28 +207,35 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
       this.shards = new RouteShards({
         session: this.session,
         routesRoot: this.routesRoot,
-        server: this.name,
+        server: this.id,
         minWriteIntervalMs: this.options.routeWriteIntervalMs,
         maxUsersPerShard: this.options.maxUsersPerShard,
         acl: this.options.digest === undefined ? undefined : protectedAcl(this.options.digest),
       });
       await this.shards.start();
-      this.routerClient = new PushClient({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, local: { server: this.name, handle: (req) => this.sessions.handleGateway(req) } });
-      this.routerClient.routes.on('error', (e) => this.emitError(e));
-      await this.routerClient.start();
-      this.sessions.attach(this.shards, this.routerClient);
+      const router = new PushClient({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, local: { server: this.id, handle: (req) => this.requests.handle(req) } });
+      this.routerClient = router;
+      router.routes.on('error', (e) => this.reportError(e));
+      router.routes.on('changed', (users) => this.protocol.routesChanged(users));
+      await router.start();
+      const sessionRouter: SessionRouter = {
+        best: (user) => router.routes.best(user),
+        push: (to, body, opts) => router.push(to, body, opts),
+        kickElsewhere: (server, user, before) => router.send(server, { type: 'kick', user, reason: KICK_REASONS.replaced, before }, KICK_ELSEWHERE_TIMEOUT_MS),
+      };
+      this.protocol.attach(this.shards, sessionRouter);
       return address;
     } catch (e) {
-      await this.close().catch(() => {});
+      await this.close().catch((closeError: unknown) => this.reportError(closeError instanceof Error ? closeError : new Error(String(closeError))));
       throw e;
     }
   }
 
-  private emitError(e: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+  private reportError(e: Error): void {
+    reportError(this, e, this.options.logger, { component: 'MessagingServer', server: this.id });
   }
 
-  /** Logged-in users on this server. */
+  /** Logged-in (welcomed) users on this server. */
   get userCount(): number {
     return this.sessions.userCount;
   }
@@ -187,9 +245,10 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
     return this.shards?.flushed() ?? Promise.resolve();
   }
 
-  /** Routes first (so nobody routes here any more), then the node and the sockets, then the gateway. */
+  /** No new logins; routes first (so nobody routes here any more), then the node and the sockets, then the gateway. */
   close(opts: { drainMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
+      this.protocol.close();
       await this.shards?.close();
       await this.clusterServer.close(opts);
       await this.gateway.close();

@@ -154,7 +154,8 @@ export class PushClient {
     const deadline = Date.now() + (opts.waitMs ?? 0);
     const id = this.nextId();
     for (let attempt = 0; ; attempt++) {
-      const route = this.routes.best(user);
+      // No route yet: one fresh read before answering offline (a login welcomed a moment ago is in ZooKeeper).
+      const route = this.routes.best(user) ?? (attempt === 0 ? await this.routes.lookup(user) : undefined);
       let err: FulcrumError;
       if (!route) err = new UserOfflineError(user);
       else {

@@ -128,8 +128,13 @@ export class RouteShards {
     return this.shards[fnv1a(user) & (this.shards.length - 1)]!;
   }
 
-  set(user: string, since: number, seq: number): void {
-    if (this.closed) return;
+  /**
+   * Records the user's route. Resolves once ZooKeeper acknowledged a shard write holding this
+   * route or a newer state of the user (deleted, or replaced); never rejects while open (it waits
+   * while ZooKeeper is away); resolves at once when closed.
+   */
+  set(user: string, since: number, seq: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const shard = this.shardOf(user);
     if (!shard.users.has(user)) {
       this.count++;
@@ -137,7 +142,10 @@ export class RouteShards {
     }
     shard.users.set(user, [since, seq]);
     shard.node.touch();
+    // Before a split moves the user: the old shard keeps it until the new shard is written.
+    const stored = shard.node.stored();
     if (!this.splitting && this.tooBig(shard)) this.split();
+    return stored;
   }
 
   delete(user: string): void {

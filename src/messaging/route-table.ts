@@ -107,6 +107,31 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
     return best;
   }
 
+  /**
+   * The user's route after one fresh read of every shard (for a push that found none: the route
+   * of a user welcomed a moment ago may not have reached this table's watches yet).
+   */
+  async lookup(user: string): Promise<Route | undefined> {
+    const zk = this.zk;
+    if (!zk || this.closed) return this.best(user);
+    try {
+      const names = (await zk.children(this.options.routesRoot, true)).filter((n) => serverOfShard(n) !== undefined);
+      await Promise.all(
+        names.map(async (name) => {
+          try {
+            const { stat, data } = await zk.get(`${this.options.routesRoot}/${name}`, true);
+            this.apply(name, stat.mzxid, data);
+          } catch (e) {
+            if (!isZk(e, C.ZNONODE)) this.failed(e);
+          }
+        }),
+      );
+    } catch (e) {
+      this.failed(e);
+    }
+    return this.best(user);
+  }
+
   /** Users with at least one route. */
   get size(): number {
     return this.users.size;

@@ -1,25 +1,11 @@
-// A route: where a logged-in user is, and the ordering token that decides which login is the latest.
+// A route: where a logged-in user is (its ordering token and the rule comparing two: login-order.ts).
+import type { LoginOrder } from './login-order.js';
 
-/** Ordering token of a login: compared by `since`, then `server`, then `seq` (a total order, the same in every process). */
-export interface LoginOrder {
-  /** Epoch ms of the login, raised above any route the server already knew for the user (so a re-login always wins). */
-  since: number;
-  /** Node name of the server holding the connection. */
-  server: string;
-  /** That server's login counter: orders two logins on one server within one millisecond. */
-  seq: number;
-}
+export { compareLogins, type LoginOrder } from './login-order.js';
 
 export interface Route extends LoginOrder {
   /** The shard node the route was read from. */
   shard: string;
-}
-
-/** Negative when `a` is older than `b`. */
-export function compareLogins(a: LoginOrder, b: LoginOrder): number {
-  if (a.since !== b.since) return a.since - b.since;
-  if (a.server !== b.server) return a.server < b.server ? -1 : 1;
-  return a.seq - b.seq;
 }
 
 /** The routes live beside the servers: `/fulcrum/servers` → `/fulcrum/routes`. */

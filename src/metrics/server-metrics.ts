@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MessagingServerStats } from '../messaging/messaging-server.js';
 import type { ClusterServer } from '../server/cluster-server.js';
 import type { ZkSession } from '../zk/session.js';
 import { mirroredCounter } from './mirrored-counter.js';
@@ -13,6 +14,8 @@ export interface ServerMetricsOptions {
   defaultMetrics?: boolean;
   /** The session whose state is reported. @default server.session */
   session?: ZkSession;
+  /** The MessagingServer around `server` (its `cluster`): adds the messaging series. @default none */
+  messaging?: { readonly stats: MessagingServerStats };
 }
 
 /**
@@ -63,6 +66,34 @@ export class ServerMetrics {
     mirror('fulcrum_zk_writes_total', 'Balance writes (versioned setData) that succeeded.', () => server.stats.writes);
     mirror('fulcrum_zk_write_conflicts_total', 'Balance writes answered BADVERSION (the version was re-read and the truth written again).', () => server.stats.badVersion);
     mirror('fulcrum_zk_write_failures_total', 'Balance writes that failed otherwise and were retried later.', () => server.stats.failures);
+    const messaging = options.messaging;
+    if (messaging) {
+      new Gauge({
+        name: 'fulcrum_server_users',
+        help: 'Logged-in (welcomed) users on this server.',
+        registers,
+        collect() {
+          this.set(messaging.stats.users);
+        },
+      });
+      new Gauge({
+        name: 'fulcrum_server_logins_pending',
+        help: 'Logins waiting for their route to be stored in ZooKeeper (no welcome yet).',
+        registers,
+        collect() {
+          this.set(messaging.stats.loggingIn);
+        },
+      });
+      mirror('fulcrum_server_logins_total', 'Logins welcomed.', () => messaging.stats.logins);
+      mirror('fulcrum_server_kicks_total', 'Connections closed with a kicked frame (replaced, by an operator, or slow).', () => messaging.stats.kicks);
+      mirror('fulcrum_server_slow_kicks_total', 'Connections kicked as slow: more than maxQueuedBytes waiting for the socket.', () => messaging.stats.slowKicks);
+      mirror('fulcrum_server_messaging_refused_total', 'Connections closed with an error frame (bad frame, refused login, rate limit).', () => messaging.stats.refused);
+      mirror('fulcrum_server_rate_limited_total', 'Connections closed for sending more frames or bytes per second than allowed.', () => messaging.stats.rateLimited);
+      mirror('fulcrum_server_forbidden_total', 'Joins refused (authorize hook or rooms limit) and sends refused by the authorize hook.', () => messaging.stats.forbidden);
+      mirror('fulcrum_server_messages_total', 'Message frames written to clients.', () => messaging.stats.messages);
+      mirror('fulcrum_server_route_writes_total', 'Route shard writes (creates and setData) to ZooKeeper.', () => messaging.stats.routeWrites);
+      mirror('fulcrum_server_gateway_bad_requests_total', 'Gateway requests that broke the rules (the peer was closed).', () => messaging.stats.gatewayBadRequests);
+    }
     const writeSeconds = new Histogram({
       name: 'fulcrum_zk_write_seconds',
       help: 'Duration of the successful balance writes to ZooKeeper.',

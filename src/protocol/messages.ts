@@ -5,7 +5,10 @@ export const MAX_NAME_BYTES = 128;
 /** Longest string `id`, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 128;
 
-/** Stable codes of `error` frames; the socket is closed right after one. */
+/**
+ * Stable codes of `error` frames. The socket is closed right after one, except for an `error`
+ * that names a `room`: it refuses that one `join` (FORBIDDEN, TOO_MANY_ROOMS) and the connection stays.
+ */
 export const WIRE_ERRORS = {
   badFrame: 'FULCRUM_BAD_FRAME',
   notLoggedIn: 'FULCRUM_NOT_LOGGED_IN',
@@ -14,6 +17,16 @@ export const WIRE_ERRORS = {
   tokenInvalid: 'FULCRUM_TOKEN_INVALID',
   tokenExpired: 'FULCRUM_TOKEN_EXPIRED',
   tokenWrongUser: 'FULCRUM_TOKEN_WRONG_USER',
+  /** The application's authorize hook said no (login: fatal; join: that join only). */
+  forbidden: 'FULCRUM_FORBIDDEN',
+  /** A join beyond the rooms-per-connection limit (that join only). */
+  tooManyRooms: 'FULCRUM_TOO_MANY_ROOMS',
+  /** More frames or bytes per second than the connection may send. */
+  rateLimited: 'FULCRUM_RATE_LIMITED',
+  /** The login's route could not be stored in ZooKeeper in time; try again (another server, later). */
+  routesUnavailable: 'FULCRUM_ROUTES_UNAVAILABLE',
+  /** The server failed handling a frame (a bug); the connection is closed. */
+  internal: 'FULCRUM_INTERNAL',
 } as const;
 
 /** Codes carried by `sent {delivered:false}` and gateway results. */
@@ -22,10 +35,15 @@ export const DELIVERY_CODES = {
   notAcked: 'FULCRUM_PUSH_TIMEOUT',
   unavailable: 'FULCRUM_GATEWAY_UNAVAILABLE',
   tooLarge: 'FULCRUM_MESSAGE_TOO_LARGE',
+  /** (`sent`) the application's authorize hook refused this send. */
+  forbidden: 'FULCRUM_FORBIDDEN',
 } as const;
 
-/** Why a server closed a connection on purpose (`kicked` frame). */
-export const KICK_REASONS = { replaced: 'replaced', kicked: 'kicked' } as const;
+/**
+ * Why a server closed a connection on purpose (`kicked` frame): logged in elsewhere, by an
+ * operator, or read too slowly (more than the queued-bytes limit waiting for the socket).
+ */
+export const KICK_REASONS = { replaced: 'replaced', kicked: 'kicked', slow: 'slow' } as const;
 
 export type MessageId = string | number;
 
@@ -71,6 +89,8 @@ export interface ErrorFrame {
   type: 'error';
   code: string;
   message: string;
+  /** Set when the error refuses one `join` of this room; the connection stays open. */
+  room?: string;
 }
 export interface MessageFrame {
   type: 'message';

@@ -39,7 +39,11 @@ export interface ClusterServerOptions {
   advertise?: string;
   /** @default 0 (any free port) */
   port?: number;
-  /** Node name and pong id. @default `${advertise}:${port}` */
+  /**
+   * The server's one name: its node under the root, its pong id (and, for a MessagingServer, its
+   * routes, welcomes and gateway results). A ZooKeeper node name: no '/', not '.' or '..', no
+   * control characters, at most 128 UTF-8 bytes. @default `${advertise}:${port}` (`[ip6]:port`)
+   */
   id?: string;
   /** Connections beyond this are closed at once and never counted. @default unlimited */
   maxConnections?: number;
@@ -99,6 +103,14 @@ function acceptRateField(perSecond: number): { acceptRate?: number } {
   return perSecond > 0 ? { acceptRate: Math.round(perSecond) } : {};
 }
 
+/** Longest server id, in UTF-8 bytes (ids travel in routes and gateway frames as names). */
+export const MAX_SERVER_ID_BYTES = 128;
+
+/** A usable server id: a ZooKeeper node name of at most MAX_SERVER_ID_BYTES. */
+export function isServerId(id: string): boolean {
+  return id.length > 0 && id !== '.' && id !== '..' && !/[/\u0000-\u001f\u007f-\u009f]/.test(id) && Buffer.byteLength(id) <= MAX_SERVER_ID_BYTES;
+}
+
 /**
  * A net.Server that publishes its live connection count in ZooKeeper. Bind with listen(),
  * leave with close(): the node goes first, then the sockets.
@@ -129,6 +141,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const host = options.host ?? DEFAULT_HOST;
     const advertise = options.advertise ?? host;
     if (WILDCARD.has(advertise)) throw InvalidArgumentError.format('advertise', `must be a reachable address when listening on ${host || 'all interfaces'}`);
+    if (options.id !== undefined && !isServerId(options.id)) throw InvalidArgumentError.format('id', `must be a ZooKeeper node name (no '/', not '.' or '..', no control characters, 1-${MAX_SERVER_ID_BYTES} bytes), got ${JSON.stringify(options.id)}`);
     if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
     if (options.rebalance) resolveRebalancerOptions(options.rebalance === true ? {} : options.rebalance); // fail now, not at listen()
     if (typeof options.zk === 'string') {
@@ -145,10 +158,6 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     return this.serverId ?? '';
   }
 
-  /** The znode name clients know this server by (the id, with '/' made safe). */
-  get nodeName(): string {
-    return this.id.replace(/\//g, '_');
-  }
 
   /** The advertised address once listening. */
   get endpoint(): { ip: string; port: number } | undefined {
@@ -219,7 +228,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.updater = new BalanceUpdater({
       session: this.session,
       root: this.root,
-      name: this.serverId.replace(/\//g, '_'),
+      name: this.serverId,
       describe,
       digest: this.options.digest,
       minWriteIntervalMs: this.options.minWriteIntervalMs,
@@ -240,7 +249,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const rb = this.options.rebalance;
     if (rb && !this.draining) {
       this.rebalancer = new Rebalancer(
-        { id: this.nodeName, session: this.session, root: this.root, connections: () => this.connectionEntries(), migrate: (s, reason, exclude) => this.migrate(s, { reason, exclude }) },
+        { id: this.id, session: this.session, root: this.root, connections: () => this.connectionEntries(), migrate: (s, reason, exclude) => this.migrate(s, { reason, exclude }) },
         rb === true ? {} : rb,
       );
       this.rebalancer.start();
@@ -260,7 +269,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     if (this.othersMin?.snapshot !== snapshot) {
       let min: number | undefined;
       for (const s of snapshot.servers) {
-        if (s.name !== this.nodeName && !s.draining && (min === undefined || s.balance < min)) min = s.balance;
+        if (s.name !== this.id && !s.draining && (min === undefined || s.balance < min)) min = s.balance;
       }
       this.othersMin = { snapshot, min };
     }
@@ -334,7 +343,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     const info = this.connectionInfo(socket);
     if (!info || socket.destroyed) return 'gone';
     if (info.protocol) {
-      const frame: MigrateMessage = { type: 'migrate', reason: opts.reason ?? 'rebalance', exclude: [...new Set([this.nodeName, ...(opts.exclude ?? [])])] };
+      const frame: MigrateMessage = { type: 'migrate', reason: opts.reason ?? 'rebalance', exclude: [...new Set([this.id, ...(opts.exclude ?? [])])] };
       socket.write(encodeFrame(frame));
       return 'asked';
     }

@@ -65,14 +65,14 @@ test('dashboard messaging - the online panel follows logins and kicks live; the 
   try {
     const names = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
     for (const [i, u] of names.entries()) users.push(await loginOn(f.servers[i % 3]!, { user: u }));
-    for (const [i, u] of names.entries()) assert.ok(await routeIs([f.service.push], u, f.servers[i % 3]!.name));
+    for (const [i, u] of names.entries()) assert.ok(await routeIs([f.service.push], u, f.servers[i % 3]!.id));
 
     browser = await launchChromium();
     const { page, problems } = await openPage(browser, f.url);
     await waitUsers(page, names);
     assert.equal(await page.textContent('#online-total'), '8');
     const firstRow = await page.$$eval('#online tbody tr[data-user="alice"] td', (tds) => tds.map((td) => td.textContent));
-    assert.equal(firstRow[1], f.servers[0]!.name, 'the panel names the server holding the user');
+    assert.equal(firstRow[1], f.servers[0]!.id, 'the panel names the server holding the user');
 
     // A new login shows up without a reload.
     const zoe = await loginOn(f.servers[1]!, { user: 'zoe' });
@@ -102,7 +102,7 @@ test('dashboard messaging - the online panel follows logins and kicks live; the 
     assert.equal(acked.state, 'acked', acked.text);
     assert.equal(zoe.messages.length, 1);
     assert.deepEqual(zoe.messages[0]!.body, { hello: 'zoe', from: 'the dashboard' });
-    assert.match(acked.text, new RegExp(`^acked by zoe on ${f.servers[1]!.name.replace(/\./g, '\\.')} · id ${zoe.messages[0]!.id} · \\d+ ms$`));
+    assert.match(acked.text, new RegExp(`^acked by zoe on ${f.servers[1]!.id.replace(/\./g, '\\.')} · id ${zoe.messages[0]!.id} · \\d+ ms$`));
     assert.deepEqual(users.filter((u) => u !== zoe).map((u) => u.messages.length), Array(names.length).fill(0), 'nobody else got anything');
 
     mkdirSync(dirname(SCREENSHOT), { recursive: true });

@@ -27,8 +27,8 @@ test('messaging security - tokens: issued ones log in; wrong, expired, missing a
   try {
     await push.start();
     const ok = await loginOn(server!, { user: 'carol', token: issueToken(SECRET, 'carol', 60_000) });
-    assert.ok(await routeIs([push], 'carol', server!.name));
-    assert.equal((await push.push('carol', 'signed')).server, server!.name);
+    assert.ok(await routeIs([push], 'carol', server!.id));
+    assert.equal((await push.push('carol', 'signed')).server, server!.id);
     const cases: [string, string | undefined, string][] = [
       ['missing', undefined, 'FULCRUM_TOKEN_MISSING'],
       ['garbage', 'not-a-token', 'FULCRUM_TOKEN_INVALID'],
@@ -99,7 +99,7 @@ test('messaging security - the gateway closes a peer that does not prove the sec
     // A PushClient without the secret is refused too.
     const noSecret = new PushClient({ zk: connect, root });
     await noSecret.start();
-    await routeIs([noSecret], 'frank', server!.name);
+    await routeIs([noSecret], 'frank', server!.id);
     await assert.rejects(noSecret.push('frank', 'x'), (e: unknown) => e instanceof GatewayUnavailableError);
     noSecret.close();
     // The right proof works.
@@ -132,16 +132,16 @@ test('messaging security - with a digest, nobody without the credentials can add
   try {
     const u = await loginOn(server!, { user: 'grace' });
     await push.start();
-    assert.ok(await routeIs([push], 'grace', server!.name));
+    assert.ok(await routeIs([push], 'grace', server!.id));
     const routes = routesRootOf(root);
     const foreign = ZkClient.of(zk);
     const fake = encodeShard({ server: 'evil', users: new Map([['grace', [Date.now() + 60_000, 1] as const]]) });
     const noAuth = (e: unknown) => (e as { zkCode?: number }).zkCode === C.ZNOAUTH;
     await assert.rejects(foreign.create(`${routes}/evil#0`, fake, C.ZOO_PERSISTENT), noAuth, 'no fake shard under the routes root');
-    const [shard] = (await foreign.children(routes)).filter((n) => n.startsWith(server!.name));
+    const [shard] = (await foreign.children(routes)).filter((n) => n.startsWith(server!.id));
     await assert.rejects(foreign.set(`${routes}/${shard}`, fake, -1), noAuth, 'no overwrite of a real shard');
     await assert.rejects(foreign.delete(`${routes}/${shard}`, -1), noAuth, 'no delete of a real shard');
-    assert.equal((await push.push('grace', 'still mine')).server, server!.name);
+    assert.equal((await push.push('grace', 'still mine')).server, server!.id);
     assert.equal(u.kicked.length, 0);
     await u.client.disconnect();
   } finally {

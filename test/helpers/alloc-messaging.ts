@@ -1,6 +1,6 @@
 import type ZooKeeper from 'zookeeper';
 import { AllocService, type AllocServiceOptions } from '../../src/alloc/alloc-service.js';
-import type { MessagingServer } from '../../src/messaging/messaging-server.js';
+import type { MessagingServer, MessagingServerOptions } from '../../src/messaging/messaging-server.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { closeMessaging, startMessagingServers } from './messaging.js';
 import { eventually } from './eventually.js';
@@ -19,7 +19,7 @@ export interface MessagingAllocFixture {
   close(): Promise<void>;
 }
 
-export async function startMessagingAlloc(opts: { servers: number; label: string; secret?: string; service?: Partial<AllocServiceOptions> }): Promise<MessagingAllocFixture> {
+export async function startMessagingAlloc(opts: { servers: number; label: string; secret?: string; service?: Partial<AllocServiceOptions>; server?: Partial<MessagingServerOptions> }): Promise<MessagingAllocFixture> {
   const connect = await testZk();
   const raw = await rawZk(connect);
   const { root, cleanup } = await freshRoot(raw, opts.label);
@@ -35,8 +35,8 @@ export async function startMessagingAlloc(opts: { servers: number; label: string
   };
   try {
     const { url } = await service.start();
-    servers = await startMessagingServers(opts.servers, { zk: connect, root, sessionTimeoutMs: 4_000, secret: opts.secret });
-    const names = servers.map((s) => s.name);
+    servers = await startMessagingServers(opts.servers, { ...opts.server, zk: connect, root, sessionTimeoutMs: 4_000, secret: opts.secret });
+    const names = servers.map((s) => s.id);
     // Fan-outs go to the servers the service knows: wait until it knows them all.
     if (!(await eventually(() => names.every((n) => service.push.servers.get(n) !== undefined)))) {
       throw new Error('the alloc service did not see the messaging servers');

@@ -27,7 +27,7 @@ export interface TestUser {
 /** A ClusterClient pinned to one server (its only candidate), recording messages and kicks. */
 export function userClient(server: MessagingServer, opts: Partial<ClusterClientOptions> = {}): TestUser {
   const { ip, port } = server.endpoint!;
-  const source = { snapshot: async () => makeSnapshot([{ name: server.name, ip, port, balance: 0 }], 1) };
+  const source = { snapshot: async () => makeSnapshot([{ name: server.id, ip, port, balance: 0 }], 1) };
   const client = new ClusterClient({ provider: new BalanceProvider({ source }), reconnect: false, ...opts });
   const messages: ReceivedMessage[] = [];
   const kicked: string[] = [];

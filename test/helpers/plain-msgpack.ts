@@ -142,3 +142,48 @@ export function plainDecode(buf: Buffer): PlainValue {
   if (r.remaining !== 0) throw new PlainMsgpackError(`${r.remaining} trailing byte(s) after the value`);
   return v;
 }
+
+function header(out: number[], n: number, fix: number, fixMax: number, b16: number, b32: number): void {
+  if (n <= fixMax) out.push(fix | n);
+  else if (n <= 0xffff) out.push(b16, n >> 8, n & 0xff);
+  else out.push(b32, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+function writeValue(out: number[], v: PlainValue): void {
+  if (v === null) out.push(0xc0);
+  else if (v === false) out.push(0xc2);
+  else if (v === true) out.push(0xc3);
+  else if (typeof v === 'number') {
+    if (Number.isInteger(v) && v >= 0 && v <= 0x7f) out.push(v);
+    else if (Number.isInteger(v) && v >= 0 && v <= 0xffffffff) out.push(0xce, (v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+    else {
+      const b = Buffer.alloc(8);
+      b.writeDoubleBE(v);
+      out.push(0xcb);
+      for (const x of b) out.push(x);
+    }
+  } else if (typeof v === 'string') {
+    const b = Buffer.from(v, 'utf8');
+    if (b.length <= 31) out.push(0xa0 | b.length);
+    else if (b.length <= 0xff) out.push(0xd9, b.length);
+    else header(out, b.length, 0, -1, 0xda, 0xdb);
+    for (const x of b) out.push(x);
+  } else if (Array.isArray(v)) {
+    header(out, v.length, 0x90, 15, 0xdc, 0xdd);
+    for (const x of v) writeValue(out, x);
+  } else {
+    const keys = Object.keys(v);
+    header(out, keys.length, 0x80, 15, 0xde, 0xdf);
+    for (const k of keys) {
+      writeValue(out, k);
+      writeValue(out, v[k]!);
+    }
+  }
+}
+
+/** Encodes one value as plain MessagePack from the spec (nil, bool, uint32 or float64, str, array, map): what any client library produces. */
+export function plainEncode(v: PlainValue): Buffer {
+  const out: number[] = [];
+  writeValue(out, v);
+  return Buffer.from(out);
+}

@@ -88,10 +88,10 @@ test('alloc cli - with --secret-file, /allocate?user=U returns a login token and
       assert.match(out(), /messaging secret/);
       assert.equal((await request(`${url}healthz`)).json<{ messaging: { secret: boolean } }>().messaging.secret, true);
       const a = (await request(`${url}allocate?user=u1`, { headers: { authorization: `Bearer ${adminToken(secret)}` } })).json<{ token: string; name: string }>();
-      assert.equal(a.name, server!.name);
+      assert.equal(a.name, server!.id);
       assert.equal(checkToken(secret, 'u1', a.token), undefined, "the token is signed with the file's secret");
       const stranger = (await request(`${url}allocate?user=u1`)).json<{ token?: string; name: string }>();
-      assert.deepEqual([stranger.name, stranger.token], [server!.name, undefined], 'no token without the admin token');
+      assert.deepEqual([stranger.name, stranger.token], [server!.id, undefined], 'no token without the admin token');
       const push = (auth?: string) => request(`${url}push`, { method: 'POST', body: { user: 'u1', message: 1 }, headers: auth ? { authorization: `Bearer ${auth}` } : {} });
       assert.equal((await push()).status, 401);
       assert.equal((await push(adminToken(secret))).status, 404, 'authorized; u1 is just not online');

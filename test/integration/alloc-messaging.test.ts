@@ -21,13 +21,13 @@ test('alloc messaging - POST /push answers once the client acked; 404 offline, 5
     const alice = await loginOn(s0!, { user: 'alice' });
     const mute = await rawPeer(s1!.endpoint!.port);
     mute.send({ type: 'login', user: 'mute' }); // logs in, never acks
-    assert.ok(await routeIs([f.service.push], 'alice', s0!.name));
-    assert.ok(await routeIs([f.service.push], 'mute', s1!.name));
+    assert.ok(await routeIs([f.service.push], 'alice', s0!.id));
+    assert.ok(await routeIs([f.service.push], 'mute', s1!.id));
 
     const ok = await post(`${f.url}push`, { user: 'alice', message: { hello: 'world' } });
     assert.equal(ok.status, 200, ok.text);
     const r = ok.json<{ delivered: boolean; acked: boolean; server: string; id: string }>();
-    assert.deepEqual({ ...r, id: typeof r.id }, { delivered: true, acked: true, server: s0!.name, id: 'string' });
+    assert.deepEqual({ ...r, id: typeof r.id }, { delivered: true, acked: true, server: s0!.id, id: 'string' });
     assert.deepEqual(alice.messages, [{ id: r.id, body: { hello: 'world' } }]);
 
     assert.deepEqual(failure(await post(`${f.url}push`, { user: 'nobody', message: 1 })), { status: 404, code: 'FULCRUM_USER_OFFLINE' });
@@ -47,8 +47,8 @@ test('alloc messaging - POST /push answers once the client acked; 404 offline, 5
     assert.deepEqual(
       m.results.map((x) => [x.user, x.delivered, x.acked, x.server ?? null, x.error?.code ?? null]),
       [
-        ['alice', true, true, s0!.name, null],
-        ['mute', true, false, s1!.name, 'FULCRUM_PUSH_TIMEOUT'],
+        ['alice', true, true, s0!.id, null],
+        ['mute', true, false, s1!.id, 'FULCRUM_PUSH_TIMEOUT'],
         ['nobody', false, false, null, 'FULCRUM_USER_OFFLINE'],
       ],
     );
@@ -66,7 +66,7 @@ test('alloc messaging - publish and broadcast answer {servers, recipients} and r
     const users = await Promise.all([0, 1, 2].map((i) => loginOn(f.servers[i % 2]!, { user: `u${i}` })));
     await users[0]!.client.join('news');
     await users[1]!.client.join('news');
-    for (const i of [0, 1, 2]) assert.ok(await routeIs([f.service.push], `u${i}`, f.servers[i % 2]!.name));
+    for (const i of [0, 1, 2]) assert.ok(await routeIs([f.service.push], `u${i}`, f.servers[i % 2]!.id));
 
     const pub = await post(`${f.url}rooms/news/publish`, { message: 'headline' });
     assert.equal(pub.status, 200, pub.text);
@@ -91,12 +91,12 @@ test('alloc messaging - GET /online filters by prefix and limit, GET /online/{us
   try {
     const names = ['a1', 'a2', 'b1'];
     const users = await Promise.all(names.map((u, i) => loginOn(f.servers[i % 2]!, { user: u })));
-    for (const [i, u] of names.entries()) assert.ok(await routeIs([f.service.push], u, f.servers[i % 2]!.name));
+    for (const [i, u] of names.entries()) assert.ok(await routeIs([f.service.push], u, f.servers[i % 2]!.id));
     await events.waitFor<{ online: { total: number } }>((e) => e.online.total === 3);
 
     const all = (await request(`${f.url}online`)).json<{ total: number; users: { user: string; server: string; since: number }[] }>();
     assert.equal(all.total, 3);
-    assert.deepEqual(all.users.map((u) => [u.user, u.server]), names.map((u, i) => [u, f.servers[i % 2]!.name]));
+    assert.deepEqual(all.users.map((u) => [u.user, u.server]), names.map((u, i) => [u, f.servers[i % 2]!.id]));
     assert.ok(all.users.every((u) => Number.isInteger(u.since) && u.since > Date.now() - 60_000));
     const a = (await request(`${f.url}online?prefix=a`)).json<{ total: number; users: { user: string }[] }>();
     assert.deepEqual([a.total, a.users.map((u) => u.user)], [2, ['a1', 'a2']]);
@@ -106,12 +106,12 @@ test('alloc messaging - GET /online filters by prefix and limit, GET /online/{us
     assert.match((await request(`${f.url}metrics`)).text, /^fulcrum_online_users 3$/m);
     const route = await request(`${f.url}online/a2`);
     assert.equal(route.status, 200);
-    assert.deepEqual({ ...route.json<object>(), since: 0 }, { user: 'a2', server: f.servers[1]!.name, since: 0 });
+    assert.deepEqual({ ...route.json<object>(), since: 0 }, { user: 'a2', server: f.servers[1]!.id, since: 0 });
     assert.deepEqual(failure(await request(`${f.url}online/zz`)), { status: 404, code: 'FULCRUM_USER_OFFLINE' });
 
     const kick = await request(`${f.url}online/a1`, { method: 'DELETE' });
     assert.equal(kick.status, 200, kick.text);
-    assert.deepEqual(kick.json(), { user: 'a1', kicked: true, server: f.servers[0]!.name });
+    assert.deepEqual(kick.json(), { user: 'a1', kicked: true, server: f.servers[0]!.id });
     assert.ok(await eventually(() => users[0]!.kicked.length === 1));
     assert.deepEqual(users[0]!.kicked, ['kicked']);
     assert.ok(await routeIs([f.service.push], 'a1', undefined), 'the route disappears');
@@ -133,7 +133,7 @@ test('alloc messaging - bad requests get 400/405/413/415 JSON and nothing is sen
   try {
     const alice = await loginOn(f.servers[0]!, { user: 'alice' });
     await alice.client.join('r');
-    assert.ok(await routeIs([f.service.push], 'alice', f.servers[0]!.name));
+    assert.ok(await routeIs([f.service.push], 'alice', f.servers[0]!.id));
     const long = 'x'.repeat(129);
     const wide = 'é'.repeat(65); // 65 characters, 130 bytes
     const cases: [string, Promise<HttpAnswer>, number][] = [
@@ -207,7 +207,7 @@ test('alloc messaging - with a secret, /allocate?user=U returns a token the serv
     assert.equal(a.status, 200, a.text);
     const given = a.json<{ name: string; user: string; token: string; tokenTtlMs: number }>();
     assert.equal(given.user, 'alice');
-    assert.equal(given.name, f.servers[0]!.name);
+    assert.equal(given.name, f.servers[0]!.id);
     assert.match(given.token, /^[\w-]+\.[\w-]+$/);
     assert.equal('token' in (await request(`${f.url}allocate`, { headers: { authorization: `Bearer ${adminToken(secret)}` } })).json<object>(), false, 'no user, no token');
     // Anyone else gets the allocation, never a token: a stranger cannot log in as alice.
@@ -215,11 +215,11 @@ test('alloc messaging - with a secret, /allocate?user=U returns a token the serv
       const plain = await request(`${f.url}allocate?user=alice`, { headers });
       assert.equal(plain.status, 200, plain.text);
       const body = plain.json<Record<string, unknown>>();
-      assert.deepEqual([body.user, body.name, 'token' in body, 'tokenTtlMs' in body], ['alice', f.servers[0]!.name, false, false], JSON.stringify(headers));
+      assert.deepEqual([body.user, body.name, 'token' in body, 'tokenTtlMs' in body], ['alice', f.servers[0]!.id, false, false], JSON.stringify(headers));
     }
     await assert.rejects(loginOn(f.servers[0]!, { user: 'bob', token: given.token }), (e: unknown) => e instanceof LoginError);
     const alice = await loginOn(f.servers[0]!, { user: 'alice', token: given.token });
-    assert.ok(await routeIs([f.service.push], 'alice', f.servers[0]!.name));
+    assert.ok(await routeIs([f.service.push], 'alice', f.servers[0]!.id));
 
     const msg = { user: 'alice', message: 'm' };
     const refused: [string, Promise<HttpAnswer>][] = [
@@ -260,7 +260,7 @@ test('alloc messaging - without a secret /allocate?user=U names the user but iss
     const a = (await request(`${f.url}allocate?user=carol`)).json<Record<string, unknown>>();
     assert.equal(a.user, 'carol');
     assert.equal('token' in a, false);
-    assert.equal(a.name, f.servers[0]!.name);
+    assert.equal(a.name, f.servers[0]!.id);
   } finally {
     await f.close();
   }
@@ -298,7 +298,7 @@ test("alloc messaging - with a secret, the application's authorizeToken hook dec
       { user: 'dora', session: undefined },
     ]);
     const dora = await loginOn(f.servers[0]!, { user: 'dora', token: allowed.token! });
-    assert.ok(await routeIs([f.service.push], 'dora', f.servers[0]!.name), 'the server accepts the token');
+    assert.ok(await routeIs([f.service.push], 'dora', f.servers[0]!.id), 'the server accepts the token');
     await dora.client.disconnect();
   } finally {
     await f.close();
@@ -318,7 +318,7 @@ test('alloc messaging - a hook that throws answers 500, logs why and reserves no
     const a = await request(`${f.url}allocate?user=dora`);
     assert.deepEqual(failure(a), { status: 500, code: 'FULCRUM_ALLOC_INTERNAL' });
     assert.doesNotMatch(a.text, /session store/, 'internals are not shown');
-    assert.equal(f.service.provider.pending.get(f.servers[0]!.name) ?? 0, 0);
+    assert.equal(f.service.provider.pending.get(f.servers[0]!.id) ?? 0, 0);
     assert.ok(lines.some((l) => /"code":"FULCRUM_ALLOC_INTERNAL"/.test(l) && /session store down/.test(l)), lines.join(''));
   } finally {
     await f.close();

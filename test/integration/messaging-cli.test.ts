@@ -21,7 +21,7 @@ function assertOneLineExit(r: CliResult, pattern: RegExp): void {
   assert.match(r.stderr, pattern, detail);
 }
 
-test('messaging cli - servers refuses an unreadable or empty --secret-file and a non-loopback gateway without a secret, in one line', async () => {
+test('messaging cli - servers refuses an unreadable or empty --secret-file, a non-loopback gateway without a secret and out-of-range connection limits, in one line', async () => {
   const zk = await testZk();
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-secret-'));
   try {
@@ -29,19 +29,22 @@ test('messaging cli - servers refuses an unreadable or empty --secret-file and a
     writeFileSync(join(dir, 'empty'), '\n');
     assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--secret-file', join(dir, 'empty')]), /--secret-file: .* is empty/);
     assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--gateway-host', '0.0.0.0'], { env: { FULCRUM_SECRET: undefined } }), /--gateway-host .* needs a secret/);
+    for (const [flag, value] of [['--max-queued-bytes', '10'], ['--max-rooms', '0'], ['--max-frames-per-second', '0'], ['--max-bytes-per-second', '1000'], ['--welcome-timeout-ms', 'soon']]) {
+      assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', flag!, value!]), new RegExp(`${flag} must be an integer between \\d+ and \\d+, got "${value}"`));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('messaging cli - servers --secret-file: token logins and authenticated pushes work, a login without a token is refused, SIGTERM stops cleanly', async () => {
+test('messaging cli - servers --secret-file: token logins and authenticated pushes work, a login without a token is refused, --max-rooms applies, SIGTERM stops cleanly', async () => {
   const connect = await testZk();
   const zk = await rawZk(connect);
   const { root, cleanup } = await freshRoot(zk, 'msg-cli');
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-secret-'));
   const secret = 'cli-secret-4f1c';
   writeFileSync(join(dir, 'secret'), `${secret}\n`);
-  const cli = startCli('servers', ['--zk', connect, '--root', root, '--count', '2', '--secret-file', join(dir, 'secret')], { timeoutMs: 60_000, env: { FULCRUM_SECRET: undefined } });
+  const cli = startCli('servers', ['--zk', connect, '--root', root, '--count', '2', '--secret-file', join(dir, 'secret'), '--max-rooms', '1'], { timeoutMs: 60_000, env: { FULCRUM_SECRET: undefined } });
   const session = new ZkSession({ connect });
   const push = new PushClient({ zk: session, root, secret });
   const cache = new ServerCache({ session, root });
@@ -60,6 +63,9 @@ test('messaging cli - servers --secret-file: token logins and authenticated push
     assert.ok(await eventually(() => push.route('trent') !== undefined));
     assert.equal((await push.push('trent', 'via the CLI cluster')).acked, true);
     assert.deepEqual(got, ['via the CLI cluster']);
+    await client.join('one');
+    await client.join('two'); // past --max-rooms 1: refused, the connection stays
+    assert.deepEqual([(await push.publish('one', 1)).recipients, (await push.publish('two', 2)).recipients], [1, 0]);
     await client.disconnect();
     cli.kill('SIGTERM');
     const r = await cli.exited;

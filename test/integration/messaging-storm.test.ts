@@ -43,7 +43,7 @@ test('messaging storm - 1,000 logins at once: balances and the route table are e
   const expected = () => new Map(clients!.clients.filter((c) => c.isConnected).map((c) => [c.user!, c.server!.name]));
   const exact = async () => {
     const nodes = await zkBalances(zk, root);
-    if (!servers.every((s) => nodes.get(s.name)?.balance === s.connections.size)) return false;
+    if (!servers.every((s) => nodes.get(s.id)?.balance === s.connections.size)) return false;
     const want = expected();
     const got = await routesInZk();
     if (duplicates > 0) return false;

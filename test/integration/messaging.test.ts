@@ -38,13 +38,13 @@ test('messaging - login gets a welcome, the route appears in ZooKeeper and every
     const alice = await loginOn(servers[0]!, { user: 'alice' });
     const welcomed: string[] = [];
     alice.client.on('loggedIn', (u) => welcomed.push(u));
-    assert.ok(await routeIs([push, servers[1]!.router, servers[0]!.router], 'alice', servers[0]!.name), 'every router sees alice on server 0');
-    assert.equal((await shardUsers(root)).get('alice'), servers[0]!.name);
+    assert.ok(await routeIs([push, servers[1]!.router, servers[0]!.router], 'alice', servers[0]!.id), 'every router sees alice on server 0');
+    assert.equal((await shardUsers(root)).get('alice'), servers[0]!.id);
     const r = await push.push('alice', { hello: 'world' });
-    assert.deepEqual({ ...r, id: undefined }, { delivered: true, acked: true, server: servers[0]!.name, id: undefined });
+    assert.deepEqual({ ...r, id: undefined }, { delivered: true, acked: true, server: servers[0]!.id, id: undefined });
     assert.deepEqual(alice.messages, [{ id: r.id, body: { hello: 'world' } }]);
     assert.equal(push.online().total, 1);
-    assert.deepEqual(push.online().users.map((u) => [u.user, u.server]), [['alice', servers[0]!.name]]);
+    assert.deepEqual(push.online().users.map((u) => [u.user, u.server]), [['alice', servers[0]!.id]]);
     await alice.client.disconnect();
     assert.ok(await routeIs([push], 'alice', undefined), 'the route goes when the user leaves');
     await assert.rejects(push.push('alice', 'x'), (e: unknown) => e instanceof UserOfflineError && e.code === 'FULCRUM_USER_OFFLINE');
@@ -62,8 +62,8 @@ test('messaging - private messages between users on different servers, and to an
   try {
     const a = await loginOn(servers[0]!, { user: 'a' });
     const b = await loginOn(servers[1]!, { user: 'b' });
-    assert.ok(await routeIs([servers[0]!.router, servers[1]!.router], 'b', servers[1]!.name));
-    assert.ok(await routeIs([servers[0]!.router, servers[1]!.router], 'a', servers[0]!.name));
+    assert.ok(await routeIs([servers[0]!.router, servers[1]!.router], 'b', servers[1]!.id));
+    assert.ok(await routeIs([servers[0]!.router, servers[1]!.router], 'a', servers[0]!.id));
     assert.deepEqual(await a.client.send('b', 'hi b'), { delivered: true });
     assert.deepEqual(await b.client.send('a', { n: 1 }), { delivered: true });
     assert.deepEqual(await a.client.send('nobody', 'x'), { delivered: false, code: 'FULCRUM_USER_OFFLINE' });
@@ -133,7 +133,7 @@ test('messaging - kick: the user gets kicked, is closed, does not come back, and
     const k = await loginOn(servers[1]!, { user: 'kickme' }, { reconnect: true });
     const disconnected: boolean[] = [];
     k.client.on('disconnected', (_s, again) => disconnected.push(again));
-    assert.ok(await routeIs([push], 'kickme', servers[1]!.name));
+    assert.ok(await routeIs([push], 'kickme', servers[1]!.id));
     assert.equal(await push.kick('kickme'), true);
     assert.ok(await eventually(() => disconnected.length === 1));
     assert.deepEqual(k.kicked, ['kicked']);
@@ -158,14 +158,14 @@ test('messaging - logging in again (same server, then another) kicks the older c
     const second = await loginOn(servers[0]!, { user: 'dup' });
     assert.ok(await eventually(() => first.kicked.length === 1));
     assert.deepEqual(first.kicked, ['replaced']);
-    assert.ok(await routeIs([push], 'dup', servers[0]!.name));
+    assert.ok(await routeIs([push], 'dup', servers[0]!.id));
     const third = await loginOn(servers[1]!, { user: 'dup' });
     assert.ok(await eventually(() => second.kicked.length === 1), 'the login on another server kicks the old one');
     assert.deepEqual(second.kicked, ['replaced']);
-    assert.ok(await routeIs([push, servers[0]!.router, servers[1]!.router], 'dup', servers[1]!.name));
+    assert.ok(await routeIs([push, servers[0]!.router, servers[1]!.router], 'dup', servers[1]!.id));
     assert.ok(await eventually(() => servers[0]!.userCount === 0 && servers[1]!.userCount === 1));
     const r = await push.push('dup', 'to the newest');
-    assert.equal(r.server, servers[1]!.name);
+    assert.equal(r.server, servers[1]!.id);
     assert.deepEqual(third.messages.map((m) => m.body), ['to the newest']);
     assert.equal(third.kicked.length, 0);
     await Promise.all([first, second, third].map((u) => u.client.disconnect()));
@@ -188,8 +188,8 @@ test('messaging - near-simultaneous logins of one user on three servers leave ex
       // Settles to one survivor on one server.
       assert.ok(await eventually(() => logins.filter((l) => l.kicked.length === 0).length === 1 && servers.reduce((n, s) => n + s.userCount, 0) === round + 1, 10_000), `round ${round}: one survivor`);
       const winner = logins.findIndex((l) => l.kicked.length === 0);
-      assert.ok(await routeIs([push, ...servers.map((s) => s.router)], user, servers[winner]!.name), `round ${round}: every router agrees`);
-      assert.equal((await push.push(user, round)).server, servers[winner]!.name);
+      assert.ok(await routeIs([push, ...servers.map((s) => s.router)], user, servers[winner]!.id), `round ${round}: every router agrees`);
+      assert.equal((await push.push(user, round)).server, servers[winner]!.id);
       for (const [i, l] of logins.entries()) if (i !== winner) assert.deepEqual(l.kicked, ['replaced']);
     }
   } finally {
@@ -234,7 +234,7 @@ test('messaging - bad frames get an error frame and a close of that socket only;
     assert.equal((undecodable.frames[0] as { code?: string }).code, 'FULCRUM_BAD_FRAME');
     assert.ok(await eventually(() => push.online().total === 1), 'bob left with his socket');
     assert.deepEqual(push.online().users.map((u) => u.user), ['good']);
-    assert.equal((await push.push('good', 'still fine')).server, server!.name);
+    assert.equal((await push.push('good', 'still fine')).server, server!.id);
     assert.equal(good.client.isConnected, true);
     await good.client.disconnect();
   } finally {
@@ -251,7 +251,7 @@ test('messaging - a message too big for one client frame is refused up front; on
   try {
     const big = await loginOn(server!, { user: 'big' });
     await push.start();
-    assert.ok(await routeIs([push], 'big', server!.name));
+    assert.ok(await routeIs([push], 'big', server!.id));
     const fits = 'x'.repeat(MAX_MESSAGE_BYTES - 16);
     assert.equal((await push.push('big', fits)).acked, true);
     const tooBig = 'y'.repeat(MAX_MESSAGE_BYTES + 1);
@@ -288,16 +288,16 @@ test('messaging - a logged-in client asked to migrate logs in on the new server 
     try {
       await client.connect({ user: 'mover' });
       await client.join('lobby');
-      const from = servers.find((s) => s.name === client.server!.name)!;
+      const from = servers.find((s) => s.id === client.server!.name)!;
       const to = servers.find((s) => s !== from)!;
-      assert.ok(await routeIs([push], 'mover', from.name));
+      assert.ok(await routeIs([push], 'mover', from.id));
       const sock = [...from.connections].find((s) => from.cluster.connectionInfo(s)?.protocol)!;
       sock.write(encodeFrame({ type: 'migrate', reason: 'test' }));
       assert.ok(await eventually(() => migrated.length === 1));
-      assert.deepEqual(migrated, [to.name]);
-      assert.ok(await routeIs([push, from.router, to.router], 'mover', to.name), 'the route follows the move');
+      assert.deepEqual(migrated, [to.id]);
+      assert.ok(await routeIs([push, from.router, to.router], 'mover', to.id), 'the route follows the move');
       assert.ok(await eventually(() => from.userCount === 0), 'the old connection was released');
-      assert.equal((await push.push('mover', 'after the move')).server, to.name);
+      assert.equal((await push.push('mover', 'after the move')).server, to.id);
       assert.deepEqual(await push.publish('lobby', 'room after the move'), { servers: 2, recipients: 1 });
       assert.ok(await eventually(() => got.length === 2));
       assert.deepEqual(got, ['after the move', 'room after the move']);

@@ -70,12 +70,12 @@ test('push cli - pushes to users, publishes, broadcasts, lists online users and 
     await view.start();
     const users = await Promise.all(['ann', 'bob', 'cy'].map((u, i) => loginOn(servers[i % 2]!, { user: u })));
     await users[0]!.client.join('news');
-    for (const [i, u] of ['ann', 'bob', 'cy'].entries()) assert.ok(await routeIs([view], u, servers[i % 2]!.name));
+    for (const [i, u] of ['ann', 'bob', 'cy'].entries()) assert.ok(await routeIs([view], u, servers[i % 2]!.id));
     const zkArgs = ['--zk', connect, '--root', root];
 
     const one = await runCliCommand('push', ['--user', 'bob', '--message', '{"n":1}', ...zkArgs]);
     assert.equal(one.code, 0, detail(one));
-    assert.match(one.stdout, new RegExp(`^acked +bob +on ${servers[1]!.name.replace(/\./g, '\\.')} +id \\S+\\n$`));
+    assert.match(one.stdout, new RegExp(`^acked +bob +on ${servers[1]!.id.replace(/\./g, '\\.')} +id \\S+\\n$`));
     assert.deepEqual(users[1]!.messages.map((m) => m.body), [{ n: 1 }]);
 
     const two = await runCliCommand('push', ['--user', 'ann', '--user', 'nobody', '--message', 'plain text', ...zkArgs]);
@@ -97,13 +97,13 @@ test('push cli - pushes to users, publishes, broadcasts, lists online users and 
     assert.equal(online.code, 0, detail(online));
     const ol = lines(online.stdout);
     assert.equal(ol[0], '3 online');
-    assert.deepEqual(ol.slice(1).map((l) => l.split(/\s+/).slice(0, 2)), [['ann', servers[0]!.name], ['bob', servers[1]!.name], ['cy', servers[0]!.name]]);
+    assert.deepEqual(ol.slice(1).map((l) => l.split(/\s+/).slice(0, 2)), [['ann', servers[0]!.id], ['bob', servers[1]!.id], ['cy', servers[0]!.id]]);
     const some = await runCliCommand('push', ['online', '--prefix', 'b', ...zkArgs]);
     assert.deepEqual(lines(some.stdout).map((l) => l.split(/\s+/)[0]), ['1', 'bob']);
 
     const kick = await runCliCommand('push', ['kick', 'cy', ...zkArgs]);
     assert.equal(kick.code, 0, detail(kick));
-    assert.equal(kick.stdout, `kicked cy (on ${servers[0]!.name})\n`);
+    assert.equal(kick.stdout, `kicked cy (on ${servers[0]!.id})\n`);
     assert.ok(await eventually(() => users[2]!.kicked.length === 1));
     assert.deepEqual(users[2]!.kicked, ['kicked']);
     assert.ok(await routeIs([view], 'cy', undefined));
@@ -129,7 +129,7 @@ test('push cli - against servers with a secret it needs the same secret; without
   try {
     await view.start();
     const dee = await loginOn(servers[0]!, { user: 'dee', token: issueToken(secret, 'dee') });
-    assert.ok(await routeIs([view], 'dee', servers[0]!.name));
+    assert.ok(await routeIs([view], 'dee', servers[0]!.id));
     const zkArgs = ['--zk', connect, '--root', root];
     const without = await runCliCommand('push', ['--user', 'dee', '--message', 'nope', ...zkArgs], { env: { FULCRUM_SECRET: undefined } });
     assert.equal(without.code, 1, detail(without));

@@ -165,8 +165,8 @@ test('server - with rebalancing on, entering or leaving the lowest group is publ
     await Promise.all(Array.from({ length: 102 }, () => open(a)));
     assert.ok(await eventually(() => a.connections.size === 102 && b.connections.size === 99));
     await Promise.all([a.flushed(), b.flushed()]);
-    const published = async (s: ClusterServer) => (await nodeData(zk, root)).get(s.nodeName)?.balance;
-    const cacheSees = () => a.rebalancing!.cache.current().servers.find((s) => s.name === b.nodeName)?.balance === 99;
+    const published = async (s: ClusterServer) => (await nodeData(zk, root)).get(s.id)?.balance;
+    const cacheSees = () => a.rebalancing!.cache.current().servers.find((s) => s.name === b.id)?.balance === 99;
     assert.ok(await eventually(cacheSees, 10_000), "A's cache shows B at 99");
     assert.equal(await published(a), 102);
     // 102 → 100: a 2 % change, but it enters the lowest group (others' minimum 99, band 1).

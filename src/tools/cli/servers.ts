@@ -4,6 +4,24 @@ import { ServerRunner } from '../runner/server-runner.js';
 import { DEFAULT_HOST } from '../../server/cluster-server.js';
 import { connectZk } from '../../zk/connect.js';
 import { digestId } from '../../registry/registration.js';
+import {
+  DEFAULT_MAX_INBOUND_BYTES_PER_SECOND,
+  DEFAULT_MAX_INBOUND_FRAMES_PER_SECOND,
+  DEFAULT_MAX_QUEUED_BYTES,
+  DEFAULT_MAX_ROOMS_PER_CONNECTION,
+  DEFAULT_WELCOME_TIMEOUT_MS,
+  SESSION_LIMIT_RANGES,
+  type SessionLimits,
+} from '../../messaging/sessions/session-limits.js';
+
+/** The per-connection limits and their flags. */
+const LIMIT_FLAGS: readonly [flag: string, option: keyof SessionLimits][] = [
+  ['max-queued-bytes', 'maxQueuedBytes'],
+  ['max-rooms', 'maxRoomsPerConnection'],
+  ['max-frames-per-second', 'maxInboundFramesPerSecond'],
+  ['max-bytes-per-second', 'maxInboundBytesPerSecond'],
+  ['welcome-timeout-ms', 'welcomeTimeoutMs'],
+];
 
 const HELP = `
 usage: npm run servers -- --count N [options]
@@ -29,12 +47,26 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
                          logins need a token signed with it, gateway peers must prove it.
                          Without one, logins are accepted as claimed and the gateway stays on loopback.
   --gateway-host IP      address of the messaging gateway (default 127.0.0.1; another one needs a secret)
+
+Per-connection limits of the messaging protocol:
+  --max-queued-bytes N   bytes waiting for a client's socket before it is kicked as slow
+                         (default ${DEFAULT_MAX_QUEUED_BYTES}, at least ${SESSION_LIMIT_RANGES.maxQueuedBytes[0]})
+  --max-rooms N          rooms one connection may be in; a join beyond is refused (default ${DEFAULT_MAX_ROOMS_PER_CONNECTION})
+  --max-frames-per-second N
+                         frames a connection may send per second, acks not counted; more closes
+                         it with FULCRUM_RATE_LIMITED (default ${DEFAULT_MAX_INBOUND_FRAMES_PER_SECOND})
+  --max-bytes-per-second N
+                         bytes a connection may send per second (default ${DEFAULT_MAX_INBOUND_BYTES_PER_SECOND},
+                         at least ${SESSION_LIMIT_RANGES.maxInboundBytesPerSecond[0]})
+  --welcome-timeout-ms MS
+                         how long a login waits for its route to be stored in ZooKeeper before it
+                         is refused with FULCRUM_ROUTES_UNAVAILABLE (default ${DEFAULT_WELCOME_TIMEOUT_MS})
 ${ZK_HELP}`;
 
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -53,6 +85,10 @@ runCli('servers', async () => {
     } catch {
       throw new UsageError(`--digest / FULCRUM_DIGEST must be user:password`);
     }
+  }
+  const limits: Partial<SessionLimits> = {};
+  for (const [flag, option] of LIMIT_FLAGS) {
+    if ((values as Record<string, unknown>)[flag] !== undefined) limits[option] = intFlag(values, flag, undefined, ...SESSION_LIMIT_RANGES[option]);
   }
   const log = cliLogger('servers', values);
   let secret = process.env.FULCRUM_SECRET || undefined;
@@ -74,7 +110,7 @@ runCli('servers', async () => {
   // (the reason), not the start-up chatter of siblings that are being stopped again.
   let held: string[] | undefined = [];
   const onStderr = (_index: number, line: string) => (held ? held.push(line) : process.stderr.write(`${line}\n`));
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, ...limits });
   const servers = await runner.start();
   for (const line of held) process.stderr.write(`${line}\n`);
   held = undefined;

@@ -37,6 +37,11 @@ export interface ServerProcessConfig {
   gatewayHost?: string;
   ackTimeoutMs?: number;
   routeWriteIntervalMs?: number;
+  maxQueuedBytes?: number;
+  maxRoomsPerConnection?: number;
+  maxInboundFramesPerSecond?: number;
+  maxInboundBytesPerSecond?: number;
+  welcomeTimeoutMs?: number;
 }
 
 export type ServerProcessMessage =
@@ -79,6 +84,8 @@ async function main(): Promise<void> {
   // Every error of the server and its registration ends up here: a conflict or a failing balance write is never silent.
   server.on('error', (e) => log.error({ err: e, code: codeOf(e), node: server.nodePath }, e.message));
   messaging.on('error', (e) => log.error({ err: e, code: codeOf(e), node: server.nodePath }, e.message));
+  // A slow reader is an operator's concern (a client that cannot keep up); the other kicks are routine.
+  messaging.on('kicked', (e) => (e.reason === 'slow' ? log.warn : log.debug).call(log, { user: e.user, reason: e.reason }, `kicked ${e.user} (${e.reason})`));
   server.session.on('disconnected', () => log.warn('ZooKeeper connection lost; the session may still be alive'));
   server.session.on('reconnected', () => log.info('ZooKeeper reconnected with the same session'));
   server.session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it and registering again'));
@@ -110,7 +117,7 @@ async function main(): Promise<void> {
   try {
     // Metrics first: a busy metrics port fails the start before any node is registered.
     if (metricsPort !== undefined) {
-      metrics = new ServerMetrics(server);
+      metrics = new ServerMetrics(server, { messaging });
       endpoint = await serveMetrics(metrics.registry, { host: cfg.host, port: metricsPort });
     }
     const { ip, port } = await messaging.listen();

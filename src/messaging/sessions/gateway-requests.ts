@@ -1,0 +1,63 @@
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../../protocol/frames.js';
+import { DELIVERY_CODES, type MessageFrame } from '../../protocol/messages.js';
+import type { GatewayRequestBody, GatewayResult } from '../gateway-protocol.js';
+import { compareLogins } from '../login-order.js';
+import type { UserSessions } from './user-sessions.js';
+
+export type GatewayAnswer = Omit<GatewayResult, 'type' | 'rid'>;
+
+/** The encoded `message` frame, or undefined when a client could not accept it (over the frame limit). */
+function encodeMessage(frame: MessageFrame): Buffer | undefined {
+  const bytes = encodeFrame(frame);
+  return bytes.length - 4 > DEFAULT_MAX_FRAME_BYTES ? undefined : bytes;
+}
+
+/**
+ * Answers the requests routers and peer servers send to this server's gateway (already
+ * validated by the gateway): deliver to one user, publish to a room or everyone, kick.
+ */
+export class GatewayRequests {
+  constructor(
+    private readonly users: UserSessions,
+    private readonly ackTimeoutMs: number,
+  ) {}
+
+  /** Answers one request (from a peer, or from this server's own router). */
+  async handle(req: GatewayRequestBody): Promise<GatewayAnswer> {
+    switch (req.type) {
+      case 'deliver':
+        return this.deliver(req);
+      case 'publish': {
+        // Encoded once for every recipient.
+        const bytes = encodeMessage({ type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}), ...(req.room !== undefined ? { room: req.room } : {}) });
+        if (!bytes) return { ok: false, code: DELIVERY_CODES.tooLarge };
+        let n = 0;
+        for (const s of req.room === undefined ? this.users.everyone() : this.users.members(req.room)) if (this.users.deliver(s, bytes)) n++;
+        return { ok: true, recipients: n };
+      }
+      case 'kick': {
+        const s = this.users.get(req.user);
+        if (!s?.order || s.state === 'closing') return { ok: true, kicked: false };
+        if (req.before && compareLogins(s.order, req.before) >= 0) return { ok: true, kicked: false };
+        this.users.kick(s, req.reason);
+        return { ok: true, kicked: true };
+      }
+    }
+  }
+
+  private async deliver(req: Extract<GatewayRequestBody, { type: 'deliver' }>): Promise<GatewayAnswer> {
+    let s = this.users.get(req.user);
+    // Routed here before our welcome went out (a router saw the stored route first): nothing reaches a user before its welcome.
+    if (s?.state === 'logging-in') {
+      await this.users.loginSettled(s);
+      s = this.users.get(req.user);
+    }
+    if (!s || s.state !== 'online') return { ok: false, code: DELIVERY_CODES.offline };
+    const bytes = encodeMessage({ type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}) });
+    if (!bytes) return { ok: false, code: DELIVERY_CODES.tooLarge };
+    const acked = req.ack ? this.users.waitAck(s, req.id, req.ackTimeoutMs ?? this.ackTimeoutMs) : undefined;
+    if (!this.users.deliver(s, bytes)) return { ok: false, code: DELIVERY_CODES.offline };
+    if (!acked) return { ok: true };
+    return (await acked) ? { ok: true, acked: true } : { ok: false, code: DELIVERY_CODES.notAcked };
+  }
+}
