@@ -1,8 +1,7 @@
 // Hold driver in its own process: opens many connections (each proven by a ping/pong) and keeps
-// them until told to close. fulcrum: ClusterClient picks by the least strategy from the server
-// list read once, counting its own picks (a watched cache per driver re-reading ~250 balance
-// changes/s made the native ZooKeeper client abort a driver, a libuv assertion in
-// uv_poll_start, on this loaded machine); proxy: round-robin over HAProxy instances.
+// them until told to close. fulcrum: ClusterClient picks by the least strategy from a watched
+// ServerCache (live balances plus its own pending picks), as an application would; proxy:
+// round-robin over HAProxy instances.
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { BalanceProvider } from '../src/balancing/balance-provider.js';
@@ -58,11 +57,8 @@ serveRequests({
     if (target.kind === 'fulcrum') {
       session = new ZkSession({ connect: target.zk });
       cache = new ServerCache({ session, root: target.root });
-      const snap = await cache.snapshot();
-      cache.close();
-      session.close();
-      // Picks stay counted for the whole run: with no live balances they are the placement.
-      provider = new BalanceProvider({ source: { snapshot: async () => snap }, strategy: 'least', root: target.root, pendingTtlMs: 3_600_000 });
+      await cache.start();
+      provider = new BalanceProvider({ source: cache, strategy: 'least', root: target.root });
     }
     return process.pid;
   },

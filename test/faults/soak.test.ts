@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type ZooKeeper from 'zookeeper';
+import { lines, killPids, pidsWithArg, runCliCommand, type CliResult } from '../helpers/cli.js';
+import { freshRoot, useTestZk } from '../helpers/zk.js';
+
+let zk: ZooKeeper;
+let connect: string;
+useTestZk((z, c) => ((zk = z), (connect = c)));
+
+function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {
+  const detail = `${label}\ncode ${r.code} signal ${r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, 2, detail);
+  assert.equal(lines(r.stderr).length, 1, `one stderr line: ${detail}`);
+  assert.match(r.stderr, pattern, detail);
+}
+
+test('soak - bad flags exit 2 with one line, before starting anything', async () => {
+  const dead = ['--zk', '127.0.0.1:1'];
+  const cases: [string[], RegExp][] = [
+    [['--minutes', '0'], /--minutes must be an integer between 1 and 1440/],
+    [['--minutes', '1.5'], /--minutes/],
+    [['--seconds', '5'], /--seconds must be an integer between 10 and 86400/],
+    [['--minutes', '1', '--seconds', '30'], /--minutes or --seconds, not both/],
+    [['--servers', '0'], /--servers/],
+    [['--users', '-1'], /--users/],
+    [['--seed', 'x'], /--seed/],
+    [['--fault-gap-ms', '10'], /--fault-gap-ms/],
+    [['--frobnicate'], /--frobnicate/],
+  ];
+  await Promise.all(
+    cases.map(async ([args, pattern]) => {
+      const r = await runCliCommand('soak', [...dead, ...args]);
+      assertUsageExit(r, args.join(' '), pattern);
+      assert.match(r.stderr, /^soak: /);
+    }),
+  );
+});
+
+/**
+ * The short variant of `npm run soak`: 30 s of every fault kind (cuts, partitions and pauses, one
+ * of each past the session timeout) under a watch storm, connection churn, re-logins and acked
+ * pushes. The soak itself checks exits, balances, caches and deliveries; this checks its verdict.
+ */
+test('soak - 30 s of ZooKeeper cuts, partitions and pauses under watch storms, churn, logins and pushes: no abort, balances exact, caches true, every acked push received', async () => {
+  const { root, cleanup } = await freshRoot(zk, 'soak');
+  const args = ['--zk', connect, '--root', root, '--seconds', '30', '--servers', '2', '--watchers', '1', '--caches', '6', '--churners', '1', '--churn-clients', '30', '--users', '30', '--pushes-per-second', '20', '--fault-gap-ms', '800'];
+  try {
+    const r = await runCliCommand('soak', args, { timeoutMs: 240_000 });
+    const detail = `code ${r.code} signal ${r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr.slice(-4_000)}`;
+    assert.equal(r.timedOut, false, detail);
+    assert.equal(r.code, 0, detail);
+    assert.match(r.stdout, /^soak PASS \(30 s\)$/m, detail);
+    for (const check of ['no aborts', 'balances exact', 'caches tell the truth', 'acked pushes received', 'users back']) assert.match(r.stdout, new RegExp(`^ok +${check}: `, 'm'), `${check}\n${detail}`);
+    const faults = /^faults: (\d+) cuts, (\d+) \((\d+) past the session timeout\) partitions, (\d+) \((\d+) past the session timeout\) server pauses, (\d+) watcher pauses$/m.exec(r.stdout);
+    assert.ok(faults, `every kind of fault ran\n${detail}`);
+    assert.ok(faults.slice(1).every((n) => Number(n) > 0), `every kind of fault ran\n${detail}`);
+    const pushes = /^messaging: ([\d,]+) pushes, ([\d,]+) acked/m.exec(r.stdout);
+    assert.ok(pushes && Number(pushes[2]!.replace(/,/g, '')) > 0, `some pushes were acked\n${detail}`);
+  } finally {
+    killPids(pidsWithArg(root));
+    await cleanup();
+  }
+});
