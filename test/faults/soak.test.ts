@@ -1,19 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { lines, killPids, pidsWithArg, runCliCommand, type CliResult } from '../helpers/cli.js';
+import { assertUsageExit, killPids, pidsWithArg, runCliCommand } from '../helpers/cli.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
 
 let zk: ZooKeeper;
 let connect: string;
 useTestZk((z, c) => ((zk = z), (connect = c)));
-
-function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {
-  const detail = `${label}\ncode ${r.code} signal ${r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  assert.equal(r.code, 2, detail);
-  assert.equal(lines(r.stderr).length, 1, `one stderr line: ${detail}`);
-  assert.match(r.stderr, pattern, detail);
-}
 
 test('soak - bad flags exit 2 with one line, before starting anything', async () => {
   const dead = ['--zk', '127.0.0.1:1'];

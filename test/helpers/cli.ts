@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -161,4 +162,12 @@ export function killPids(pids: number[]): void {
       /* already gone */
     }
   }
+}
+
+/** A usage error: exit code 2 and exactly one line on stderr, matching `pattern`. */
+export function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {
+  const detail = `${label}\ncode ${r.code} signal ${r.signal} timedOut ${r.timedOut}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, 2, detail);
+  assert.equal(lines(r.stderr).length, 1, `one stderr line: ${detail}`);
+  assert.match(r.stderr, pattern, detail);
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type ZooKeeper from 'zookeeper';
 import { PushClient } from '../../src/messaging/push-client.js';
-import { killPids, lines, pidsWithArg, runCliCommand, startCli, type CliResult } from '../helpers/cli.js';
+import { assertUsageExit, killPids, pidsWithArg, runCliCommand, startCli } from '../helpers/cli.js';
 import { closeMessaging, startMessagingServers } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
 
@@ -14,13 +14,6 @@ let connect: string;
 useTestZk((z, c) => ((zk = z), (connect = c)));
 
 const SECRET = 'users-cli-secret-77c1';
-
-function assertOneLineExit(r: CliResult, pattern: RegExp): void {
-  const detail = `code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  assert.equal(r.code, 2, detail);
-  assert.equal(lines(r.stderr).length, 1, detail);
-  assert.match(r.stderr, pattern, detail);
-}
 
 test('clients cli - bad --users flags exit 2 with one line, before connecting', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-users-'));
@@ -37,7 +30,7 @@ test('clients cli - bad --users flags exit 2 with one line, before connecting', 
     await Promise.all(
       cases.map(async ([args, pattern]) => {
         const r = await runCliCommand('clients', [...dead, ...args]);
-        assertOneLineExit(r, pattern);
+        assertUsageExit(r, args.join(' '), pattern);
         assert.doesNotMatch(r.stderr, /did not answer/, 'rejected before connecting');
       }),
     );

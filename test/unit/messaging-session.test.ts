@@ -50,6 +50,15 @@ const lastPing = (t: FakeTransport): number => t.sent.filter((f) => f.type === '
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Plays a server that welcomes the session's login on `t`, then hands `t` to the session. */
+async function adopt(s: MessagingSession, t: FakeTransport): Promise<void> {
+  const resuming = s.resume(t, 60_000);
+  await tick();
+  t.deliver({ type: 'welcome', user: s.login!.user, server: t.peer });
+  s.attach(t, await resuming);
+  t.receive((m) => s.onFrame(t, m));
+}
+
 test('messaging session - resume sends the login, then one join per room; a refusal is a LoginError with the server\'s code', async () => {
   const s = session();
   s.login = { user: 'u1', token: () => 'tok' };
@@ -101,11 +110,7 @@ test('messaging session - on a switch of connection, rooms changed since resume 
   const s = session();
   s.login = { user: 'u3' };
   const a = new FakeTransport('a');
-  const ra = s.resume(a, 60_000);
-  await tick();
-  a.deliver({ type: 'welcome', user: 'u3', server: 'a' });
-  s.attach(a, await ra);
-  a.receive((m) => s.onFrame(a, m));
+  await adopt(s, a);
   const first = s.join('one'); // sent on a, not yet confirmed
 
   const b = new FakeTransport('b');
@@ -121,10 +126,6 @@ test('messaging session - on a switch of connection, rooms changed since resume 
   for (const f of b.sent.filter((x) => x.type === 'ping')) b.deliver({ type: 'pong', seq: f.seq, id: 'b' });
   await Promise.all([first, second]);
   assert.deepEqual([...s.joined], ['two']);
-  // a's late close no longer matters to requests confirmed on b.
-  a.destroy();
-  await tick();
-  s.detach(a, undefined);
 });
 
 test('messaging session - an error frame answers the oldest waiting join; requests waiting on a closed connection fail with DisconnectedError carrying the refusal', async () => {
@@ -132,11 +133,7 @@ test('messaging session - an error frame answers the oldest waiting join; reques
   const s = session([], refused);
   s.login = { user: 'u4' };
   const a = new FakeTransport('a');
-  const ra = s.resume(a, 60_000);
-  await tick();
-  a.deliver({ type: 'welcome', user: 'u4', server: 'a' });
-  s.attach(a, await ra);
-  a.receive((m) => s.onFrame(a, m));
+  await adopt(s, a);
   const j1 = s.join('first');
   const j2 = s.join('second');
   a.deliver({ type: 'error', code: 'FULCRUM_TOO_MANY_ROOMS', message: 'no more rooms' });

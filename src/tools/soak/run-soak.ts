@@ -261,7 +261,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const received = usersWorker ? await usersWorker.process.request<Record<string, (string | number)[]>>('received', {}, 30_000) : {};
     const got = new Map(Object.entries(received).map(([u, ids]) => [u, new Set(ids.map(String))]));
     const missing = [...acked].filter(([id, user]) => !got.get(user)?.has(id));
-    report.checks.push({ name: 'acked pushes received', ok: missing.length === 0, detail: `${acked.size - missing.length}/${acked.size} acked pushes received by their user's client${missing.length ? `; missing e.g. ${missing.slice(0, 3).map(([id, u]) => `${id} → ${u}`).join(', ')}` : ''}` });
+    report.checks.push({ name: 'acked pushes received', ok: missing.length === 0, detail: `${(acked.size - missing.length).toLocaleString('en-US')}/${acked.size.toLocaleString('en-US')} acked pushes received by their user's client${missing.length ? `; missing e.g. ${missing.slice(0, 3).map(([id, u]) => `${id} → ${u}`).join(', ')}` : ''}` });
 
     for (const w of workers) {
       const r = await w.process.request<WorkerReport>('report', {}, 5_000);
