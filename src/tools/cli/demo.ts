@@ -76,6 +76,12 @@ runCli('demo', async () => {
   let clients: ClientRunner | undefined;
   let cache: ServerCache | undefined;
   let view: LiveView | undefined;
+  const redraw = () => view?.invalidate();
+  // The table is done once the final one is printed: later balance changes must not redraw it.
+  const stopView = () => {
+    cache?.off('snapshot', redraw);
+    view?.close();
+  };
   let alloc: AllocService | undefined;
   try {
     await session.start();
@@ -92,7 +98,7 @@ runCli('demo', async () => {
       log(`port ${allocPort} unavailable (${(e as Error).message}); dashboard: ${(await alloc.start()).url}`);
     }
     view = new LiveView(() => renderBalanceTable(cache!.current()), process.stdout.isTTY ? 100 : 1_000);
-    cache.on('snapshot', () => view!.invalidate());
+    cache.on('snapshot', redraw);
     clients = new ClientRunner({ count: nClients, staggerMs, session, root, strategy: values.strategy, logger, login: (i) => ({ user: `user-${i}` }) });
     log(`starting ${nClients} clients, ${staggerMs} ms apart (strategy ${values.strategy ?? DEFAULT_STRATEGY}), logging in as user-0 … user-${nClients - 1}`);
     const result = await clients.start();
@@ -104,7 +110,7 @@ runCli('demo', async () => {
       if (total === clients.liveClients) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    view.close();
+    stopView();
     const snap = cache.current();
     console.log(`\nfinal balance (from ZooKeeper):\n${renderBalanceTable(snap)}`);
     let exact = 0;
@@ -145,7 +151,7 @@ runCli('demo', async () => {
       clearTimeout(timer); // a signal ended the hold: do not keep the process alive until it is over
     }
   } finally {
-    view?.close();
+    stopView();
     log('disconnecting clients and stopping servers');
     await clients?.stop();
     await alloc?.close();
