@@ -1,19 +1,21 @@
 // Hold driver in its own process: opens many connections (each proven by a ping/pong) and keeps
-// them until told to close. fulcrum: ClusterClient picks by the least strategy from the server
-// list read once, counting its own picks (a watched cache per driver re-reading ~250 balance
-// changes/s made the native ZooKeeper client abort a driver, a libuv assertion in
-// uv_poll_start, on this loaded machine); proxy: round-robin over HAProxy instances.
+// them until told to close. fulcrum: ClusterClient picks by the least strategy from a watched
+// ServerCache (live balances plus its own pending picks), as an application would; proxy:
+// round-robin over HAProxy instances.
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { BalanceProvider } from '../src/balancing/balance-provider.js';
+import { BalanceProvider } from '../src/balancing/balance-provider.js';
 import { ClusterClient } from '../src/client/cluster-client.js';
+import { ServerCache } from '../src/discovery/server-cache.js';
 import { encodeFrame, FrameDecoder, isPong } from '../src/protocol/frames.js';
+import { ZkSession } from '../src/zk/session.js';
 import { serveRequests } from './child-ipc.js';
-import { snapshotProvider } from './snapshot-provider.js';
 
 type Target = { kind: 'fulcrum'; zk: string; root: string } | { kind: 'proxy'; ports: number[] };
 
 let target: Target | undefined;
+let session: ZkSession | undefined;
+let cache: ServerCache | undefined;
 let provider: BalanceProvider | undefined;
 const held: Socket[] = [];
 let next = 0;
@@ -52,7 +54,12 @@ async function openOne(localAddress: string | undefined): Promise<Socket> {
 serveRequests({
   async init(m) {
     target = m.target as Target;
-    if (target.kind === 'fulcrum') provider = await snapshotProvider(target.zk, target.root);
+    if (target.kind === 'fulcrum') {
+      session = new ZkSession({ connect: target.zk });
+      cache = new ServerCache({ session, root: target.root });
+      await cache.start();
+      provider = new BalanceProvider({ source: cache, strategy: 'least', root: target.root });
+    }
     return process.pid;
   },
   /** Opens `n` more connections with `concurrency` in flight; resolves with the time it took and how many of them are held. */

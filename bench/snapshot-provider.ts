@@ -1,4 +1,4 @@
-// A BalanceProvider for bench drivers that open thousands of connections: the server list read
+// A BalanceProvider for the peer bench drivers (a fixed set of servers): the server list read
 // once (no watched cache re-reading every balance change in the driver), strategy `least`, and
 // the driver's own picks kept counted for the whole run, so they are the placement.
 import { BalanceProvider } from '../src/balancing/balance-provider.js';

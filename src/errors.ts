@@ -142,3 +142,37 @@ export class GatewayUnavailableError extends FulcrumError {
     this.server = server;
   }
 }
+
+/** The client's connection dropped (or there was none) before the server confirmed a request; `op` names it (e.g. `join lobby`). */
+export class DisconnectedError extends FulcrumError {
+  readonly op: string;
+  constructor(op: string, options?: { cause?: unknown }) {
+    super('FULCRUM_DISCONNECTED', `${op}: the connection dropped before the server confirmed it`, options);
+    this.op = op;
+  }
+}
+
+/** The server answered a client request (`join`, `leave`) with an `error` frame; `code` is the server's code. */
+export class RequestRefusedError extends FulcrumError {
+  readonly op: string;
+  constructor(code: string, op: string, message: string) {
+    super(code, `${op} refused: ${message}`);
+    this.op = op;
+  }
+}
+
+/** The server did not answer a client request in time (`FULCRUM_SEND_TIMEOUT` for send, `FULCRUM_REQUEST_TIMEOUT` otherwise). */
+export class RequestTimeoutError extends FulcrumError {
+  constructor(code: 'FULCRUM_SEND_TIMEOUT' | 'FULCRUM_REQUEST_TIMEOUT', op: string, timeoutMs: number) {
+    super(code, `${op}: no answer within ${timeoutMs} ms`);
+  }
+}
+
+/** The server closed this client on purpose (`kicked` frame); `reason` is the server's (`replaced`, `kicked`, …). The client does not reconnect. */
+export class KickedError extends FulcrumError {
+  readonly reason: string;
+  constructor(reason: string) {
+    super('FULCRUM_KICKED', `the server closed this connection on purpose: ${reason}`);
+    this.reason = reason;
+  }
+}

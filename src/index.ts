@@ -55,14 +55,14 @@ export {
 } from './server/rebalance-plan.js';
 export { encodeFrame, FrameDecoder, isMigrate, DEFAULT_MAX_FRAME_BYTES, type PingMessage, type PongMessage, type MigrateMessage } from './protocol/frames.js';
 
-export { ClusterClient, backoffDelay, DEFAULT_MIGRATE_CLOSE_MS, type ClusterClientOptions } from './client/cluster-client.js';
+export { ClusterClient, backoffDelay, DEFAULT_MIGRATE_CLOSE_MS, DEFAULT_CLIENT_CONNECT_TIMEOUT_MS, type ClusterClientOptions, type ClusterClientEvents, type ClientState } from './client/cluster-client.js';
 export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instance-policy.js';
 
 
 // Messaging: users, routes, push / private send / rooms / broadcast, kick, tokens.
 export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientFrame, BadFrameError, type ClientFrame, type MessageFrame, type MessageId, type WelcomeFrame, type ErrorFrame, type SentFrame, type KickedFrame } from './protocol/messages.js';
-export { type LoginOptions } from './client/login.js';
-export { type ReceivedMessage, type SendResult } from './client/cluster-client.js';
+export { isFinalLoginError, type LoginOptions } from './client/login.js';
+export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult } from './client/messaging-session.js';
 export { MessagingServer, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats, type MessagingServerEvents, type SessionEvent } from './messaging/messaging-server.js';
 export { type Authorize, type AuthorizeRequest, type AuthorizeAction } from './messaging/sessions/client-protocol.js';
 export {

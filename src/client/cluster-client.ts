@@ -1,13 +1,18 @@
 import { EventEmitter } from 'node:events';
-import net, { type Socket } from 'node:net';
-import { AllServersFailedError, ClosedError, FulcrumError, NoServersError, ProtocolError } from '../errors.js';
+import type { Socket } from 'node:net';
+import { AllServersFailedError, ClosedError, InvalidArgumentError, KickedError, NoServersError, ProtocolError, type LoginError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
-import { encodeFrame, FrameDecoder, isMigrate, isPong, type MigrateMessage, type PingMessage } from '../protocol/frames.js';
+import { isMigrate, isPong, type MigrateMessage, type PingMessage, type PongMessage } from '../protocol/frames.js';
 import { defaultLogger, type Logger } from '../log/logger.js';
-import { isFrameOf, type KickedFrame, type MessageFrame, type MessageId, type SentFrame } from '../protocol/messages.js';
+import { KICK_REASONS, type MessageId } from '../protocol/messages.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
-import { isFinalLoginError, loginOn, type LoginOptions } from './login.js';
+import { isFinalLoginError, type LoginOptions } from './login.js';
+import { DEFAULT_SEND_TIMEOUT_MS, MessagingSession, type ReceivedMessage, type Resumed, type SendResult } from './messaging-session.js';
+import { TcpTransport } from './tcp-transport.js';
+import { nextFrame } from './transport.js';
+
+export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult } from './messaging-session.js';
 
 export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -15,6 +20,8 @@ export const DEFAULT_BACKOFF_BASE_MS = 100;
 export const DEFAULT_BACKOFF_MAX_MS = 5_000;
 /** After switching to the new server, the old connection is destroyed if its close takes longer than this. */
 export const DEFAULT_MIGRATE_CLOSE_MS = 1_000;
+/** disconnect() destroys the connection if the server has not closed it within this. */
+const DISCONNECT_LINGER_MS = 1_000;
 
 export interface ClusterClientOptions {
   /** Picks the server (discovery + strategy + pending picks). */
@@ -23,9 +30,9 @@ export interface ClusterClientOptions {
   downPolicy?: DownInstancePolicy;
   /** Key for sticky strategies such as `hash`. */
   key?: string;
-  /** Connect + first pong must finish within this. @default 3000 */
+  /** Connect + first pong (and the login, when there is one) must each finish within this. @default 3000 */
   connectTimeoutMs?: number;
-  /** Prove the connection with a ping/pong (the default protocol). @default true */
+  /** Prove the connection with a ping/pong (the default protocol). false leaves the socket's bytes to you (no messaging). @default true */
   ping?: boolean;
   /** Servers tried per connect() before giving up. @default 5 */
   maxAttempts?: number;
@@ -40,7 +47,7 @@ export interface ClusterClientOptions {
    * old connection. @default true
    */
   migrate?: boolean;
-  /** Where failed re-homing rounds go when nobody listens for 'failed'. @default defaultLogger() */
+  /** Where failed re-homing rounds and unexpected server refusals go when nobody listens for 'failed'. @default defaultLogger() */
   logger?: Logger;
   /** Disable Nagle so a small request leaves at once even with an earlier one unacknowledged. @default true */
   noDelay?: boolean;
@@ -48,32 +55,27 @@ export interface ClusterClientOptions {
   login?: LoginOptions;
   /** Acknowledge every received message at once (after the 'message' listeners ran). @default true */
   autoAck?: boolean;
-  /** send() gives up waiting for `sent` after this. @default 10000 */
+  /** send(), join() and leave() give up waiting for the server's answer after this. @default 10000 */
   sendTimeoutMs?: number;
 }
 
-/** A message pushed to this client (`message` frame). */
-export type ReceivedMessage = Omit<MessageFrame, 'type'>;
+/**
+ * Where a client is. `idle`: not connected and not trying (never connected, or a connect() failed);
+ * `connecting`: one attempt in flight (every connect() shares it); `connected`; `reconnecting`:
+ * the connection dropped, the next attempt waits for its backoff; `stopped`: the server refused
+ * the login or kicked the client, nothing more is tried until connect() is called again;
+ * `closed`: disconnect() was called, for good.
+ */
+export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'stopped' | 'closed';
 
-/** The answer to send(): whether the receiver acknowledged it, and if not, why (e.g. FULCRUM_USER_OFFLINE). */
-export interface SendResult {
-  delivered: boolean;
-  code?: string;
-}
-
-export const DEFAULT_SEND_TIMEOUT_MS = 10_000;
-
-/** An opened (and, with a login, logged-in) connection not yet adopted. */
-interface Dialed {
-  socket: Socket;
-  server: ServerInfo;
-  pongId: string | undefined;
-  decoder: FrameDecoder;
-  /** Frames that arrived right after the welcome. */
-  rest: unknown[];
-  /** Server id from `welcome`, when logged in. */
-  welcome: string | undefined;
-}
+const TRANSITIONS: Record<ClientState, readonly ClientState[]> = {
+  idle: ['connecting', 'closed'],
+  connecting: ['connected', 'idle', 'reconnecting', 'stopped', 'closed'],
+  connected: ['reconnecting', 'idle', 'stopped', 'closed'],
+  reconnecting: ['connecting', 'closed'],
+  stopped: ['connecting', 'closed'],
+  closed: [],
+};
 
 export interface ClusterClientEvents {
   connected: [server: ServerInfo, pongId: string | undefined];
@@ -92,8 +94,14 @@ export interface ClusterClientEvents {
   loggedIn: [user: string, server: string];
   /** A message from a push, a private send, a room or a broadcast. */
   message: [message: ReceivedMessage];
-  /** The server closed us on purpose (logged in elsewhere: 'replaced'; by an operator: 'kicked'); no re-homing follows. */
+  /** The server closed us on purpose (logged in elsewhere: 'replaced'; by an operator: 'kicked': `stopped` follows; too slow a reader: 'slow': the client re-homes). */
   kicked: [reason: string];
+  /**
+   * The client stopped for good because of the server: a login it refused (LoginError with its
+   * code, e.g. FULCRUM_TOKEN_EXPIRED) or a kick (KickedError). Emitted once per stop; no
+   * re-connect follows, and every connect() waiting for that attempt rejects with the same error.
+   */
+  stopped: [err: LoginError | KickedError];
 }
 
 /** Exponential backoff with jitter: uniform in [base, min(max, base·2^attempt)]; never above max. */
@@ -103,76 +111,159 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   return base + random() * Math.max(0, cap - base);
 }
 
+/** An opened (and, with a login, logged-in) connection not yet adopted. */
+interface Dialed {
+  transport: TcpTransport;
+  server: ServerInfo;
+  pongId: string | undefined;
+  resumed: Resumed;
+}
+
 /**
  * One logical client connection: discover, pick, connect straight to the server (no proxy),
- * and re-home with backoff and jitter when that server goes away.
+ * and re-home with backoff and jitter when that server goes away. Its messaging state (login,
+ * rooms, requests in flight, messages) lives in a MessagingSession that each new connection
+ * resumes.
  */
 export class ClusterClient extends EventEmitter<ClusterClientEvents> {
-  private sock: Socket | undefined;
-  private current: ServerInfo | undefined;
-  private closed = false;
+  private phase: ClientState = 'idle';
+  private current: { transport: TcpTransport; server: ServerInfo } | undefined;
+  private attempt: Promise<Socket> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private seq = 0;
+  /** Failed re-homing rounds since the last connection: the backoff exponent. */
+  private rehomeFailures = 0;
   private migrating = false;
+  private seq = 0;
+  private kickedReason: string | undefined;
+  private readonly session: MessagingSession;
   /** How often this client had to re-home. */
   reconnects = 0;
   /** How often it moved on a server's request. */
   migrations = 0;
-  private login: LoginOptions | undefined;
-  private readonly rooms = new Set<string>();
-  private readonly sends = new Map<MessageId, { resolve: (r: SendResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  private sendSeq = 0;
-  private kickedReason: string | undefined;
-  private barrier: { seq: number; resolve: () => void }[] = [];
 
   constructor(private readonly options: ClusterClientOptions) {
     super();
-    this.login = options.login;
+    this.session = new MessagingSession({
+      autoAck: options.autoAck ?? true,
+      timeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+      onMessage: (m) => this.emit('message', m),
+      onRefused: (e) => this.warn(e, `${e.message} (${e.code})`),
+    });
+    this.session.login = options.login;
+  }
+
+  get state(): ClientState {
+    return this.phase;
   }
 
   /** The user this client logs in as, if any. */
   get user(): string | undefined {
-    return this.login?.user;
+    return this.session.login?.user;
   }
 
-  /** Set when the server kicked this client. */
+  /** Set when the server kicked this client (until the next connect()). */
   get kicked(): string | undefined {
     return this.kickedReason;
   }
 
   get server(): ServerInfo | undefined {
-    return this.current;
+    return this.current?.server;
   }
 
   get socket(): Socket | undefined {
-    return this.sock;
+    return this.current?.transport.socket;
   }
 
   get isConnected(): boolean {
-    return this.sock !== undefined && !this.sock.destroyed;
+    return this.current !== undefined && this.current.transport.isOpen;
+  }
+
+  /** The rooms this client is in (joined again after every re-home). */
+  get rooms(): ReadonlySet<string> {
+    return this.session.joined;
+  }
+
+  private setState(to: ClientState): void {
+    if (this.phase === to) return;
+    if (!TRANSITIONS[this.phase].includes(to)) throw new Error(`ClusterClient: ${this.phase} → ${to} is not a transition`);
+    this.phase = to;
   }
 
   /**
    * Connects to the best server, trying others on failure (`avoid` names servers to skip while
-   * others exist). NoServersError when none is registered; AllServersFailedError after maxAttempts.
+   * others exist), and logs in when given a login. Calls made while an attempt runs share it (one
+   * socket). NoServersError when none is registered; AllServersFailedError after maxAttempts;
+   * LoginError when the server refuses the login (then the client is `stopped`).
    */
-  async connect(arg: Iterable<string> | LoginOptions = []): Promise<Socket> {
-    if (this.closed) throw new ClosedError('client');
+  connect(arg: Iterable<string> | LoginOptions = []): Promise<Socket> {
+    if (this.phase === 'closed') return Promise.reject(new ClosedError('client'));
     let avoid: Iterable<string> = [];
     if (Symbol.iterator in arg) avoid = arg;
-    else this.login = arg;
-    if (this.isConnected) return this.sock!;
+    else this.session.login = arg;
+    if (this.session.login && this.options.ping === false) return Promise.reject(InvalidArgumentError.format('login', 'needs the default protocol (ping: true)'));
+    // Connected (even if its close is being processed: the re-home follows on its own).
+    if (this.phase === 'connected') return Promise.resolve(this.current!.transport.socket);
+    if (this.attempt) return this.attempt;
+    const rehoming = this.phase === 'reconnecting';
+    clearTimeout(this.reconnectTimer);
+    return this.startAttempt(new Set(avoid), rehoming);
+  }
+
+  private startAttempt(avoid: Set<string>, rehoming: boolean): Promise<Socket> {
+    this.setState('connecting');
     this.kickedReason = undefined;
-    const d = await this.dial(new Set(avoid), false);
-    this.adopt(d);
-    this.emit('connected', d.server, d.pongId);
-    if (this.login && d.welcome !== undefined) this.emit('loggedIn', this.login.user, d.welcome);
-    return d.socket;
+    const attempt = this.dial(avoid, false).then(
+      (d) => {
+        this.attempt = undefined;
+        if (this.phase !== 'connecting') {
+          this.release(d);
+          throw new ClosedError('client');
+        }
+        this.adopt(d);
+        this.setState('connected');
+        this.rehomeFailures = 0;
+        if (rehoming) this.reconnects++;
+        this.emit('connected', d.server, d.pongId);
+        if (this.session.login && d.resumed.server !== undefined) this.emit('loggedIn', this.session.login.user, d.resumed.server);
+        return d.transport.socket;
+      },
+      (e: Error) => {
+        this.attempt = undefined;
+        this.afterFailure(e, rehoming);
+        throw e;
+      },
+    );
+    this.attempt = attempt;
+    return attempt;
+  }
+
+  private afterFailure(e: Error, rehoming: boolean): void {
+    if (this.phase !== 'connecting') return; // closed meanwhile
+    if (isFinalLoginError(e)) return this.stop(e);
+    if (!rehoming) return this.setState('idle');
+    this.setState('reconnecting');
+    const delay = this.reconnectDelay(++this.rehomeFailures);
+    if (this.listenerCount('failed') > 0) this.emit('failed', e, delay);
+    else this.warn(e, `reconnect failed: ${e.message}`, { delayMs: delay });
+    this.scheduleReconnect(delay);
+  }
+
+  /** The server said no for good: no more attempts until the application calls connect() again. */
+  private stop(err: LoginError | KickedError): void {
+    if (this.phase === 'stopped' || this.phase === 'closed') return;
+    this.setState('stopped');
+    clearTimeout(this.reconnectTimer);
+    this.emit('stopped', err);
+  }
+
+  private warn(err: Error, msg: string, extra: Record<string, unknown> = {}): void {
+    (this.options.logger ?? defaultLogger()).warn({ component: 'ClusterClient', err, code: (err as { code?: unknown }).code, ...extra }, msg);
   }
 
   /**
-   * Picks and opens a connection without adopting it. On a migration (`migrated`), servers in
-   * `tried` stay excluded even when that leaves none: then the client is better off staying.
+   * Picks and opens a connection (proved and resumed) without adopting it. On a migration
+   * (`migrated`), servers in `tried` stay excluded even when that leaves none: then the client is
+   * better off staying.
    */
   private async dial(tried: Set<string>, migrated: boolean): Promise<Dialed> {
     const maxAttempts = this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -191,143 +282,120 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         }
         throw e;
       }
+      let transport: TcpTransport | undefined;
       try {
-        const { socket, pongId, decoder } = await this.open(server, migrated);
-        let rest: unknown[] = [];
-        let welcome: string | undefined;
-        if (this.login) {
-          try {
-            const r = await loginOn(socket, decoder, this.login, this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS);
-            rest = r.rest;
-            welcome = r.welcome.server;
-          } catch (e) {
-            socket.destroy();
-            throw e;
-          }
-        }
-        if (this.closed) {
-          socket.destroy();
-          throw new ClosedError('client');
-        }
+        transport = await TcpTransport.dial(server.ip, server.port, { timeoutMs: this.timeoutMs, noDelay: this.options.noDelay ?? true });
+        const pongId = this.options.ping === false ? undefined : await this.prove(transport, migrated);
+        const resumed = await this.session.resume(transport, this.timeoutMs);
+        if (this.closed) throw new ClosedError('client');
         this.options.downPolicy?.succeed(server.name);
-        return { socket, server, pongId, decoder, rest, welcome };
+        return { transport, server, pongId, resumed };
       } catch (e) {
+        transport?.destroy();
+        this.options.provider.release(server.name);
         if (e instanceof ClosedError) throw e;
-        if (isFinalLoginError(e)) {
-          this.options.provider.release(server.name);
-          throw e; // another server would refuse the same token
-        }
+        if (isFinalLoginError(e)) throw e; // another server would refuse the same login
         lastError = e;
         tried.add(server.name);
-        this.options.provider.release(server.name);
         this.options.downPolicy?.fail(server.name);
       }
     }
     throw new AllServersFailedError(maxAttempts, lastError);
   }
 
+  /** A getter, so checks after an await are not narrowed away. */
+  private get closed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  private get timeoutMs(): number {
+    return this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
+  }
+
+  /** The default protocol's first ping: the answer proves the server serves us (a full or draining one closes instead). */
+  private async prove(t: TcpTransport, migrated: boolean): Promise<string> {
+    const seq = ++this.seq;
+    const hello: PingMessage = migrated ? { type: 'ping', seq, migrated: true } : { type: 'ping', seq };
+    t.send(hello);
+    const pong = await nextFrame(t, (m): m is PongMessage => isPong(m) && m.seq === seq, this.timeoutMs, {
+      onTimeout: () => new ProtocolError(`no pong from ${t.peer} within ${this.timeoutMs} ms`),
+      onClose: () => new ProtocolError(`${t.peer} closed the connection (full or draining)`),
+    });
+    return pong.id;
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => setTimeout(r, ms));
   }
 
-  private open(server: ServerInfo, migrated = false): Promise<{ socket: Socket; pongId: string | undefined; decoder: FrameDecoder }> {
-    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CLIENT_CONNECT_TIMEOUT_MS;
-    const ping = this.options.ping ?? true;
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: server.ip, port: server.port, noDelay: this.options.noDelay ?? true });
-      const decoder = new FrameDecoder();
-      const seq = ++this.seq;
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(err);
-      };
-      const timer = setTimeout(() => fail(new Error(`no ${ping ? 'pong' : 'connection'} from ${server.ip}:${server.port} within ${timeoutMs} ms`)), timeoutMs);
-      const onData = (chunk: Buffer) => {
-        let msgs: unknown[];
-        try {
-          msgs = decoder.push(chunk);
-        } catch (e) {
-          fail(e as Error);
-          return;
-        }
-        const pong = msgs.find(isPong);
-        if (pong && pong.seq === seq) done(pong.id);
-      };
-      const onEnd = () => fail(new ProtocolError(`${server.ip}:${server.port} closed the connection (full or draining)`));
-      const done = (pongId: string | undefined) => {
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.off('error', fail);
-        socket.off('end', onEnd);
-        socket.off('close', onEnd);
-        resolve({ socket, pongId, decoder });
-      };
-      socket.once('error', fail);
-      socket.once('end', onEnd);
-      socket.once('close', onEnd);
-      socket.once('connect', () => {
-        if (!ping) return done(undefined);
-        socket.on('data', onData);
-        const hello: PingMessage = migrated ? { type: 'ping', seq, migrated: true } : { type: 'ping', seq };
-        socket.write(encodeFrame(hello));
-      });
-    });
+  private release(d: Dialed): void {
+    d.transport.destroy();
+    this.options.provider.release(d.server.name);
   }
 
   private adopt(d: Dialed): void {
-    const { socket, server, decoder } = d;
-    this.sock = socket;
-    this.current = server;
-    socket.on('error', () => {});
-    if (this.options.ping ?? true) {
-      // The default protocol: `migrate` and, once logged in, the messaging frames.
-      for (const m of d.rest) this.onFrame(m, socket, server);
-      socket.on('data', (chunk: Buffer) => {
-        let msgs: unknown[];
-        try {
-          msgs = decoder.push(chunk);
-        } catch {
-          socket.destroy(); // a broken stream: re-home as after any drop
-          return;
-        }
-        for (const m of msgs) this.onFrame(m, socket, server);
-      });
+    const { transport, server } = d;
+    this.current = { transport, server };
+    if (this.options.ping === false) {
+      transport.raw();
+    } else {
+      this.session.attach(transport, d.resumed);
+      transport.receive((m) => this.onFrame(transport, server, m));
     }
-    socket.resume(); // do not let bytes pile up
-    for (const room of this.rooms) socket.write(encodeFrame({ type: 'join', room }));
-    socket.once('close', () => {
-      if (this.sock !== socket) return;
-      this.sock = undefined;
-      this.failSends(new FulcrumError('FULCRUM_DISCONNECTED', 'the connection closed before the answer'));
-      const again = !this.closed && this.kickedReason === undefined && (this.options.reconnect ?? true);
-      this.emit('disconnected', server, again);
-      if (again) {
-        this.options.downPolicy?.fail(server.name);
-        this.scheduleReconnect(0, server.name);
-      }
-    });
+    void transport.closed.then((cause) => this.onClosed(transport, server, cause));
   }
 
-  /** Make-before-break: the new connection answers its ping before the old one is closed. */
-  private async follow(old: Socket, from: ServerInfo, m: MigrateMessage): Promise<void> {
-    if (this.migrating || this.closed || this.sock !== old) return;
+  private onClosed(t: TcpTransport, server: ServerInfo, cause: Error | undefined): void {
+    this.session.detach(t, cause);
+    if (this.current?.transport !== t) return; // one we left behind (migration, disconnect)
+    this.current = undefined;
+    if (this.phase !== 'connected') {
+      this.emit('disconnected', server, false); // stopped (kicked)
+      return;
+    }
+    const again = this.options.reconnect ?? true;
+    this.setState(again ? 'reconnecting' : 'idle');
+    this.emit('disconnected', server, again);
+    if (again) {
+      this.options.downPolicy?.fail(server.name);
+      // The server we just lost may still be registered (a crash is noticed only at session timeout).
+      this.scheduleReconnect(0, server.name);
+    }
+  }
+
+  private onFrame(t: TcpTransport, server: ServerInfo, m: unknown): void {
+    if (isMigrate(m)) {
+      if (this.options.migrate ?? true) void this.follow(t, server, m);
+      return;
+    }
+    const outcome = this.session.onFrame(t, m);
+    // A connection we left behind (or are leaving: our new login there replaces it) does not count.
+    if (outcome.kind === 'kicked' && t === this.current?.transport && !this.migrating) {
+      this.emit('kicked', outcome.reason);
+      // A slow reader may come back (the server only shed its backlog); replaced or kicked may not.
+      if (outcome.reason === KICK_REASONS.slow) return;
+      this.kickedReason = outcome.reason;
+      this.stop(new KickedError(outcome.reason));
+      t.end(DISCONNECT_LINGER_MS);
+    }
+  }
+
+  /** Make-before-break: the new connection answers its ping (and welcomes the login) before the old one is closed. */
+  private async follow(old: TcpTransport, from: ServerInfo, m: MigrateMessage): Promise<void> {
+    if (this.migrating || this.phase !== 'connected' || this.current?.transport !== old) return;
     this.migrating = true;
     try {
       const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
-      if (this.closed || this.sock !== old || old.destroyed) {
+      if (this.phase !== 'connected' || this.current?.transport !== old || !old.isOpen) {
         // The old connection dropped meanwhile and the usual re-homing took over.
-        next.socket.destroy();
-        this.options.provider.release(next.server.name);
+        this.release(next);
         return;
       }
       this.adopt(next);
       this.migrations++;
       this.emit('migrated', from, next.server, m.reason);
-      if (this.login && next.welcome !== undefined) this.emit('loggedIn', this.login.user, next.welcome);
-      const t = setTimeout(() => old.destroy(), DEFAULT_MIGRATE_CLOSE_MS);
-      old.once('close', () => clearTimeout(t));
-      old.end();
+      if (this.session.login && next.resumed.server !== undefined) this.emit('loggedIn', this.session.login.user, next.resumed.server);
+      old.end(DEFAULT_MIGRATE_CLOSE_MS);
     } catch (e) {
       if (!(e instanceof ClosedError)) this.emit('migrateFailed', e as Error, from);
     } finally {
@@ -335,142 +403,53 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     }
   }
 
-  private onFrame(m: unknown, from: Socket, server: ServerInfo): void {
-    if (isMigrate(m)) {
-      if (this.options.migrate ?? true) void this.follow(from, server, m);
-    } else if (isFrameOf<MessageFrame>(m, 'message')) {
-      const { type: _t, ...msg } = m;
-      this.emit('message', msg);
-      if (this.options.autoAck ?? true) this.ackOn(from, m.id);
-    } else if (isFrameOf<SentFrame>(m, 'sent')) {
-      const p = this.sends.get(m.id);
-      if (!p) return;
-      this.sends.delete(m.id);
-      clearTimeout(p.timer);
-      p.resolve(m.code === undefined ? { delivered: m.delivered === true } : { delivered: m.delivered === true, code: String(m.code) });
-    } else if (isFrameOf<KickedFrame>(m, 'kicked')) {
-      // A connection we left behind (or are leaving: our new login there replaces it) does not count.
-      if (from !== this.sock || this.migrating) return;
-      this.kickedReason = String(m.reason);
-      this.emit('kicked', this.kickedReason);
-    } else if (isPong(m)) {
-      this.barrier = this.barrier.filter((b) => (b.seq === m.seq ? (b.resolve(), false) : true));
-    }
-  }
-
-  private write(frame: object): void {
-    if (!this.sock || this.sock.destroyed) throw new FulcrumError('FULCRUM_DISCONNECTED', 'not connected');
-    this.sock.write(encodeFrame(frame));
-  }
-
-  private ackOn(socket: Socket, id: MessageId): void {
-    if (!socket.destroyed) socket.write(encodeFrame({ type: 'ack', id }));
-  }
-
   /** Acknowledges a message (automatic unless autoAck is false). */
   ack(id: MessageId): void {
-    if (this.sock) this.ackOn(this.sock, id);
+    this.session.ack(id);
   }
 
-  /** Resolves once the server processed everything sent before (a ping round trip on the same socket). */
-  private sync(): Promise<void> {
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new FulcrumError('FULCRUM_DISCONNECTED', 'no pong')), this.options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS);
-      this.barrier.push({
-        seq,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-      this.write({ type: 'ping', seq });
-    });
+  /**
+   * Joins a room (kept across re-homes); resolves once the server has taken it in. Rejects at once
+   * with DisconnectedError (FULCRUM_DISCONNECTED) when not connected or when the connection drops
+   * first, with RequestRefusedError (the server's code) when the server refuses; then the client
+   * is not in the room.
+   */
+  join(room: string): Promise<void> {
+    return this.session.join(room);
   }
 
-  /** Joins a room (kept across re-homes); resolves once the server has taken it in. */
-  async join(room: string): Promise<void> {
-    this.rooms.add(room);
-    this.write({ type: 'join', room });
-    await this.sync();
-  }
-
-  async leave(room: string): Promise<void> {
-    this.rooms.delete(room);
-    this.write({ type: 'leave', room });
-    await this.sync();
+  /** Leaves a room; same errors as join(), and the room is left (not joined again) even then. */
+  leave(room: string): Promise<void> {
+    return this.session.leave(room);
   }
 
   /** A private message to another user, routed through the cluster; resolves with the `sent` answer. */
   send(to: string, body: unknown): Promise<SendResult> {
-    const id = ++this.sendSeq;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.sends.delete(id);
-        reject(new FulcrumError('FULCRUM_SEND_TIMEOUT', `no answer to send ${id}`));
-      }, this.options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS);
-      this.sends.set(id, { resolve, reject, timer });
-      try {
-        this.write({ type: 'send', id, to, body });
-      } catch (e) {
-        clearTimeout(timer);
-        this.sends.delete(id);
-        reject(e as Error);
-      }
-    });
+    return this.session.send(to, body);
   }
 
-  private failSends(e: Error): void {
-    for (const p of this.sends.values()) {
-      clearTimeout(p.timer);
-      p.reject(e);
-    }
-    this.sends.clear();
-    this.barrier = [];
-  }
-
-  /** `delay` is the wait the 'failed' event already announced; the jittered backoff otherwise. */
-  private scheduleReconnect(attempt: number, lostName?: string, delay = this.reconnectDelay(attempt)): void {
-    if (this.closed) return;
+  private scheduleReconnect(delay: number, lostName?: string): void {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      // The server we just lost may still be registered (a crash is noticed only at session timeout).
-      this.connect(lostName ? [lostName] : []).then(
-        () => {
-          this.reconnects++;
-        },
-        (e: Error) => {
-          if (this.closed) return;
-          const next = this.reconnectDelay(attempt + 1);
-          if (this.listenerCount('failed') > 0) this.emit('failed', e, next);
-          else (this.options.logger ?? defaultLogger()).warn({ component: 'ClusterClient', err: e, code: (e as { code?: unknown }).code, delayMs: next }, `reconnect failed: ${e.message}`);
-          this.scheduleReconnect(attempt + 1, undefined, next);
-        },
-      );
+      if (this.phase !== 'reconnecting') return;
+      // Failures are handled (and reported) in afterFailure; a connect() sharing this attempt gets them too.
+      this.startAttempt(new Set(lostName ? [lostName] : []), true).catch(() => {});
     }, delay);
   }
 
-  private reconnectDelay(attempt: number): number {
-    return attempt === 0 ? 0 : backoffDelay(attempt, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
+  private reconnectDelay(failures: number): number {
+    return failures === 0 ? 0 : backoffDelay(failures, this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS, this.options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS);
   }
 
-  /** Closes the connection for good (no re-homing). */
+  /** Closes the connection for good (no re-homing); requests waiting for an answer fail with DisconnectedError. */
   async disconnect(): Promise<void> {
-    this.closed = true;
+    if (this.phase === 'closed') return;
+    this.setState('closed');
     clearTimeout(this.reconnectTimer);
-    const s = this.sock;
-    this.sock = undefined;
-    if (!s || s.destroyed) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        s.destroy();
-        resolve();
-      }, 1_000);
-      s.once('close', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      s.end();
-    });
+    const c = this.current;
+    this.current = undefined;
+    if (!c || !c.transport.isOpen) return;
+    c.transport.end(DISCONNECT_LINGER_MS);
+    await c.transport.closed;
   }
 }

@@ -9,7 +9,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export type CliCommand = 'zk' | 'servers' | 'clients' | 'watch' | 'demo';
 /** Every command under src/tools/cli. */
-export type AnyCliCommand = CliCommand | 'alloc' | 'loadtest' | 'push' | 'redis';
+export type AnyCliCommand = CliCommand | 'alloc' | 'loadtest' | 'push' | 'redis' | 'soak';
 
 export const DEFAULT_CLI_TIMEOUT_MS = 20_000;
 

@@ -8,7 +8,7 @@ import { scrape } from '../helpers/metrics.js';
 import { eventually } from '../helpers/eventually.js';
 import { freshRoot, rawZk, testZk } from '../helpers/zk.js';
 
-const ALL: AnyCliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo', 'alloc', 'loadtest', 'push', 'redis'];
+const ALL: AnyCliCommand[] = ['zk', 'servers', 'clients', 'watch', 'demo', 'alloc', 'loadtest', 'push', 'redis', 'soak'];
 
 /** Arguments that make each command valid up to the point of connecting (to a ZooKeeper that is not there). */
 const VALID: Record<AnyCliCommand, string[]> = {
@@ -21,6 +21,7 @@ const VALID: Record<AnyCliCommand, string[]> = {
   loadtest: ['ramp', '--zk', '127.0.0.1:1'],
   push: ['online', '--zk', '127.0.0.1:1'],
   redis: ['status', '--port', '1'],
+  soak: ['--zk', '127.0.0.1:1', '--seconds', '10'],
 };
 
 function assertUsageExit(r: CliResult, label: string, pattern: RegExp): void {

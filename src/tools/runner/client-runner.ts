@@ -8,6 +8,7 @@ import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import { ZkSession } from '../../zk/session.js';
 import type { LoginOptions } from '../../client/login.js';
+import type { ReceivedMessage } from '../../client/messaging-session.js';
 import { defaultLogger, type Logger } from '../../log/logger.js';
 import { FulcrumError } from '../../errors.js';
 
@@ -64,6 +65,10 @@ export interface ClientRunnerEvents {
   migrated: [index: number, from: ServerInfo, to: ServerInfo];
   /** The client's connection dropped (it re-homes unless stopped). */
   dropped: [index: number, server: ServerInfo];
+  /** A logged-in client received a message (and acknowledged it). */
+  message: [index: number, message: ReceivedMessage];
+  /** The server refused the client's login or kicked it: it does not reconnect. */
+  stopped: [index: number, err: Error];
 }
 
 const codeOf = (e: Error) => (e instanceof FulcrumError ? e.code : (e as { code?: string }).code);
@@ -81,7 +86,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   private readonly readSessions: ZkSession[] = [];
   private readonly readSlots: Semaphore | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private stopped = false;
+  private halted = false;
   private readonly log: Logger;
   connected = 0;
   failed = 0;
@@ -89,6 +94,12 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
   migrations = 0;
   /** Connections that dropped under a client (a migration never counts here). */
   drops = 0;
+  /** Messages received per client (index), when they log in. */
+  readonly received: number[] = [];
+  /** Messages received by all clients. */
+  messages = 0;
+  /** Clients the server refused or kicked (they do not reconnect). */
+  stopped = 0;
 
   constructor(private readonly options: ClientRunnerOptions) {
     super();
@@ -126,7 +137,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     await this.cache?.start();
     await Promise.all(this.readSessions.map((s) => s.start()));
     const attempts: Promise<void>[] = [];
-    for (let i = 0; i < this.options.count && !this.stopped; i++) {
+    for (let i = 0; i < this.options.count && !this.halted; i++) {
       attempts.push(this.launch(i));
       if (this.options.staggerMs > 0 && i < this.options.count - 1) await this.sleep(this.options.staggerMs);
     }
@@ -156,7 +167,18 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
       login: this.options.login?.(i),
     });
     this.clients.push(client);
+    this.received[i] = 0;
     let first = true;
+    client.on('message', (m) => {
+      this.received[i]!++;
+      this.messages++;
+      this.emit('message', i, m);
+    });
+    client.on('stopped', (e) => {
+      this.stopped++;
+      this.log.warn({ err: e, code: codeOf(e), client: i }, `client ${i} stopped: ${e.message}`);
+      this.emit('stopped', i, e);
+    });
     client.on('connected', (server) => {
       if (!first) {
         this.log.debug({ client: i, server: server.name }, `client ${i} re-homed to ${server.name}`);
@@ -168,7 +190,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
       this.emit('migrated', i, from, to);
     });
     client.on('disconnected', (server) => {
-      if (this.stopped) return;
+      if (this.halted) return;
       this.drops++;
       this.emit('dropped', i, server);
     });
@@ -210,7 +232,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
 
   /** Disconnects every client and stops watching; does not close the session. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.halted = true;
     for (const t of this.timers) clearTimeout(t);
     await Promise.all(this.clients.map((c) => c.disconnect()));
     this.cache?.close();

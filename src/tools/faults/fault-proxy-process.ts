@@ -1,11 +1,15 @@
 // The fault proxy's child process: forwards 127.0.0.1:<listen port> to 127.0.0.1:<target port>
-// and obeys cut/blackhole/close messages from its parent (test/helpers/fault-proxy.ts).
+// and obeys cut/blackhole/close messages from its parent (src/tools/faults/fault-proxy.ts).
 // It runs out of process on purpose: zk.close() blocks the test's event loop (a synchronous
 // poll of up to 1.5 s), so an in-process proxy could not forward the close request meanwhile.
 import net from 'node:net';
 
-/** What the proxy drops: nothing, both directions (partition), or only server→client bytes. */
-export type Blackhole = boolean | 'down';
+/**
+ * What the proxy does with the bytes: forwards them (false), drops both directions (true) or only
+ * server→client bytes ('down'), or holds both directions without losing any ('stall': a partition
+ * as TCP sees it; they flow again on heal, unless an end closed its connection meanwhile).
+ */
+export type Blackhole = boolean | 'down' | 'stall';
 
 /** What the parent can ask for. */
 export type ProxyCommand = { op: 'cut' } | { op: 'blackhole'; arg: Blackhole } | { op: 'close' };
@@ -34,11 +38,15 @@ function runProxy(targetPort: number): void {
       client.destroy();
       upstream.destroy();
     };
+    if (holed === 'stall') {
+      client.pause();
+      upstream.pause();
+    }
     client.on('data', (b: Buffer) => {
       if (holed !== true) upstream.write(b);
     });
     upstream.on('data', (b: Buffer) => {
-      if (!holed) client.write(b);
+      if (holed !== true && holed !== 'down') client.write(b);
     });
     for (const s of [client, upstream]) {
       s.on('error', drop);
@@ -62,6 +70,15 @@ function runProxy(targetPort: number): void {
         break;
       case 'blackhole':
         holed = req.arg;
+        for (const { client, upstream } of pairs) {
+          if (holed === 'stall') {
+            client.pause();
+            upstream.pause();
+          } else {
+            client.resume();
+            upstream.resume();
+          }
+        }
         break;
       case 'close':
         cut();
@@ -76,7 +93,7 @@ function runProxy(targetPort: number): void {
 
 const port = Number(process.argv[2]);
 if (!process.send || !Number.isInteger(port) || port <= 0 || port > 65_535) {
-  console.error('fault-proxy-process: run it through startProxy() in test/helpers/fault-proxy.ts, with the target port as argument');
+  console.error('fault-proxy-process: run it through startProxy() in src/tools/faults/fault-proxy.ts, with the target port as argument');
   process.exit(2);
 }
 runProxy(port);

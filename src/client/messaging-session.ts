@@ -1,0 +1,227 @@
+import { DisconnectedError, LoginError, RequestRefusedError, RequestTimeoutError } from '../errors.js';
+import { isPong } from '../protocol/frames.js';
+import { isFrameOf, type ErrorFrame, type KickedFrame, type LoginFrame, type MessageFrame, type MessageId, type SentFrame, type WelcomeFrame } from '../protocol/messages.js';
+import { LOGIN_CLOSED, LOGIN_TIMEOUT, type LoginOptions } from './login.js';
+import { nextFrame, type Transport } from './transport.js';
+
+export const DEFAULT_SEND_TIMEOUT_MS = 10_000;
+
+/** A message pushed to this client (`message` frame). */
+export type ReceivedMessage = Omit<MessageFrame, 'type'>;
+
+/** The answer to send(): whether the receiver acknowledged it, and if not, why (e.g. FULCRUM_USER_OFFLINE). */
+export interface SendResult {
+  delivered: boolean;
+  code?: string;
+}
+
+/** What resume() told a new connection: the server id from `welcome` and the rooms it joined there. */
+export interface Resumed {
+  server: string | undefined;
+  rooms: ReadonlySet<string>;
+}
+
+/** What a frame meant to the session. */
+export type FrameOutcome = { kind: 'handled' } | { kind: 'kicked'; reason: string } | { kind: 'other' };
+
+export interface MessagingSessionOptions {
+  /** Acknowledge every message once `onMessage` returned. */
+  autoAck: boolean;
+  /** send(), join() and leave() give up waiting for the server's answer after this. */
+  timeoutMs: number;
+  onMessage: (message: ReceivedMessage) => void;
+  /** The server sent an `error` frame that answers no request of ours (it closes that connection next). */
+  onRefused: (err: RequestRefusedError) => void;
+}
+
+/** A join or leave waiting for the pong that follows it on the same connection. */
+interface Confirmation {
+  op: string;
+  seq: number;
+  transport: Transport;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingSend {
+  op: string;
+  transport: Transport;
+  resolve: (r: SendResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * A client's messaging state, whatever connection carries it: who it logs in as, its rooms, the
+ * requests waiting for an answer, and the messages it receives. The connection layer
+ * (ClusterClient) hands it each new connection (resume, then attach) and tells it when one closed
+ * (detach).
+ */
+export class MessagingSession {
+  login: LoginOptions | undefined;
+  private readonly rooms = new Set<string>();
+  private transport: Transport | undefined;
+  private confirmations: Confirmation[] = [];
+  private readonly sends = new Map<MessageId, PendingSend>();
+  /** An `error` frame a connection got before it closed: the cause its pending requests fail with. */
+  private readonly refusals = new WeakMap<Transport, RequestRefusedError>();
+  private seq = 0;
+  private sendSeq = 0;
+
+  constructor(private readonly options: MessagingSessionOptions) {}
+
+  /** The rooms this client is in (and joins again on every new connection). */
+  get joined(): ReadonlySet<string> {
+    return this.rooms;
+  }
+
+  /**
+   * The one place where a new connection learns who this client is and where it was: `login`,
+   * then a `join` per room. Fields a server needs to resume more (history positions) go here.
+   * Rejects with LoginError: the server's code for a refusal, LOGIN_TIMEOUT / LOGIN_CLOSED otherwise.
+   */
+  async resume(t: Transport, timeoutMs: number): Promise<Resumed> {
+    const login = this.login;
+    if (!login) return { server: undefined, rooms: new Set() };
+    const token = typeof login.token === 'function' ? await login.token() : login.token;
+    const frame: LoginFrame = token === undefined ? { type: 'login', user: login.user } : { type: 'login', user: login.user, token };
+    t.send(frame);
+    const answer = await nextFrame(t, (m): m is WelcomeFrame | ErrorFrame => isFrameOf(m, 'welcome') || isFrameOf(m, 'error'), timeoutMs, {
+      onTimeout: () => new LoginError(LOGIN_TIMEOUT, `login as ${login.user}: no welcome from ${t.peer} within ${timeoutMs} ms`),
+      onClose: () => new LoginError(LOGIN_CLOSED, `login as ${login.user}: ${t.peer} closed the connection`),
+    });
+    if (answer.type === 'error') throw new LoginError(String(answer.code), `login as ${login.user} refused: ${String(answer.message)}`);
+    const rooms = new Set(this.rooms);
+    for (const room of rooms) t.send({ type: 'join', room });
+    return { server: String(answer.server), rooms };
+  }
+
+  /** `t` (resumed) carries the session from now on: rooms changed since resume() are caught up, waiting joins and leaves are confirmed there. */
+  attach(t: Transport, resumed: Resumed): void {
+    this.transport = t;
+    for (const room of this.rooms) if (!resumed.rooms.has(room)) t.send({ type: 'join', room });
+    for (const room of resumed.rooms) if (!this.rooms.has(room)) t.send({ type: 'leave', room });
+    for (const c of this.confirmations) {
+      if (c.transport === t) continue;
+      c.transport = t;
+      c.seq = ++this.seq;
+      t.send({ type: 'ping', seq: c.seq });
+    }
+  }
+
+  /** `t` closed: every request that waits for an answer on it fails now. */
+  detach(t: Transport, cause: Error | undefined): void {
+    if (this.transport === t) this.transport = undefined;
+    const why = this.refusals.get(t) ?? cause;
+    const failing = this.confirmations.filter((c) => c.transport === t);
+    this.confirmations = this.confirmations.filter((c) => c.transport !== t);
+    for (const c of failing) {
+      clearTimeout(c.timer);
+      c.reject(new DisconnectedError(c.op, { cause: why }));
+    }
+    for (const [id, s] of this.sends) {
+      if (s.transport !== t) continue;
+      this.sends.delete(id);
+      clearTimeout(s.timer);
+      s.reject(new DisconnectedError(s.op, { cause: why }));
+    }
+  }
+
+  /** Handles one frame from `t` (the current connection or one being left). */
+  onFrame(t: Transport, m: unknown): FrameOutcome {
+    if (isFrameOf<MessageFrame>(m, 'message')) {
+      const { type: _t, ...msg } = m;
+      this.options.onMessage(msg);
+      if (this.options.autoAck) t.send({ type: 'ack', id: m.id });
+    } else if (isFrameOf<SentFrame>(m, 'sent')) {
+      const s = this.sends.get(m.id);
+      if (!s || s.transport !== t) return { kind: 'handled' };
+      this.sends.delete(m.id);
+      clearTimeout(s.timer);
+      s.resolve(m.code === undefined ? { delivered: m.delivered === true } : { delivered: m.delivered === true, code: String(m.code) });
+    } else if (isPong(m)) {
+      const c = this.confirmations.find((x) => x.transport === t && x.seq === m.seq);
+      if (c) this.settle(c, undefined);
+    } else if (isFrameOf<ErrorFrame>(m, 'error')) {
+      // The server answers frames in order: an error before a join's pong is that join's answer.
+      const c = this.confirmations.find((x) => x.transport === t);
+      const refusal = new RequestRefusedError(String(m.code), c?.op ?? `a request on ${t.peer}`, String(m.message));
+      if (c) this.settle(c, refusal);
+      else {
+        this.refusals.set(t, refusal);
+        this.options.onRefused(refusal);
+      }
+    } else if (isFrameOf<KickedFrame>(m, 'kicked')) {
+      return { kind: 'kicked', reason: String(m.reason) };
+    } else {
+      return { kind: 'other' };
+    }
+    return { kind: 'handled' };
+  }
+
+  /** Acknowledges a message on the current connection (automatic unless autoAck is false). */
+  ack(id: MessageId): void {
+    this.transport?.send({ type: 'ack', id });
+  }
+
+  /** Joins a room (kept across connections); resolves once the server has taken it in. A join that fails leaves the client out of the room. */
+  join(room: string): Promise<void> {
+    const had = this.rooms.has(room);
+    this.rooms.add(room);
+    return this.confirm(`join ${room}`, { type: 'join', room }).catch((e: unknown) => {
+      if (!had) {
+        this.rooms.delete(room);
+        this.transport?.send({ type: 'leave', room }); // the server may have taken it after all (a timeout)
+      }
+      throw e;
+    });
+  }
+
+  /** Leaves a room; the room is not joined again on a new connection, even when this rejects. */
+  leave(room: string): Promise<void> {
+    this.rooms.delete(room);
+    return this.confirm(`leave ${room}`, { type: 'leave', room });
+  }
+
+  /** A private message to another user; resolves with the `sent` answer. */
+  send(to: string, body: unknown): Promise<SendResult> {
+    const id = ++this.sendSeq;
+    const op = `send to ${to}`;
+    const t = this.transport;
+    if (!t || !t.send({ type: 'send', id, to, body })) return Promise.reject(new DisconnectedError(op));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.sends.delete(id);
+        reject(new RequestTimeoutError('FULCRUM_SEND_TIMEOUT', op, this.options.timeoutMs));
+      }, this.options.timeoutMs);
+      this.sends.set(id, { op, transport: t, resolve, reject, timer });
+    });
+  }
+
+  /** Sends `frame` and a ping after it: the pong says the server processed the frame. */
+  private confirm(op: string, frame: object): Promise<void> {
+    const t = this.transport;
+    if (!t || !t.send(frame)) return Promise.reject(new DisconnectedError(op));
+    const seq = ++this.seq;
+    t.send({ type: 'ping', seq });
+    return new Promise((resolve, reject) => {
+      const c: Confirmation = {
+        op,
+        seq,
+        transport: t,
+        resolve,
+        reject,
+        timer: setTimeout(() => this.settle(c, new RequestTimeoutError('FULCRUM_REQUEST_TIMEOUT', op, this.options.timeoutMs)), this.options.timeoutMs),
+      };
+      this.confirmations.push(c);
+    });
+  }
+
+  private settle(c: Confirmation, err: Error | undefined): void {
+    this.confirmations = this.confirmations.filter((x) => x !== c);
+    clearTimeout(c.timer);
+    if (err) c.reject(err);
+    else c.resolve();
+  }
+}
