@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { AllocService } from '../src/alloc/alloc-service.js';
-import { PushClient } from '../src/messaging/push-client.js';
+import { PushClient } from '../src/messaging/router.js';
 import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
 import { ZkClient } from '../src/zk/zk-client.js';

@@ -3,7 +3,7 @@
 // pushes per second and push → receipt latency through the library PushClient, broadcast to 10,000.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { PushClient } from '../src/messaging/push-client.js';
+import { PushClient } from '../src/messaging/router.js';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frames.js';
 import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';

@@ -13,7 +13,7 @@ import { ListenError } from '../server/cluster-server.js';
 import { validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { defaultLogger, type Logger } from '../log/logger.js';
-import { PushClient } from '../messaging/push-client.js';
+import { PushClient } from '../messaging/router.js';
 import { DEFAULT_TOKEN_TTL_MS, issueToken } from '../messaging/token.js';
 import { AllocMetrics, type MetricRoute } from './alloc-metrics.js';
 import { allocList, spreadOf, summarize, totalConnections } from './cluster-view.js';

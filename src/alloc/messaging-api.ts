@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayUnavailableError, MessageTooLargeError, PushTimeoutError, UserOfflineError } from '../errors.js';
-import type { PushClient } from '../messaging/push-client.js';
+import type { PushClient } from '../messaging/router.js';
 import { requireAdmin } from './admin-auth.js';
 import { GatewayUnavailableHttpError, PayloadTooLargeError, PushTimeoutHttpError, UserOfflineHttpError } from './http-errors.js';
-import { MAX_MESSAGE_BYTES } from '../messaging/push-client.js';
+import { MAX_MESSAGE_BYTES } from '../messaging/router.js';
 import { readJsonBody, sendJson } from './http-io.js';
 import { parseFanout, parseName, parseOnline, parsePush } from './messaging-request.js';
 import { parseQuery, singleParam } from './request-target.js';

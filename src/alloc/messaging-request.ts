@@ -1,6 +1,6 @@
 import { pack } from 'msgpackr';
 import { isName, MAX_NAME_BYTES } from '../protocol/messages.js';
-import { DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES } from '../messaging/push-client.js';
+import { DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES } from '../messaging/router.js';
 import { BadRequestError, PayloadTooLargeError } from './http-errors.js';
 
 /** Most users one `POST /push` may name. */

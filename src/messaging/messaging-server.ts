@@ -5,10 +5,10 @@ import { protectedAcl } from '../registry/registration.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
-import { GatewayServer } from './gateway-server.js';
-import { DEFAULT_ACK_TIMEOUT_MS, PushClient } from './push-client.js';
-import { routesRootOf } from './route.js';
-import { RouteShards } from './route-shards.js';
+import { GatewayServer } from './gateway/gateway-server.js';
+import { DEFAULT_ACK_TIMEOUT_MS, PushClient } from './router.js';
+import { routesRootOf } from './routes/route.js';
+import { RouteShards } from './routes/route-shards.js';
 import { UserSessions, type MessagingStats } from './user-sessions.js';
 
 /** Where the gateway listens unless told otherwise; without a secret it must stay on loopback. */

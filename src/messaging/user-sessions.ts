@@ -15,10 +15,10 @@ import {
   type SentFrame,
   type WelcomeFrame,
 } from '../protocol/messages.js';
-import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
-import type { PushClient } from './push-client.js';
-import { compareLogins, type LoginOrder } from './route.js';
-import type { RouteShards } from './route-shards.js';
+import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
+import type { PushClient } from './router.js';
+import { compareLogins, type LoginOrder } from './routes/route.js';
+import type { RouteShards } from './routes/route-shards.js';
 import { checkToken } from './token.js';
 
 /** A socket closed on purpose is destroyed after this long if the peer does not close it. */

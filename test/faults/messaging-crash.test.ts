@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { PushClient } from '../../src/messaging/router.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { PushClient } from '../../src/messaging/router.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { connectStringOf, startCluster, stopCluster, type ClusterLayout } from '../../src/tools/local-zookeeper.js';
@@ -9,8 +9,8 @@ import { measured } from '../helpers/fault-util.js';
 import { allDown } from '../helpers/fault-zk.js';
 import { freshRoot, rawZk, TEST_LAYOUT } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
-import { routesRootOf } from '../../src/messaging/route.js';
-import { decodeShard } from '../../src/messaging/shard-codec.js';
+import { routesRootOf } from '../../src/messaging/routes/route.js';
+import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 
 /** A private standalone ZooKeeper of its own (the restart test's neighbour port). */
 const LAYOUT: ClusterLayout = { dir: '.zk/faults-msg', size: 1, basePort: TEST_LAYOUT.basePort + 14, tickMs: 1_000 };

@@ -7,7 +7,7 @@ import { BalanceProvider } from '../../src/balancing/balance-provider.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
 import { LoginError } from '../../src/errors.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { PushClient } from '../../src/messaging/router.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { lines, runCliCommand, startCli, type CliResult } from '../helpers/cli.js';

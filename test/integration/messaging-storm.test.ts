@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { PushClient } from '../../src/messaging/push-client.js';
-import { routesRootOf } from '../../src/messaging/route.js';
-import { decodeShard } from '../../src/messaging/shard-codec.js';
+import { PushClient } from '../../src/messaging/router.js';
+import { routesRootOf } from '../../src/messaging/routes/route.js';
+import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { nodeData as zkBalances } from '../helpers/nodes.js';

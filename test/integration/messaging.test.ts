@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { MAX_MESSAGE_BYTES, PushClient } from '../../src/messaging/push-client.js';
+import { MAX_MESSAGE_BYTES, PushClient } from '../../src/messaging/router.js';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
 import { encodeFrame } from '../../src/protocol/frames.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { MessageTooLargeError, UserOfflineError } from '../../src/errors.js';
-import { routesRootOf } from '../../src/messaging/route.js';
-import { decodeShard } from '../../src/messaging/shard-codec.js';
+import { routesRootOf } from '../../src/messaging/routes/route.js';
+import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';

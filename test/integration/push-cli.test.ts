@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type ZooKeeper from 'zookeeper';
 import { issueToken } from '../../src/messaging/token.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { PushClient } from '../../src/messaging/router.js';
 import { lines, runCliCommand, type CliResult } from '../helpers/cli.js';
 import { closeMessaging, loginOn, routeIs, startMessagingServers } from '../helpers/messaging.js';
 import { eventually } from '../helpers/eventually.js';

@@ -1,5 +1,5 @@
 import { pack } from 'msgpackr';
-import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, PushClient } from '../../messaging/push-client.js';
+import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, PushClient } from '../../messaging/router.js';
 import { isName, MAX_NAME_BYTES } from '../../protocol/messages.js';
 import { ZkSession } from '../../zk/session.js';
 import { intFlag, parseCli, runCli, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';

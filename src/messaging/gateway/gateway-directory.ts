@@ -1,10 +1,10 @@
-import { ClosedError } from '../errors.js';
-import { sessionClient } from '../discovery/read-servers.js';
-import { decodeServerData } from '../server-data.js';
-import { C, isZk } from '../zk/codes.js';
-import { mkdirp } from '../zk/paths.js';
-import type { ZkSession } from '../zk/session.js';
-import type { ZkClient } from '../zk/zk-client.js';
+import { ClosedError } from '../../errors.js';
+import { sessionClient } from '../../discovery/read-servers.js';
+import { decodeServerData } from '../../server-data.js';
+import { C, isZk } from '../../zk/codes.js';
+import { mkdirp } from '../../zk/paths.js';
+import type { ZkSession } from '../../zk/session.js';
+import type { ZkClient } from '../../zk/zk-client.js';
 
 /** Backoff of a failed listing before it is tried again. */
 const RETRY_MS = 250;

@@ -1,12 +1,12 @@
-import { mkdirp } from '../zk/paths.js';
-import { C, isZk } from '../zk/codes.js';
-import type { ZkSession } from '../zk/session.js';
-import type { ZkAcl, ZkClient } from '../zk/zk-client.js';
-import { FulcrumError } from '../errors.js';
+import { mkdirp } from '../../zk/paths.js';
+import { C, isZk } from '../../zk/codes.js';
+import type { ZkSession } from '../../zk/session.js';
+import type { ZkAcl, ZkClient } from '../../zk/zk-client.js';
+import { FulcrumError } from '../../errors.js';
 import { shardName, serverOfShard } from './route.js';
 import { encodeShard } from './shard-codec.js';
-import { DEFAULT_MIN_WRITE_INTERVAL_MS } from '../registry/node-writer.js';
-import { EphemeralNode } from './ephemeral-node.js';
+import { DEFAULT_MIN_WRITE_INTERVAL_MS } from '../../registry/node-writer.js';
+import { EphemeralNode } from '../ephemeral-node.js';
 
 /** A shard splits (the shard count doubles) beyond this many users. @default 8192 */
 export const DEFAULT_MAX_USERS_PER_SHARD = 8_192;

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { ClosedError } from '../errors.js';
-import { sessionClient } from '../discovery/read-servers.js';
-import { C, isZk } from '../zk/codes.js';
-import { mkdirp } from '../zk/paths.js';
-import type { ZkSession } from '../zk/session.js';
-import type { ZkClient } from '../zk/zk-client.js';
+import { ClosedError } from '../../errors.js';
+import { sessionClient } from '../../discovery/read-servers.js';
+import { C, isZk } from '../../zk/codes.js';
+import { mkdirp } from '../../zk/paths.js';
+import type { ZkSession } from '../../zk/session.js';
+import type { ZkClient } from '../../zk/zk-client.js';
 import { compareLogins, serverOfShard, type Route } from './route.js';
 import { decodeShard } from './shard-codec.js';
 

@@ -1,6 +1,6 @@
 import net, { type Socket } from 'node:net';
-import { GatewayUnavailableError } from '../errors.js';
-import { encodeFrame, FrameDecoder } from '../protocol/frames.js';
+import { GatewayUnavailableError } from '../../errors.js';
+import { encodeFrame, FrameDecoder } from '../../protocol/frames.js';
 import { gatewayProof } from './gateway-auth.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from './gateway-server.js';

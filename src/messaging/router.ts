@@ -5,11 +5,11 @@ import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { DELIVERY_CODES, KICK_REASONS, isName } from '../protocol/messages.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
-import { GatewayDirectory } from './gateway-directory.js';
-import { GatewayPool } from './gateway-pool.js';
-import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
-import { routesRootOf, type Route } from './route.js';
-import { RouteTable } from './route-table.js';
+import { GatewayDirectory } from './gateway/gateway-directory.js';
+import { GatewayPool } from './gateway/gateway-pool.js';
+import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
+import { routesRootOf, type Route } from './routes/route.js';
+import { RouteTable } from './routes/route-table.js';
 import { smallest } from './smallest.js';
 
 /** How long a pushed message may wait for the client's ack. @default 5000 */
