@@ -9,7 +9,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SERVER_NODE_FLAGS, ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
-import { ZkClient } from '../src/zk/zk-client.js';
+import { NativeZkClient } from '../src/zk/zk-client.js';
 import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { messagingBench } from './messaging.js';
@@ -153,7 +153,7 @@ try {
   // 1. Round trip and connect → first pong, fulcrum vs HAProxy in front of the same 5 servers.
   if (runs('latency')) {
     const root = `${base}/latency`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
     cleanups.push(() => runner.stop());
     const servers = await runner.start();
@@ -170,7 +170,7 @@ try {
     console.log(`  targets direct/HAProxy ≤ 0.6 at p50: ${ok(rt.every((r) => r.direct.p50 / r.proxy.p50 <= 0.6))} · ≤ 0.8 at p99: ${ok(rt.every((r) => r.direct.p99 / r.proxy.p99 <= 0.8))}`);
     console.log('  all samples pooled (p50 / p99 / p999, direct vs HAProxy):');
     for (const r of rows) console.log(`    ${r.label}: ${ms(r.pooled.direct.p50)} / ${ms(r.pooled.direct.p99)} / ${ms(r.pooled.direct.p999)} vs ${ms(r.pooled.proxy.p50)} / ${ms(r.pooled.proxy.p99)} / ${ms(r.pooled.proxy.p999)} (${n0(r.pooled.direct.n)} vs ${n0(r.pooled.proxy.n)} samples)`);
-    for (const count of [1, 2]) await mkdirp(ZkClient.of(admin), `${root}-${count}`);
+    for (const count of [1, 2]) await mkdirp(NativeZkClient.of(admin), `${root}-${count}`);
     const parts = await runLatencyBreakdown(zkConnect, root);
     const main = rows[0]!;
     console.log(`  where the direct round trip goes: the same 50 connections, 5,000 pings/s, median of 8 rounds; HAProxy in front of the same servers`);
@@ -183,7 +183,7 @@ try {
   // 2. Connect throughput at 1, 8, 64 in flight.
   if (runs('connect')) {
     const root = `${base}/connect`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const rows = await runConnectRate({ zk: zkConnect, root, verbose: args.verbose });
     console.log('connect throughput: fulcrum ClusterServer (registered, balance updates on) vs plain net.Server, same ping handler,');
     console.log('each in its own process, driver in its own; a connect counts once its pong arrived; 3,000 per round × 5 alternating rounds, medians');
@@ -199,7 +199,7 @@ try {
   // 3. ZooKeeper writes and propagation, default vs adaptive publishing.
   if (runs('writes')) {
     const root = `${base}/writes`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const b0 = await burstWrites(zkConnect, root, admin, false);
     const b1 = await burstWrites(zkConnect, root, admin, true);
     const p0 = await propagation(zkConnect, root, false);
@@ -221,7 +221,7 @@ try {
   // 4. Many connections held.
   if (runs('hold') && !args['no-hold']) {
     const root = `${base}/hold`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const log = args.verbose ? console.log : undefined;
     const held = await runHold({ zk: zkConnect, root, admin, total: holdLevel, servers: holdServers, log });
     // The runner caps V8's young generation (DEFAULT_SERVER_NODE_FLAGS): show what it saves.
@@ -240,7 +240,7 @@ try {
   if (runs('http-push')) await httpPushBench(zkConnect);
 } finally {
   await stopAll();
-  await deleteTree(ZkClient.of(admin), base).catch(() => {});
+  await deleteTree(NativeZkClient.of(admin), base).catch(() => {});
   admin.close();
   await stopZk();
 }

@@ -6,7 +6,7 @@ import { AllocService } from '../src/alloc/alloc-service.js';
 import { PushClient } from '../src/messaging/router.js';
 import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
-import { ZkClient } from '../src/zk/zk-client.js';
+import { NativeZkClient } from '../src/zk/zk-client.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { ZkSession } from '../src/zk/session.js';
 import { BenchUser, quantile, withConcurrency } from './messaging.js';
@@ -31,7 +31,7 @@ function postJson(agent: http.Agent, url: string, body: unknown): Promise<number
 export async function httpPushBench(zkConnect: string): Promise<void> {
   const base = `/fulcrum-bench/${process.pid}-http`;
   const root = `${base}/servers`;
-  const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
+  const admin = NativeZkClient.of(await connectZk({ connect: zkConnect }));
   await mkdirp(admin, root);
   const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
   const session = new ZkSession({ connect: zkConnect });

@@ -7,7 +7,7 @@ import { PushClient } from '../src/messaging/router.js';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frames.js';
 import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
-import { ZkClient } from '../src/zk/zk-client.js';
+import { NativeZkClient } from '../src/zk/zk-client.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 
 const STORM = 10_000;
@@ -61,7 +61,7 @@ export async function withConcurrency<T>(items: T[], n: number, fn: (t: T) => Pr
 export async function messagingBench(zkConnect: string): Promise<void> {
   const base = `/fulcrum-bench/${process.pid}-msg`;
   const root = `${base}/servers`;
-  const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
+  const admin = NativeZkClient.of(await connectZk({ connect: zkConnect }));
   await mkdirp(admin, root);
   const interval = process.env.FULCRUM_ROUTE_WRITE_INTERVAL_MS ? Number(process.env.FULCRUM_ROUTE_WRITE_INTERVAL_MS) : undefined;
   const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1', routeWriteIntervalMs: interval, logLevel: 'warn' });

@@ -2,6 +2,7 @@
 // the local ZooKeeper launcher) is not exported; the allocation service is its own entry point, 'fulcrum/alloc'.
 
 export * from './errors.js';
+export { backoffDelay, Backoff, type BackoffOptions } from './backoff.js';
 export { encodeServerData, decodeServerData, validateServerData, type ServerData } from './server-data.js';
 
 export { ZkSession, type ZkSessionEvents } from './zk/session.js';
@@ -10,7 +11,7 @@ export { DEFAULT_ZK_CONNECT, parseConnectString } from './zk/connect-string.js';
 export { DEFAULT_ROOT } from './zk/paths.js';
 export { KeyedMutex, pathLocks } from './zk/keyed-mutex.js';
 
-export { ZkClient, zkCodeOf, type ZkStat, type ZkNode, type ZkAcl, type ZkWatchEvent, type ZkWatchListeners } from './zk/zk-client.js';
+export { NativeZkClient, zkCodeOf, type ZkClient, type ZkStat, type ZkNode, type ZkAcl, type ZkWatchEvent, type ZkWatchListeners } from './zk/zk-client.js';
 
 export { BalanceCounter } from './registry/balance-counter.js';
 export { NodeWriter, minIntervalDelay, DEFAULT_MIN_WRITE_INTERVAL_MS, DEFAULT_MAX_CAS_TRIES, type NodeWriterOptions, type NodeWriterStats, type WriteOutcome, type WriteDelayContext, type DelayPolicy } from './registry/node-writer.js';
@@ -55,7 +56,7 @@ export {
 } from './server/rebalance-plan.js';
 export { encodeFrame, FrameDecoder, isMigrate, DEFAULT_MAX_FRAME_BYTES, type PingMessage, type PongMessage, type MigrateMessage } from './protocol/frames.js';
 
-export { ClusterClient, backoffDelay, DEFAULT_MIGRATE_CLOSE_MS, type ClusterClientOptions } from './client/cluster-client.js';
+export { ClusterClient, DEFAULT_MIGRATE_CLOSE_MS, type ClusterClientOptions } from './client/cluster-client.js';
 export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instance-policy.js';
 
 

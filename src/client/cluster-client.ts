@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import net, { type Socket } from 'node:net';
+import { backoffDelay } from '../backoff.js';
 import { AllServersFailedError, ClosedError, FulcrumError, NoServersError, ProtocolError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
@@ -94,13 +95,6 @@ export interface ClusterClientEvents {
   message: [message: ReceivedMessage];
   /** The server closed us on purpose (logged in elsewhere: 'replaced'; by an operator: 'kicked'); no re-homing follows. */
   kicked: [reason: string];
-}
-
-/** Exponential backoff with jitter: uniform in [base, min(max, base·2^attempt)]; never above max. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const base = Math.min(baseMs, maxMs);
-  const cap = Math.min(maxMs, base * 2 ** attempt);
-  return base + random() * Math.max(0, cap - base);
 }
 
 /**

@@ -9,7 +9,7 @@ import { issueToken, checkToken } from '../../src/messaging/token.js';
 import { routesRootOf } from '../../src/messaging/routes/route.js';
 import { encodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { C } from '../../src/zk/codes.js';
-import { ZkClient } from '../../src/zk/zk-client.js';
+import { NativeZkClient } from '../../src/zk/zk-client.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers, userClient } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
@@ -134,7 +134,7 @@ test('messaging security - with a digest, nobody without the credentials can add
     await push.start();
     assert.ok(await routeIs([push], 'grace', server!.name));
     const routes = routesRootOf(root);
-    const foreign = ZkClient.of(zk);
+    const foreign = NativeZkClient.of(zk);
     const fake = encodeShard({ server: 'evil', users: new Map([['grace', [Date.now() + 60_000, 1] as const]]) });
     const noAuth = (e: unknown) => (e as { zkCode?: number }).zkCode === C.ZNOAUTH;
     await assert.rejects(foreign.create(`${routes}/evil#0`, fake, C.ZOO_PERSISTENT), noAuth, 'no fake shard under the routes root');
