@@ -236,7 +236,7 @@ try {
   }
   // 6. Messaging: route visibility, writes per login, push latency and rate, broadcast (bench/messaging.ts).
   if (runs('messaging')) await messagingBench(zkConnect);
-  // 7. Pushes through the alloc service's HTTP API beside the library PushClient (bench/http-push.ts).
+  // 7. Pushes through the alloc service's HTTP API beside the library Router (bench/http-push.ts).
   if (runs('http-push')) await httpPushBench(zkConnect);
 } finally {
   await stopAll();

@@ -65,7 +65,7 @@ export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientF
 export { type LoginOptions } from './client/login.js';
 export { type ReceivedMessage, type SendResult } from './client/cluster-client.js';
 export { MessagingServer, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats } from './messaging/messaging-server.js';
-export { PushClient, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, type PushClientOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/router.js';
+export { Router, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/router.js';
 export { issueToken, checkToken, DEFAULT_TOKEN_TTL_MS } from './messaging/token.js';
 export { RouteTable } from './messaging/routes/route-table.js';
 export { compareLogins, routesRootOf, type Route, type LoginOrder } from './messaging/routes/route.js';

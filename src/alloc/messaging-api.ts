@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayUnavailableError, MessageTooLargeError, PushTimeoutError, UserOfflineError } from '../errors.js';
-import type { PushClient } from '../messaging/router.js';
+import type { Router } from '../messaging/router.js';
 import { requireAdmin } from './admin-auth.js';
 import { GatewayUnavailableHttpError, PayloadTooLargeError, PushTimeoutHttpError, UserOfflineHttpError } from './http-errors.js';
 import { MAX_MESSAGE_BYTES } from '../messaging/router.js';
@@ -12,7 +12,7 @@ import { parseQuery, singleParam } from './request-target.js';
 export const DEFAULT_MAX_MESSAGE_BODY_BYTES = 256 * 1024;
 
 export interface MessagingApiOptions {
-  push: PushClient;
+  push: Router;
   /** When set, the mutating endpoints need `Authorization: Bearer <adminToken(secret) or secret>`. */
   secret?: string;
   /** @default DEFAULT_MAX_MESSAGE_BODY_BYTES (256 KiB) */
@@ -33,7 +33,7 @@ function toHttp(e: unknown): unknown {
  * then the body) before the push client is asked to send anything; routing is the push client's.
  */
 export class MessagingApi {
-  private readonly push: PushClient;
+  private readonly push: Router;
   private readonly secret: string | undefined;
   private readonly maxBodyBytes: number;
 

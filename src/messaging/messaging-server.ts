@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
-import { protectedAcl } from '../registry/registration.js';
+import { reportError } from '../log/report-error.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { GatewayServer } from './gateway/gateway-server.js';
-import { DEFAULT_ACK_TIMEOUT_MS, PushClient } from './router.js';
+import { DEFAULT_ACK_TIMEOUT_MS, Router } from './router.js';
 import { routesRootOf } from './routes/route.js';
 import { RouteShards } from './routes/route-shards.js';
 import { UserSessions, type MessagingStats } from './user-sessions.js';
@@ -60,7 +60,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   private readonly routesRoot: string;
   private readonly clusterServer: ClusterServer;
   private shards: RouteShards | undefined;
-  private routerClient: PushClient | undefined;
+  private routerClient: Router | undefined;
   private gatewayAddress: { ip: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
 
@@ -105,7 +105,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
   }
 
   /** This server's router (route table + gateways); defined once listening. */
-  get router(): PushClient {
+  get router(): Router {
     if (!this.routerClient) throw new InvalidArgumentError('MessagingServer: call listen() first');
     return this.routerClient;
   }
@@ -159,11 +159,15 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
         server: this.name,
         minWriteIntervalMs: this.options.routeWriteIntervalMs,
         maxUsersPerShard: this.options.maxUsersPerShard,
-        acl: this.options.digest === undefined ? undefined : protectedAcl(this.options.digest),
+        digest: this.options.digest,
+        logger: this.options.logger,
       });
+      // Background failures of the shards and the router: an 'error' event when somebody listens, else logged.
+      const report = (e: Error) => reportError(this, e, this.options.logger, { component: 'MessagingServer', server: this.name });
+      this.shards.on('error', report);
       await this.shards.start();
-      this.routerClient = new PushClient({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, local: { server: this.name, handle: (req) => this.sessions.handleGateway(req) } });
-      this.routerClient.routes.on('error', (e) => this.emitError(e));
+      this.routerClient = new Router({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, logger: this.options.logger, local: { server: this.name, handle: (req) => this.sessions.handleGateway(req) } });
+      this.routerClient.on('error', report);
       await this.routerClient.start();
       this.sessions.attach(this.shards, this.routerClient);
       return address;
@@ -171,10 +175,6 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
       await this.close().catch(() => {});
       throw e;
     }
-  }
-
-  private emitError(e: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
   /** Logged-in users on this server. */

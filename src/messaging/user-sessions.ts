@@ -16,7 +16,7 @@ import {
   type WelcomeFrame,
 } from '../protocol/messages.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
-import type { PushClient } from './router.js';
+import type { Router } from './router.js';
 import { compareLogins, type LoginOrder } from './routes/route.js';
 import type { RouteShards } from './routes/route-shards.js';
 import { checkToken } from './token.js';
@@ -60,20 +60,20 @@ export type GatewayAnswer = Omit<GatewayResult, 'type' | 'rid'>;
 
 /**
  * The server side of the messaging protocol: logins, the local user → connection map, rooms,
- * acks, and the answers to gateway requests. Routes go to RouteShards; lookups to the PushClient.
+ * acks, and the answers to gateway requests. Routes go to RouteShards; lookups to the Router.
  */
 export class UserSessions {
   private readonly users = new Map<string, Conn>();
   private readonly rooms = new Map<string, Set<Conn>>();
   private seq = 0;
-  private deps: { shards: RouteShards; router: PushClient } | undefined;
+  private deps: { shards: RouteShards; router: Router } | undefined;
   private waiting: Socket[] = [];
   readonly counters = { logins: 0, kicks: 0, refused: 0, messages: 0 };
 
   constructor(private readonly options: UserSessionsOptions) {}
 
   /** Sockets accepted before this are held (paused) until the route table is loaded. */
-  attach(shards: RouteShards, router: PushClient): void {
+  attach(shards: RouteShards, router: Router): void {
     this.deps = { shards, router };
     router.routes.on('changed', (users) => this.onRoutesChanged(users));
     for (const s of this.waiting) if (!s.destroyed) s.resume();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
 import { LoginError, GatewayUnavailableError, InvalidArgumentError } from '../../src/errors.js';
 import { MessagingServer } from '../../src/messaging/messaging-server.js';
-import { PushClient } from '../../src/messaging/router.js';
+import { Router } from '../../src/messaging/router.js';
 import { gatewayProof } from '../../src/messaging/gateway/gateway-auth.js';
 import { issueToken, checkToken } from '../../src/messaging/token.js';
 import { routesRootOf } from '../../src/messaging/routes/route.js';
@@ -23,7 +23,7 @@ const SECRET = 'test-secret-0123456789';
 test('messaging security - tokens: issued ones log in; wrong, expired, missing and other-user tokens are refused with stable codes and no route', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-tokens');
   const [server] = await startMessagingServers(1, { zk: connect, root, secret: SECRET });
-  const push = new PushClient({ zk: connect, root, secret: SECRET });
+  const push = new Router({ zk: connect, root, secret: SECRET });
   try {
     await push.start();
     const ok = await loginOn(server!, { user: 'carol', token: issueToken(SECRET, 'carol', 60_000) });
@@ -96,8 +96,8 @@ test('messaging security - the gateway closes a peer that does not prove the sec
       assert.deepEqual(types, ['hello', 'error']);
       assert.equal((p.frames[1] as { code: string }).code, 'FULCRUM_GATEWAY_AUTH');
     }
-    // A PushClient without the secret is refused too.
-    const noSecret = new PushClient({ zk: connect, root });
+    // A Router without the secret is refused too.
+    const noSecret = new Router({ zk: connect, root });
     await noSecret.start();
     await routeIs([noSecret], 'frank', server!.name);
     await assert.rejects(noSecret.push('frank', 'x'), (e: unknown) => e instanceof GatewayUnavailableError);
@@ -128,7 +128,7 @@ test('messaging security - with a digest, nobody without the credentials can add
   const { root, cleanup } = await freshRoot(zk, 'msg-acl');
   const digest = 'fulcrum:acl-secret';
   const [server] = await startMessagingServers(1, { zk: connect, root, digest });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     const u = await loginOn(server!, { user: 'grace' });
     await push.start();

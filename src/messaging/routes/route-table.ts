@@ -1,110 +1,136 @@
 import { EventEmitter } from 'node:events';
-import { ClosedError } from '../../errors.js';
-import { sessionClient } from '../../discovery/read-servers.js';
-import { C, isZk } from '../../zk/codes.js';
-import { mkdirp } from '../../zk/paths.js';
-import type { ZkSession } from '../../zk/session.js';
-import type { ZkClient } from '../../zk/zk-client.js';
-import { compareLogins, serverOfShard, type Route } from './route.js';
+import { reportError } from '../../log/report-error.js';
+import type { Logger } from '../../log/logger.js';
+import type { SupervisedSession } from '../../zk/session.js';
+import { WatchedFolder } from '../../zk/watched-folder.js';
+import type { ZkNode } from '../../zk/zk-client.js';
+import { candidateShards, compareLogins, parseShardName, serverOfShard, shardName, type Route } from './route.js';
 import { decodeShard } from './shard-codec.js';
 
-/** Backoff of a failed read before it is tried again. */
-export const ROUTE_READ_RETRY_MS = 250;
+/** How long lookup() waits for its synced read before answering from memory. @default 1000 */
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 1_000;
 
 export interface RouteTableOptions {
-  session: ZkSession;
+  session: SupervisedSession;
   routesRoot: string;
   /** Told about every route added or changed in a shard (whether or not it is the user's best). */
   onRoute?: (user: string, route: Route) => void;
+  /** Period of the full re-read of every shard; 0 disables it. @default DEFAULT_RESYNC_INTERVAL_MS (30000) */
+  resyncIntervalMs?: number;
+  /** @default DEFAULT_LOOKUP_TIMEOUT_MS (1000) */
+  lookupTimeoutMs?: number;
+  /** Where read failures go when nobody listens for 'error'. @default defaultLogger() */
+  logger?: Logger;
 }
 
 export interface RouteTableEvents {
   /** After each applied shard read or removal: the users whose entries changed. */
   changed: [users: readonly string[]];
+  /** A read failed for another reason than connection loss (it is retried with backoff); logged when nobody listens. */
   error: [Error];
 }
 
+export interface RouteTableStats {
+  reads: number;
+  watchEvents: number;
+  resyncs: number;
+  /** Synced reads (lookup() of a user without a route). */
+  syncs: number;
+  /** Failures other than connection loss. */
+  failures: number;
+}
+
 interface ShardState {
-  mzxid: number;
   server: string;
   users: Map<string, readonly [number, number]>;
 }
 
-
 /**
- * Every router's view of the route table: the shard nodes under the routes root, read with
- * boolean watches into one in-memory map user → routes (usually one; two while a user moves
- * between servers). `best(user)` is the latest login among them.
+ * Every router's view of the route table: the shard nodes under the routes root, kept by a
+ * WatchedFolder into one in-memory map user → routes (usually one; two while a user moves between
+ * servers). `best(user)` is the latest login among them; `lookup(user)` adds one synced read of
+ * the user's shards when no route is known.
  */
 export class RouteTable extends EventEmitter<RouteTableEvents> {
-  readonly stats = { reads: 0, watchEvents: 0, resyncs: 0, failures: 0 };
-  private zk: ZkClient | undefined;
-  private unwatch: (() => void) | undefined;
+  private readonly folder: WatchedFolder;
   private readonly shards = new Map<string, ShardState>();
   private readonly users = new Map<string, Route[]>();
-  private readonly reading = new Map<string, { dirty: boolean }>();
-  private listing: { dirty: boolean } | undefined;
+  private failures = 0;
   private closed = false;
-  private started: Promise<void> | undefined;
-
-  private readonly onChild = (path: string) => {
-    if (path !== this.options.routesRoot) return;
-    this.stats.watchEvents++;
-    void this.list();
-  };
-  private readonly onChanged = (path: string) => {
-    const name = this.shardOfPath(path);
-    if (name === undefined) return;
-    this.stats.watchEvents++;
-    void this.read(name);
-  };
-  private readonly onDeleted = (path: string) => {
-    const name = this.shardOfPath(path);
-    if (name === undefined) return;
-    this.stats.watchEvents++;
-    this.drop(name);
-  };
-  private readonly onSession = () => {
-    let zk: ZkClient;
-    try {
-      zk = this.options.session.client;
-    } catch {
-      return;
-    }
-    if (this.closed || zk === this.zk) return;
-    this.adopt(zk);
-    void this.resync();
-  };
-  private readonly onReconnected = () => {
-    if (!this.closed) void this.resync();
-  };
 
   constructor(private readonly options: RouteTableOptions) {
     super();
     this.setMaxListeners(0); // every waiting push listens for a moment
+    this.folder = new WatchedFolder({
+      session: options.session,
+      path: options.routesRoot,
+      accept: (name) => serverOfShard(name) !== undefined,
+      resyncIntervalMs: options.resyncIntervalMs,
+      sink: {
+        data: (name, node) => this.apply(name, node),
+        removed: (name) => this.drop(name),
+        error: (err, ctx) => {
+          this.failures++;
+          reportError(this, err, options.logger, { component: 'RouteTable', ...ctx });
+        },
+      },
+    });
+  }
+
+  get stats(): RouteTableStats {
+    const { reads, watchEvents, resyncs, syncs } = this.folder.stats;
+    return { reads, watchEvents, resyncs, syncs, failures: this.failures };
   }
 
   /** Loads every shard once; later changes arrive through watches. */
   start(): Promise<void> {
-    this.started ??= (async () => {
-      if (this.closed) throw new ClosedError('RouteTable');
-      this.options.session.on('session', this.onSession);
-      this.options.session.on('reconnected', this.onReconnected);
-      const zk = await sessionClient(this.options.session);
-      await mkdirp(zk, this.options.routesRoot);
-      if (this.zk !== zk) this.adopt(zk);
-      await this.resync();
-    })();
-    return this.started;
+    return this.folder.start();
   }
 
-  /** The latest login of `user`, or undefined when it is not online. */
+  /** The latest login of `user`, or undefined when it is not online (as far as this table knows). */
   best(user: string): Route | undefined {
     const list = this.users.get(user);
     if (!list || list.length === 0) return undefined;
     let best = list[0]!;
     for (let i = 1; i < list.length; i++) if (compareLogins(list[i]!, best) > 0) best = list[i]!;
     return best;
+  }
+
+  /**
+   * best(user), or when there is none (or `force`: the known route proved stale), one synced
+   * read first: sync with the leader, list the
+   * shards again and read the ones of each server that may hold the user. So a route whose shard
+   * write ZooKeeper acknowledged before this call is found even if its watch notification has not
+   * arrived. Answers from memory without ZooKeeper, or after `lookupTimeoutMs`.
+   */
+  async lookup(user: string, opts: { force?: boolean } = {}): Promise<Route | undefined> {
+    const known = this.best(user);
+    if ((known && !opts.force) || this.closed || !this.options.session.isConnected) return known;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, this.options.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS)));
+    try {
+      await Promise.race([this.syncedRead(user), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.best(user);
+  }
+
+  private async syncedRead(user: string): Promise<void> {
+    if (!(await this.folder.synced())) return;
+    const maxK = new Map<string, number>();
+    for (const name of this.folder.names()) {
+      const p = parseShardName(name)!;
+      maxK.set(p.server, Math.max(p.k, maxK.get(p.server) ?? 0));
+    }
+    const reads: Promise<boolean>[] = [];
+    for (const [server, top] of maxK) {
+      for (const k of candidateShards(user, top)) {
+        const name = shardName(server, k);
+        if (this.folder.has(name)) reads.push(this.folder.refresh(name));
+      }
+    }
+    await Promise.all(reads);
   }
 
   /** Users with at least one route. */
@@ -139,110 +165,17 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
 
   close(): void {
     this.closed = true;
-    this.options.session.off('session', this.onSession);
-    this.options.session.off('reconnected', this.onReconnected);
-    this.detach();
+    this.folder.close();
   }
 
-  private adopt(zk: ZkClient): void {
-    this.detach();
-    this.zk = zk;
-    this.unwatch = zk.watch({ child: this.onChild, changed: this.onChanged, deleted: this.onDeleted });
-  }
-
-  private detach(): void {
-    this.unwatch?.();
-    this.unwatch = undefined;
-    this.zk = undefined;
-  }
-
-  private shardOfPath(path: string): string | undefined {
-    const root = this.options.routesRoot;
-    if (!path.startsWith(root) || path[root.length] !== '/') return undefined;
-    const name = path.slice(root.length + 1);
-    return name.includes('/') || serverOfShard(name) === undefined ? undefined : name;
-  }
-
-  private async resync(): Promise<void> {
-    this.stats.resyncs++;
-    await this.list(true);
-  }
-
-  /** Coalesced child listing; with `all`, every shard is read again too. */
-  private async list(all = false): Promise<void> {
-    if (this.listing) {
-      this.listing.dirty = true;
-      if (!all) return;
-    }
-    const run = { dirty: true };
-    this.listing = run;
-    const reads: Promise<void>[] = [];
-    try {
-      while (run.dirty && !this.closed) {
-        run.dirty = false;
-        const zk = this.zk;
-        if (!zk) return;
-        let names: string[];
-        try {
-          this.stats.reads++;
-          names = (await zk.children(this.options.routesRoot, true)).filter((n) => serverOfShard(n) !== undefined);
-        } catch (e) {
-          this.failed(e);
-          if (isZk(e, C.ZNONODE)) await mkdirp(zk, this.options.routesRoot).catch(() => {});
-          setTimeout(() => void this.list(all), ROUTE_READ_RETRY_MS).unref();
-          return;
-        }
-        const next = new Set(names);
-        for (const name of [...this.shards.keys()]) if (!next.has(name)) this.drop(name);
-        for (const name of names) if (all || !this.shards.has(name)) reads.push(this.read(name));
-      }
-    } finally {
-      if (this.listing === run) this.listing = undefined;
-    }
-    await Promise.all(reads);
-  }
-
-  /** Coalesced per shard: while a read runs, a new change only marks it dirty. */
-  private async read(name: string): Promise<void> {
-    const cur = this.reading.get(name);
-    if (cur) {
-      cur.dirty = true;
-      return;
-    }
-    const run = { dirty: true };
-    this.reading.set(name, run);
-    try {
-      while (run.dirty && !this.closed) {
-        run.dirty = false;
-        const zk = this.zk;
-        if (!zk) return;
-        try {
-          this.stats.reads++;
-          const { stat, data } = await zk.get(`${this.options.routesRoot}/${name}`, true);
-          this.apply(name, stat.mzxid, data);
-        } catch (e) {
-          if (isZk(e, C.ZNONODE)) {
-            this.drop(name);
-            return;
-          }
-          this.failed(e);
-          setTimeout(() => void this.read(name), ROUTE_READ_RETRY_MS).unref();
-          return;
-        }
-      }
-    } finally {
-      if (this.reading.get(name) === run) this.reading.delete(name);
-    }
-  }
-
-  private apply(name: string, mzxid: number, data: Buffer): void {
+  private apply(name: string, node: ZkNode): void {
     if (this.closed) return;
     const prev = this.shards.get(name);
-    if (prev && mzxid <= prev.mzxid) return; // never regress to an older write
-    const decoded = decodeShard(data);
+    const decoded = decodeShard(node.data);
     const server = serverOfShard(name)!;
+    // A shard that is not one, or names another server, routes nobody.
     const users = decoded && decoded.server === server ? decoded.users : new Map<string, readonly [number, number]>();
-    this.shards.set(name, { mzxid, server, users });
+    this.shards.set(name, { server, users });
     const changed: string[] = [];
     if (prev) {
       for (const user of prev.users.keys()) {
@@ -284,10 +217,5 @@ export class RouteTable extends EventEmitter<RouteTableEvents> {
     const i = list.findIndex((r) => r.shard === shard);
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) this.users.delete(user);
-  }
-
-  private failed(e: unknown): void {
-    this.stats.failures++;
-    if (this.listenerCount('error') > 0 && !isZk(e, C.ZNONODE)) this.emit('error', e instanceof Error ? e : new Error(String(e)));
   }
 }

@@ -35,9 +35,45 @@ export function shardName(server: string, k: number): string {
   return `${server}${SHARD_SEPARATOR}${k}`;
 }
 
-/** The server of a shard node name, or undefined for a name that is not one. */
-export function serverOfShard(name: string): string | undefined {
+/** The server and number of a shard node name, or undefined for a name that is not one. */
+export function parseShardName(name: string): { server: string; k: number } | undefined {
   const cut = name.lastIndexOf(SHARD_SEPARATOR);
   if (cut <= 0 || !/^\d+$/.test(name.slice(cut + 1))) return undefined;
-  return name.slice(0, cut);
+  return { server: name.slice(0, cut), k: Number(name.slice(cut + 1)) };
+}
+
+/** The server of a shard node name, or undefined for a name that is not one. */
+export function serverOfShard(name: string): string | undefined {
+  return parseShardName(name)?.server;
+}
+
+/** FNV-1a over UTF-16 code units: a stable, cheap spread of user names over shards (every server and router uses it). */
+export function userHash(user: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < user.length; i++) {
+    h ^= user.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The shard of `user` among `count` shards (a power of two). */
+export function shardIndex(user: string, count: number): number {
+  return userHash(user) & (count - 1);
+}
+
+/**
+ * The shards of one server that may hold `user` when that server has shard numbers up to
+ * `maxK`: its shard under every shard count the server may have had (the count only doubles, and
+ * a user moving to a new shard stays in its old one until the new one is written).
+ */
+export function candidateShards(user: string, maxK: number): number[] {
+  const h = userHash(user);
+  const out = new Set<number>();
+  for (let count = 1; count <= maxK + 1; count *= 2) out.add(h & (count - 1));
+  // A server in the middle of a split lists shards up to a count that is not yet a power of two.
+  let top = 1;
+  while (top < maxK + 1) top *= 2;
+  out.add(h & (top - 1));
+  return [...out].filter((k) => k <= maxK);
 }
