@@ -5,7 +5,8 @@ export * from './errors.js';
 export { backoffDelay, Backoff, type BackoffOptions } from './backoff.js';
 export { encodeServerData, decodeServerData, validateServerData, type ServerData } from './server-data.js';
 
-export { ZkSession, type ZkSessionEvents } from './zk/session.js';
+export { ZkSession, type ZkSessionEvents, type SupervisedSession, type SupervisedSessionEvent } from './zk/session.js';
+export { WatchedFolder, type WatchedFolderOptions, type WatchedFolderStats, type FolderSink } from './zk/watched-folder.js';
 export { connectZk, DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './zk/connect.js';
 export { DEFAULT_ZK_CONNECT, parseConnectString } from './zk/connect-string.js';
 export { DEFAULT_ROOT } from './zk/paths.js';
@@ -15,7 +16,7 @@ export { NativeZkClient, zkCodeOf, type ZkClient, type ZkStat, type ZkNode, type
 
 export { BalanceCounter } from './registry/balance-counter.js';
 export { NodeWriter, minIntervalDelay, DEFAULT_MIN_WRITE_INTERVAL_MS, DEFAULT_MAX_CAS_TRIES, type NodeWriterOptions, type NodeWriterStats, type WriteOutcome, type WriteDelayContext, type DelayPolicy } from './registry/node-writer.js';
-export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions, type RegistrationState, type RegistrationEvents } from './registry/registration.js';
+export { Registration, NodeConflictError, NodeRetryError, digestId, protectedAcl, type RegistrationOptions, type RegistrationState, type RegistrationEvents } from './registry/registration.js';
 export { BalanceUpdater, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
 export { publishDelay, urgentReason, DEFAULT_PUBLISH_MAX_DELAY_MS, DEFAULT_PUBLISH_MIN_INTERVAL_MS, DEFAULT_SIGNIFICANT_CHANGE, DEFAULT_FIRST_CONNECTIONS, DEFAULT_LOWEST_BAND, type PublishState, type PublishContext, type PublishPolicyOptions } from './registry/publish-policy.js';
 
@@ -67,6 +68,6 @@ export { type ReceivedMessage, type SendResult } from './client/cluster-client.j
 export { MessagingServer, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats } from './messaging/messaging-server.js';
 export { Router, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/router.js';
 export { issueToken, checkToken, DEFAULT_TOKEN_TTL_MS } from './messaging/token.js';
-export { RouteTable } from './messaging/routes/route-table.js';
+export { RouteTable, DEFAULT_LOOKUP_TIMEOUT_MS, type RouteTableOptions, type RouteTableStats } from './messaging/routes/route-table.js';
 export { compareLogins, routesRootOf, type Route, type LoginOrder } from './messaging/routes/route.js';
-export { DEFAULT_MAX_USERS_PER_SHARD } from './messaging/routes/route-shards.js';
+export { RouteShards, ShardTooLargeError, DEFAULT_MAX_USERS_PER_SHARD, MAX_SHARD_BYTES, SHARD_HARD_LIMIT_BYTES, MAX_SHARD_COUNT, type RouteShardsOptions } from './messaging/routes/route-shards.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ClosedError, FulcrumError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, FulcrumError, InvalidArgumentError, ZkError } from '../errors.js';
 import { Backoff } from '../backoff.js';
 import { reportError } from '../log/report-error.js';
 import type { Logger } from '../log/logger.js';
@@ -28,6 +28,28 @@ export class NodeConflictError extends FulcrumError {
   constructor(path: string, owner: string) {
     super('FULCRUM_NODE_CONFLICT', `${path} is held by another ZooKeeper session (ephemeralOwner 0x${owner}); not replacing it`);
     this.owner = owner;
+  }
+}
+
+/**
+ * Creating or writing an owned node failed for another reason than connection loss (those are
+ * retried quietly). Reported once per failed attempt; the registration retries after `retryInMs`
+ * (doubling backoff). `cause` is the failure, `zkCode` its ZooKeeper code when it has one.
+ */
+export class NodeRetryError extends FulcrumError {
+  readonly path: string;
+  readonly op: 'create' | 'write';
+  readonly attempt: number;
+  readonly retryInMs: number | undefined;
+  readonly zkCode: number | undefined;
+  constructor(path: string, op: 'create' | 'write', attempt: number, retryInMs: number | undefined, cause: Error) {
+    const next = retryInMs === undefined ? 'a retry is already scheduled' : `next try in ${Math.round(retryInMs)} ms`;
+    super(op === 'create' ? 'FULCRUM_NODE_CREATE_FAILED' : 'FULCRUM_NODE_WRITE_FAILED', `${op} of ${path} failed (attempt ${attempt}, ${next}): ${cause.message}`, { cause });
+    this.path = path;
+    this.op = op;
+    this.attempt = attempt;
+    this.retryInMs = retryInMs;
+    this.zkCode = cause instanceof ZkError ? cause.zkCode : undefined;
   }
 }
 
@@ -129,7 +151,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
   /** ZooKeeper calls that changed the node: creates (sets are in writer.stats.writes). */
   readonly stats = { creates: 0 };
   private current: RegistrationState = 'idle';
-  private readonly ensureBackoff = new Backoff({ baseMs: DEFAULT_REREGISTER_DELAY_MS, maxMs: MAX_REREGISTER_DELAY_MS });
+  private readonly ensureBackoff = new Backoff({ baseMs: DEFAULT_REREGISTER_DELAY_MS, maxMs: MAX_REREGISTER_DELAY_MS, unref: false });
   private readonly writeBackoff: Backoff;
   private verifyTimer: NodeJS.Timeout | undefined;
   private ensuring: Promise<void> | undefined;
@@ -151,7 +173,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
     this.locks = options.locks ?? pathLocks;
     this.acl = options.digest === undefined ? undefined : protectedAcl(options.digest);
     const retryMs = Math.max(10, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
-    this.writeBackoff = new Backoff({ baseMs: retryMs, maxMs: Math.max(retryMs, MAX_RETRY_DELAY_MS) });
+    this.writeBackoff = new Backoff({ baseMs: retryMs, maxMs: Math.max(retryMs, MAX_RETRY_DELAY_MS), unref: false });
     this.writer = new NodeWriter<T>({
       path: this.path,
       client: () => options.session.client,
@@ -289,7 +311,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
         const retryInMs = this.writeBackoff.schedule(() => {
           if (this.current === 'attached') this.drive(this.writer.flush());
         });
-        if (o.kind === 'failed') this.report(o.error, { op: 'write', attempt: this.writeBackoff.attempt, retryInMs });
+        if (o.kind === 'failed') this.report(new NodeRetryError(this.path, 'write', this.writeBackoff.attempt, retryInMs, o.error));
         return;
       }
       case 'detached':
@@ -318,7 +340,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
         (e: unknown) => {
           if (!this.active) return;
           const retryInMs = this.ensureBackoff.schedule(() => this.ensure());
-          if (!isConnectionProblem(e)) this.report(e instanceof Error ? e : new Error(String(e)), { op: 'create', attempt: this.ensureBackoff.attempt, retryInMs });
+          if (!isConnectionProblem(e)) this.report(new NodeRetryError(this.path, 'create', this.ensureBackoff.attempt, retryInMs, e instanceof Error ? e : new Error(String(e))));
         },
       )
       .finally(() => {
@@ -327,8 +349,8 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
       });
   }
 
-  private report(e: Error, context: Record<string, unknown> = {}): void {
-    reportError(this, e, this.options.logger, { component: this.options.component ?? 'Registration', path: this.path, ...context });
+  private report(e: Error): void {
+    reportError(this, e, this.options.logger, { component: this.options.component ?? 'Registration', path: this.path });
   }
 
   private async verify(zk: ZkClient): Promise<void> {

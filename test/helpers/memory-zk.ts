@@ -38,6 +38,8 @@ interface MemNode {
 }
 
 const OPEN_ACL: ZkAcl[] = [{ perms: C.ZOO_PERM_ALL, scheme: 'world', auth: 'anyone' }];
+/** ZooKeeper's default jute.maxbuffer: a request carrying more data is refused by dropping the connection. */
+export const JUTE_MAX_BUFFER = 0xfffff;
 
 function parentOf(path: string): string {
   const cut = path.lastIndexOf('/');
@@ -57,9 +59,15 @@ export class MemoryZk {
   readonly nodes = new Map<string, MemNode>([['/', this.makeNode(Buffer.alloc(0), '0')]]);
   private readonly handles = new Set<MemoryHandle>();
   private failures: (InjectedFailure & { left: number })[] = [];
-  private gates: { op: ZkOp; path: string | RegExp; gate: Promise<void> }[] = [];
-  /** Every call that reached the tree (after injected failures), in order. */
-  readonly calls: { op: ZkOp; path: string; session: string }[] = [];
+  private gates: { op: ZkOp; path: string | RegExp; gate: Promise<void>; arrived: () => void }[] = [];
+  /** Every call that was applied to the tree, in order. */
+  readonly calls: { op: ZkOp; path: string; session: string; at: number }[] = [];
+  /** Every call made, applied or failed (with its code), in order. */
+  readonly attempts: { op: ZkOp; path: string; at: number; code?: number }[] = [];
+  /** Told about every applied create and set (e.g. to check an invariant after each write). */
+  onWrite: ((op: 'create' | 'set', path: string, data: Buffer) => void) | undefined;
+  /** The largest data any create or set carried. */
+  maxWrittenBytes = 0;
 
   private makeNode(data: Buffer, owner: string): MemNode {
     const z = this.zxid;
@@ -75,15 +83,23 @@ export class MemoryZk {
     this.failures = [];
   }
 
-  /** Holds matching calls until the returned function is called. */
-  hold(op: ZkOp, path: string | RegExp): () => void {
+  /**
+   * Holds matching calls until `release()`; `reached` resolves when the first one arrives (a
+   * barrier for tests that show something did not happen yet).
+   */
+  hold(op: ZkOp, path: string | RegExp): { release: () => void; reached: Promise<void> } {
     let release!: () => void;
+    let arrived!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const entry = { op, path, gate };
+    const reached = new Promise<void>((r) => (arrived = r));
+    const entry = { op, path, gate, arrived };
     this.gates.push(entry);
-    return () => {
-      this.gates = this.gates.filter((g) => g !== entry);
-      release();
+    return {
+      reached,
+      release: () => {
+        this.gates = this.gates.filter((g) => g !== entry);
+        release();
+      },
     };
   }
 
@@ -126,13 +142,24 @@ export class MemoryZk {
 
   async enter(h: MemoryHandle, op: ZkOp, path: string): Promise<void> {
     await tick();
-    for (const g of this.gates) if (g.op === op && (typeof g.path === 'string' ? g.path === path : g.path.test(path))) await g.gate;
-    h.check(op, path);
+    for (const g of [...this.gates]) {
+      if (g.op === op && (typeof g.path === 'string' ? g.path === path : g.path.test(path))) {
+        g.arrived();
+        await g.gate;
+      }
+    }
+    try {
+      h.check(op, path);
+    } catch (e) {
+      this.attempts.push({ op, path, at: Date.now(), code: (e as ZkError).zkCode });
+      throw e;
+    }
   }
 
   /** An injected failure for this call, if any: thrown before or after applying it. */
   injected(op: ZkOp, path: string): { code: number; applied: boolean } | undefined {
     const f = this.failures.find((x) => x.left > 0 && matches(x, op, path));
+    this.attempts.push({ op, path, at: Date.now(), ...(f ? { code: f.code } : {}) });
     if (!f) return undefined;
     f.left--;
     this.failures = this.failures.filter((x) => x.left > 0);
@@ -140,7 +167,12 @@ export class MemoryZk {
   }
 
   record(op: ZkOp, path: string, h: MemoryHandle): void {
-    this.calls.push({ op, path, session: h.sessionId });
+    this.calls.push({ op, path, session: h.sessionId, at: Date.now() });
+  }
+
+  private written(op: 'create' | 'set', path: string, data: Buffer): void {
+    this.maxWrittenBytes = Math.max(this.maxWrittenBytes, data.length);
+    this.onWrite?.(op, path, data);
   }
 
   stat(n: MemNode): ZkStat {
@@ -160,6 +192,7 @@ export class MemoryZk {
   }
 
   doCreate(path: string, data: Buffer, flags: number, owner: string): string {
+    if (data.length > JUTE_MAX_BUFFER) throw new ZkError('create', path, C.ZCONNECTIONLOSS);
     const parent = this.nodes.get(parentOf(path));
     if (!parent) throw new ZkError('create', path, C.ZNONODE);
     if (parent.ephemeralOwner !== '0') throw new ZkError('create', path, C.ZNOCHILDRENFOREPHEMERALS);
@@ -171,12 +204,14 @@ export class MemoryZk {
     parent.children.add(name.slice(name.lastIndexOf('/') + 1));
     parent.cversion++;
     parent.pzxid = this.zxid;
+    this.written('create', name, data);
     this.fire(name, 'created');
     this.fire(parentOf(name), 'child');
     return name;
   }
 
   doSet(path: string, data: Buffer, version: number): ZkStat {
+    if (data.length > JUTE_MAX_BUFFER) throw new ZkError('set', path, C.ZCONNECTIONLOSS);
     const n = this.nodes.get(path);
     if (!n) throw new ZkError('set', path, C.ZNONODE);
     if (version !== -1 && version !== n.version) throw new ZkError('set', path, C.ZBADVERSION);
@@ -185,6 +220,7 @@ export class MemoryZk {
     n.version++;
     n.mzxid = this.zxid;
     n.mtime = Date.now();
+    this.written('set', path, data);
     this.fire(path, 'changed');
     return this.stat(n);
   }
