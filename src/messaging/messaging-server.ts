@@ -74,7 +74,7 @@ export class MessagingServer extends EventEmitter<{ error: [Error] }> {
       throw InvalidArgumentError.format('gatewayHost', `must be a loopback address without a secret (got ${gwHost}): anyone reaching it could deliver`);
     }
     if (typeof options.zk === 'string') {
-      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest });
+      this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest, logger: options.logger });
       this.ownsSession = true;
     } else {
       this.session = options.zk;

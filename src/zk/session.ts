@@ -71,6 +71,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> implements Supervis
 
   constructor(readonly options: ZkConnectOptions) {
     super();
+    // Every owned node (a server's node, each route shard) and every watched folder follows the session.
+    this.setMaxListeners(0);
   }
 
   /** The current handle; throws when there is none (not started, or being replaced). */
