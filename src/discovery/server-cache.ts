@@ -52,23 +52,6 @@ interface NodeEntry {
   info: ServerInfo | undefined;
 }
 
-interface Deferred {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {}); // nobody may be awaiting start(); never an unhandled rejection
-  return { promise, resolve, reject };
-}
-
 function sameInfo(a: ServerInfo, b: ServerInfo): boolean {
   const ka = Object.keys(a) as (keyof ServerInfo)[];
   if (ka.length !== Object.keys(b).length) return false;
@@ -99,7 +82,6 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   private lastEmitted: Snapshot = EMPTY_SNAPSHOT;
   private closed = false;
   private starting: Promise<void> | undefined;
-  private readonly ready = deferred();
 
   constructor(opts: ServerCacheOptions) {
     super();
@@ -132,7 +114,11 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
 
   private async doStart(): Promise<void> {
     if (this.closed) throw new ClosedError('ServerCache');
-    await Promise.race([this.folder.start(), this.ready.promise]);
+    try {
+      await this.folder.start();
+    } catch (e) {
+      throw this.closed ? new ClosedError('ServerCache') : e;
+    }
   }
 
   async snapshot(): Promise<Snapshot> {
@@ -155,7 +141,6 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.ready.reject(new ClosedError('ServerCache'));
     this.folder.close();
   }
 
@@ -219,7 +204,6 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
   private markLoaded(): void {
     if (this.closed) return;
     this.changed = true; // the first picture is version 1 even when the root is empty
-    this.ready.resolve();
     this.scheduleFlush();
   }
 

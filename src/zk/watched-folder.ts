@@ -58,6 +58,18 @@ interface Run {
   done: Promise<boolean>;
 }
 
+/** Joins the loop running now (marking it dirty, so it passes once more), or starts one. */
+function joinRun(current: Run | undefined, register: (run: Run) => void, loop: (run: Run) => Promise<boolean>): Promise<boolean> {
+  if (current) {
+    current.dirty = true;
+    return current.done;
+  }
+  const run: Run = { dirty: true, done: Promise.resolve(false) };
+  register(run);
+  run.done = loop(run);
+  return run.done;
+}
+
 interface Deferred {
   promise: Promise<void>;
   resolve: () => void;
@@ -225,15 +237,11 @@ export class WatchedFolder {
    * failed (false). Coalesced with reads in flight.
    */
   refresh(name: string): Promise<boolean> {
-    const cur = this.gets.get(name);
-    if (cur) {
-      cur.dirty = true;
-      return cur.done;
-    }
-    const run: Run = { dirty: true, done: Promise.resolve(false) };
-    this.gets.set(name, run);
-    run.done = this.runGet(name, run).catch((e: unknown) => this.unexpected(e));
-    return run.done;
+    return joinRun(
+      this.gets.get(name),
+      (run) => this.gets.set(name, run),
+      (run) => this.runGet(name, run).catch((e: unknown) => this.unexpected(e)),
+    );
   }
 
   /** Lists the children again (reading new ones); resolves like refresh(). */
@@ -247,14 +255,11 @@ export class WatchedFolder {
    * or there is no connection to ZooKeeper.
    */
   synced(): Promise<boolean> {
-    if (this.syncRun) {
-      this.syncRun.dirty = true;
-      return this.syncRun.done;
-    }
-    const run: Run = { dirty: true, done: Promise.resolve(false) };
-    this.syncRun = run;
-    run.done = this.runSync(run).catch((e: unknown) => this.unexpected(e));
-    return run.done;
+    return joinRun(
+      this.syncRun,
+      (run) => (this.syncRun = run),
+      (run) => this.runSync(run).catch((e: unknown) => this.unexpected(e)),
+    );
   }
 
   private async runSync(run: Run): Promise<boolean> {
@@ -331,14 +336,11 @@ export class WatchedFolder {
   /** Coalesced: while a list is in flight, callers only mark it dirty; one more list follows. */
   private list(all: boolean): Promise<boolean> {
     if (all) this.listAll = true;
-    if (this.listRun) {
-      this.listRun.dirty = true;
-      return this.listRun.done;
-    }
-    const run: Run = { dirty: true, done: Promise.resolve(false) };
-    this.listRun = run;
-    run.done = this.runList(run).catch((e: unknown) => this.unexpected(e));
-    return run.done;
+    return joinRun(
+      this.listRun,
+      (run) => (this.listRun = run),
+      (run) => this.runList(run).catch((e: unknown) => this.unexpected(e)),
+    );
   }
 
   private async runList(run: Run): Promise<boolean> {

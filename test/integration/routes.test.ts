@@ -7,19 +7,13 @@ import { routesRootOf } from '../../src/messaging/routes/route.js';
 import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { measured } from '../helpers/fault-util.js';
+import { cjkNames } from '../helpers/cjk-names.js';
 import { resolvesWithin } from '../helpers/eventually.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
 
 let zk: ZooKeeper;
 let connect: string;
 useTestZk((z, c) => ((zk = z), (connect = c)));
-
-/** A legal 42-character CJK user name (126 UTF-8 bytes, under the 128-byte limit). */
-function cjkName(i: number): string {
-  let s = '';
-  for (let j = 0; j < 42; j++) s += String.fromCharCode(0x4e00 + ((i * 7919 + j * 104729) % 20_000));
-  return s;
-}
 
 test('routes - on real ZooKeeper, 8,192 CJK user names are written as shards that each stay under 1 MiB', async () => {
   const { root, cleanup } = await freshRoot(zk, 'routes-cjk');
@@ -28,7 +22,7 @@ test('routes - on real ZooKeeper, 8,192 CJK user names are written as shards tha
   const shards = new RouteShards({ session, routesRoot, server: 'cjk' });
   try {
     await shards.start();
-    const users = Array.from({ length: 8_192 }, (_, i) => cjkName(i));
+    const users = cjkNames(8_192);
     const acked = await resolvesWithin(Promise.all(users.map((u, i) => shards.set(u, Date.now(), i))), 60_000);
     assert.ok(acked, 'every route acknowledged by ZooKeeper');
     assert.ok(await resolvesWithin(shards.flushed(), 30_000));
@@ -40,7 +34,7 @@ test('routes - on real ZooKeeper, 8,192 CJK user names are written as shards tha
       largest = Math.max(largest, stat.dataLength);
       for (const u of decodeShard(data)?.users.keys() ?? []) seen.add(u);
     }
-    measured('routes: largest shard node for 8,192 CJK names', largest, 'bytes');
+    measured('routes: shards and largest shard node for 8,192 CJK names', `${names.length} shards, largest ${largest} bytes`, '');
     assert.ok(names.length >= 4, `${names.length} shards`);
     assert.ok(largest <= SHARD_HARD_LIMIT_BYTES && largest < 1024 * 1024, `largest node ${largest} bytes`);
     assert.equal(seen.size, users.length, 'every user in ZooKeeper');

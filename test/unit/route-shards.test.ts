@@ -6,6 +6,7 @@ import { RouteShards, SHARD_HARD_LIMIT_BYTES, type RouteShardsOptions } from '..
 import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { C } from '../../src/zk/codes.js';
 import { captureLogger } from '../helpers/log-capture.js';
+import { cjkNames } from '../helpers/cjk-names.js';
 import { MemoryZk, type MemorySession } from '../helpers/memory-zk.js';
 import { eventually, resolvesWithin } from '../helpers/eventually.js';
 
@@ -29,13 +30,6 @@ function usersInTree(tree: MemoryZk): Map<string, string[]> {
     for (const u of shard?.users.keys() ?? []) out.set(u, [...(out.get(u) ?? []), name]);
   }
   return out;
-}
-
-/** A legal 42-character CJK user name (126 UTF-8 bytes, under the 128-byte limit). */
-function cjkName(i: number): string {
-  let s = '';
-  for (let j = 0; j < 42; j++) s += String.fromCharCode(0x4e00 + ((i * 7919 + j * 104729) % 20_000));
-  return s;
 }
 
 test('route shards - set() resolves only once ZooKeeper acknowledged a write holding the route', async () => {
@@ -171,7 +165,7 @@ test('route shards - 8,192 legal 42-character CJK user names never produce a nod
   const { tree, shards } = setup();
   try {
     await shards.start();
-    const users = Array.from({ length: 8_192 }, (_, i) => cjkName(i));
+    const users = cjkNames(8_192);
     assert.ok(users.every((u) => Buffer.byteLength(u) === 126));
     assert.equal(new Set(users).size, users.length);
     // In bursts, as a login storm would send them.

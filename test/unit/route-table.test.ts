@@ -44,6 +44,16 @@ test('route table - candidate shards: the user shard under every count a server 
   }
 });
 
+test('route - the shard hash spreads names that differ only in the high bits of their characters', () => {
+  // Each name's characters step by multiples of 16 code points with the name's index: plain
+  // FNV-1a would give all of them the same low 4 bits, i.e. the same shard out of 16.
+  const names = Array.from({ length: 8_192 }, (_, i) => Array.from({ length: 42 }, (_, j) => String.fromCharCode(0x4e00 + 16 * (((i >> (4 * (j % 4))) & 15) + 16 * (j % 8)))).join(''));
+  assert.equal(new Set(names).size, names.length);
+  const perShard = new Array<number>(16).fill(0);
+  for (const n of names) perShard[shardIndex(n, 16)]!++;
+  assert.ok(perShard.every((c) => c > 512 * 0.75 && c < 512 * 1.25), `users per shard: ${perShard.join(' ')}`);
+});
+
 test('route table - shards become the best route per user; changes and removals arrive through watches', async () => {
   const { table, server, changed } = await setup();
   try {

@@ -47,13 +47,23 @@ export function serverOfShard(name: string): string | undefined {
   return parseShardName(name)?.server;
 }
 
-/** FNV-1a over UTF-16 code units: a stable, cheap spread of user names over shards (every server and router uses it). */
+/**
+ * FNV-1a over UTF-16 code units, then murmur3's final mix: a stable, cheap spread of user names
+ * over shards (every server and router uses it). The mix matters: in plain FNV-1a bit k depends
+ * only on bits 0..k of the characters, so names whose characters differ by multiples of 16 code
+ * points (common among CJK names) would share their low bits, which pick the shard.
+ */
 export function userHash(user: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < user.length; i++) {
     h ^= user.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
