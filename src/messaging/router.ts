@@ -217,19 +217,19 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     }
   }
 
-  /** Pushes to many users at once; one entry per user, in order, never throwing for one user's failure. */
+  /** Pushes to many users, at most `pushConcurrency` at a time; one entry per user, in order, never throwing for one user's failure. */
   async pushMany(users: readonly string[], message: unknown, opts: PushOptions = {}): Promise<PushManyEntry[]> {
     return mapConcurrent(users, this.options.pushConcurrency ?? DEFAULT_PUSH_CONCURRENCY, async (user): Promise<PushManyEntry> => {
-        try {
-          const r = await this.push(user, message, opts);
-          return { user, delivered: true, acked: true, server: r.server, id: r.id };
-        } catch (e) {
-          const code = e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL';
-          const out: PushManyEntry = { user, delivered: e instanceof PushTimeoutError, acked: false, error: { code, message: (e as Error).message } };
-          if (e instanceof PushTimeoutError) Object.assign(out, { server: e.server, id: e.id });
-          return out;
-        }
-      });
+      try {
+        const r = await this.push(user, message, opts);
+        return { user, delivered: true, acked: true, server: r.server, id: r.id };
+      } catch (e) {
+        const code = e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL';
+        const out: PushManyEntry = { user, delivered: e instanceof PushTimeoutError, acked: false, error: { code, message: (e as Error).message } };
+        if (e instanceof PushTimeoutError) Object.assign(out, { server: e.server, id: e.id });
+        return out;
+      }
+    });
   }
 
   /** Writes `message` to every member of `room` on every server. */

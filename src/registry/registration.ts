@@ -502,7 +502,8 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
    * node owned by one of our sessions is deleted; a conflicting peer's node is left alone.
    */
   async unregister(): Promise<void> {
-    if (!this.active) return;
+    if (this.current === 'closed') return;
+    const had = this.active;
     this.transition('closed');
     this.ensureBackoff.cancel();
     this.writeBackoff.cancel();
@@ -511,6 +512,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
     this.options.session.off('session', this.onSession);
     this.options.session.off('reconnected', this.onReconnected);
     this.writer.close();
+    if (!had) return; // never opened: no node to delete
     try {
       this.options.session.client;
     } catch {

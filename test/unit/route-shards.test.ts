@@ -196,3 +196,10 @@ test('route shards - close() releases every waiting set() and deletes the shard 
   tree.clearFailures();
   assert.equal(tree.get(ROOT)!.children.size, 0);
 });
+
+test('route shards - close() before start() releases a waiting set() too', async () => {
+  const { shards } = setup();
+  const pending = shards.set('early', 1, 1);
+  await shards.close();
+  assert.ok(await resolvesWithin(pending, 1_000));
+});
