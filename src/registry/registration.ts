@@ -201,7 +201,8 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
   /** The one place the state changes. */
   private transition(to: RegistrationState): void {
     const from = this.current;
-    if (from === to) return;
+    // Closed is final: work still in flight when unregister() ran must not bring the node back.
+    if (from === to || from === 'closed') return;
     this.current = to;
     try {
       this.emit('state', to, from);
@@ -355,6 +356,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
 
   private async verify(zk: ZkClient): Promise<void> {
     const stat = await zk.exists(this.path);
+    if (!this.active) return; // unregistered meanwhile
     if (stat && stat.ephemeralOwner === zk.sessionId && this.writer.attached) {
       // Ours and attached. A version we did not write means a foreign write: publish the truth again.
       if (this.writer.nodeVersion !== stat.version) this.publish();
