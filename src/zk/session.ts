@@ -50,6 +50,15 @@ export interface SupervisedSession {
   off(event: SupervisedSessionEvent, listener: () => void): unknown;
 }
 
+/** The current handle of a session, starting the session (or waiting for its replacement) when it has none. */
+export async function sessionClient(session: SupervisedSession): Promise<ZkClient> {
+  try {
+    return session.client;
+  } catch {
+    return session.startClient();
+  }
+}
+
 /**
  * Supervises one ZooKeeper handle. An expired handle is dead for good, so this replaces it
  * and announces the new one with 'session'; consumers re-create what they own there.

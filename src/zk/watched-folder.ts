@@ -2,7 +2,7 @@ import { Backoff } from '../backoff.js';
 import { ClosedError } from '../errors.js';
 import { C, isConnectionProblem, isZk } from './codes.js';
 import { mkdirp } from './paths.js';
-import type { SupervisedSession } from './session.js';
+import { sessionClient, type SupervisedSession } from './session.js';
 import type { ZkClient, ZkNode } from './zk-client.js';
 
 /** Full re-read of the folder as a safety net against a missed watch. */
@@ -202,12 +202,7 @@ export class WatchedFolder {
     this.session.on('session', this.onSession);
     this.session.on('reconnected', this.onReconnected);
     this.session.on('expired', this.onExpired);
-    let zk: ZkClient;
-    try {
-      zk = this.session.client;
-    } catch {
-      zk = await this.session.startClient();
-    }
+    const zk = await sessionClient(this.session);
     if (this.closed) throw new ClosedError('WatchedFolder');
     if (this.statsNow.resyncs === 0) {
       // Not yet picked up by onSession (which fires when startClient() made the handle just now).
