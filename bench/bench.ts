@@ -10,7 +10,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SERVER_NODE_FLAGS, ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
-import { ZkClient } from '../src/zk/zk-client.js';
+import { NativeZkClient } from '../src/zk/zk-client.js';
 import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { messagingBench } from './messaging.js';
@@ -142,7 +142,7 @@ function printHold(h: HoldResult, v8Default: HoldResult): void {
 function printPeer(p: PeerResult): void {
   const kb = (b: number) => `${n0(b)} B`;
   const pair = <T>(x: { fulcrum: T; socketio: T }, f: (v: T) => string) => [f(x.fulcrum), f(x.socketio)];
-  console.log(`messaging peer: fulcrum (2 MessagingServer processes, the library PushClient) vs Socket.IO ${p.versions.socketio} with @socket.io/redis-adapter ${p.versions.adapter}`);
+  console.log(`messaging peer: fulcrum (2 MessagingServer processes, the library Router) vs Socket.IO ${p.versions.socketio} with @socket.io/redis-adapter ${p.versions.adapter}`);
   console.log(`(2 server processes, Redis ${p.versions.redis} pub/sub through ioredis, socket.io-client ${p.versions.client} over WebSocket only); ${n0(p.users)} logged-in users per side;`);
   console.log(`per side one users-driver and one pusher process, same driver code; ${p.rounds} rounds interleaved after a warm-up; server Node flags: fulcrum ${p.flags.fulcrum}, Socket.IO ${p.flags.socketio}`);
   console.log('push to one user, send → client ack (ms; median over the rounds of each round\'s percentile):');
@@ -191,7 +191,7 @@ try {
   // 1. Round trip and connect → first pong, fulcrum vs HAProxy in front of the same 5 servers.
   if (runs('latency')) {
     const root = `${base}/latency`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
     cleanups.push(() => runner.stop());
     const servers = await runner.start();
@@ -208,7 +208,7 @@ try {
     console.log(`  targets direct/HAProxy ≤ 0.6 at p50: ${ok(rt.every((r) => r.direct.p50 / r.proxy.p50 <= 0.6))} · ≤ 0.8 at p99: ${ok(rt.every((r) => r.direct.p99 / r.proxy.p99 <= 0.8))}`);
     console.log('  all samples pooled (p50 / p99 / p999, direct vs HAProxy):');
     for (const r of rows) console.log(`    ${r.label}: ${ms(r.pooled.direct.p50)} / ${ms(r.pooled.direct.p99)} / ${ms(r.pooled.direct.p999)} vs ${ms(r.pooled.proxy.p50)} / ${ms(r.pooled.proxy.p99)} / ${ms(r.pooled.proxy.p999)} (${n0(r.pooled.direct.n)} vs ${n0(r.pooled.proxy.n)} samples)`);
-    for (const count of [1, 2]) await mkdirp(ZkClient.of(admin), `${root}-${count}`);
+    for (const count of [1, 2]) await mkdirp(NativeZkClient.of(admin), `${root}-${count}`);
     const parts = await runLatencyBreakdown(zkConnect, root);
     const main = rows[0]!;
     console.log(`  where the direct round trip goes: the same 50 connections, 5,000 pings/s, median of 8 rounds; HAProxy in front of the same servers`);
@@ -221,7 +221,7 @@ try {
   // 2. Connect throughput at 1, 8, 64 in flight.
   if (runs('connect')) {
     const root = `${base}/connect`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const rows = await runConnectRate({ zk: zkConnect, root, verbose: args.verbose });
     console.log('connect throughput: fulcrum ClusterServer (registered, balance updates on) vs plain net.Server, same ping handler,');
     console.log('each in its own process, driver in its own; a connect counts once its pong arrived; 3,000 per round × 5 alternating rounds, medians');
@@ -237,7 +237,7 @@ try {
   // 3. ZooKeeper writes and propagation, default vs adaptive publishing.
   if (runs('writes')) {
     const root = `${base}/writes`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const b0 = await burstWrites(zkConnect, root, admin, false);
     const b1 = await burstWrites(zkConnect, root, admin, true);
     const p0 = await propagation(zkConnect, root, false);
@@ -259,7 +259,7 @@ try {
   // 4. Many connections held.
   if (runs('hold') && !args['no-hold']) {
     const root = `${base}/hold`;
-    await mkdirp(ZkClient.of(admin), root);
+    await mkdirp(NativeZkClient.of(admin), root);
     const log = args.verbose ? console.log : undefined;
     const held = await runHold({ zk: zkConnect, root, admin, total: holdLevel, servers: holdServers, log });
     // The runner caps V8's young generation (DEFAULT_SERVER_NODE_FLAGS): show what it saves.
@@ -274,13 +274,13 @@ try {
   }
   // 6. Messaging: route visibility, writes per login, push latency and rate, broadcast (bench/messaging.ts).
   if (runs('messaging')) await messagingBench(zkConnect);
-  // 7. Pushes through the alloc service's HTTP API beside the library PushClient (bench/http-push.ts).
+  // 7. Pushes through the alloc service's HTTP API beside the library Router (bench/http-push.ts).
   if (runs('http-push')) await httpPushBench(zkConnect);
   // 8. The messaging peer: Socket.IO with the Redis adapter beside fulcrum (bench/peer.ts).
   if (runs('peer')) printPeer(await runPeer({ zk: zkConnect, base: `${base}/peer`, admin, users: peerUsers, log: args.verbose ? console.log : undefined }));
 } finally {
   await stopAll();
-  await deleteTree(ZkClient.of(admin), base).catch(() => {});
+  await deleteTree(NativeZkClient.of(admin), base).catch(() => {});
   admin.close();
   await stopZk();
 }

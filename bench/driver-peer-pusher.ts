@@ -1,12 +1,12 @@
 // Pusher of the peer bench, one per side in its own process: what an application backend uses to
-// reach users. fulcrum: the library PushClient (route table from ZooKeeper, the user's server's
+// reach users. fulcrum: the library Router (route table from ZooKeeper, the user's server's
 // gateway, the client's ack). Socket.IO: a Socket.IO server instance with the same Redis adapter
 // and no listener of its own — `io.to(userRoom).timeout().emitWithAck()` for a push (the adapter
 // publishes it, the user's server emits it, the ack comes back through Redis), `io.to(room).emit()`
 // for a room and `io.emit()` for a broadcast.
 import { performance } from 'node:perf_hooks';
 import { Server } from 'socket.io';
-import { PushClient } from '../src/messaging/push-client.js';
+import { Router } from '../src/messaging/router.js';
 import { serveRequests } from './child-ipc.js';
 import { withConcurrency } from './messaging.js';
 import { sharedClockMs } from './shared-clock.js';
@@ -19,7 +19,7 @@ const ACK_TIMEOUT_MS = 5_000;
 /** About 64 bytes on the wire with either encoding. */
 const PAD = 'x'.repeat(48);
 
-let push: PushClient | undefined;
+let push: Router | undefined;
 let sio: Server | undefined;
 let fanoutFailures = 0;
 
@@ -38,7 +38,7 @@ serveRequests({
   async init(m) {
     const t = m.target as PusherTarget;
     if (t.kind === 'fulcrum') {
-      push = new PushClient({ zk: t.zk, root: t.root });
+      push = new Router({ zk: t.zk, root: t.root });
       await push.start();
     } else {
       sio = new Server({ adapter: redisAdapter(t.redis).adapter });

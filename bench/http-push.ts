@@ -1,12 +1,12 @@
-// Pushes through the allocation service's HTTP API beside the library PushClient, in one run:
+// Pushes through the allocation service's HTTP API beside the library Router, in one run:
 // push → receipt latency one at a time, and acked pushes per second with 64 in flight.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { AllocService } from '../src/alloc/alloc-service.js';
-import { PushClient } from '../src/messaging/push-client.js';
+import { Router } from '../src/messaging/router.js';
 import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
-import { ZkClient } from '../src/zk/zk-client.js';
+import { NativeZkClient } from '../src/zk/zk-client.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { ZkSession } from '../src/zk/session.js';
 import { BenchUser, quantile, withConcurrency } from './messaging.js';
@@ -31,12 +31,12 @@ function postJson(agent: http.Agent, url: string, body: unknown): Promise<number
 export async function httpPushBench(zkConnect: string): Promise<void> {
   const base = `/fulcrum-bench/${process.pid}-http`;
   const root = `${base}/servers`;
-  const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
+  const admin = NativeZkClient.of(await connectZk({ connect: zkConnect }));
   await mkdirp(admin, root);
   const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
   const session = new ZkSession({ connect: zkConnect });
   const service = new AllocService({ session, root, port: 0, defaultMetrics: false });
-  const lib = new PushClient({ zk: zkConnect, root });
+  const lib = new Router({ zk: zkConnect, root });
   const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
   const users: BenchUser[] = [];
   try {
@@ -77,8 +77,8 @@ export async function httpPushBench(zkConnect: string): Promise<void> {
     }
     const row = (name: string, l: number[], r: number) =>
       `  ${name.padEnd(18)} p50 ${quantile(l, 0.5).toFixed(2).padStart(6)} ms · p99 ${quantile(l, 0.99).toFixed(2).padStart(6)} ms · ${r.toFixed(0).padStart(6)} acked pushes/s`;
-    console.log(`push -> receipt through HTTP POST /push vs the library PushClient (${USERS} users on 2 servers; ${SEQUENTIAL} sequential pushes each, then ${CONCURRENT} with ${IN_FLIGHT} in flight)`);
-    console.log(row('library PushClient', latency.lib, rate.lib));
+    console.log(`push -> receipt through HTTP POST /push vs the library Router (${USERS} users on 2 servers; ${SEQUENTIAL} sequential pushes each, then ${CONCURRENT} with ${IN_FLIGHT} in flight)`);
+    console.log(row('library Router', latency.lib, rate.lib));
     console.log(row('HTTP POST /push', latency.http, rate.http));
     console.log(`  HTTP / library     latency p50 × ${(quantile(latency.http, 0.5) / quantile(latency.lib, 0.5)).toFixed(2)} · throughput × ${(rate.http / rate.lib).toFixed(2)} · failed ${failed.lib + failed.http}\n`);
   } finally {

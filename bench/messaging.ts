@@ -1,14 +1,14 @@
 // Messaging benchmarks (part of npm run bench; npm run bench -- --only messaging for these alone):
 // ZooKeeper writes per login in a 10,000-login storm, login → welcome (the route stored in
 // ZooKeeper first) and login → route visible in every router,
-// pushes per second and push → receipt latency through the library PushClient, broadcast to 10,000.
+// pushes per second and push → receipt latency through the library Router, broadcast to 10,000.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { PushClient } from '../src/messaging/push-client.js';
+import { Router } from '../src/messaging/router.js';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frames.js';
 import { ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
-import { ZkClient } from '../src/zk/zk-client.js';
+import { NativeZkClient } from '../src/zk/zk-client.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 
 const STORM = 10_000;
@@ -67,11 +67,11 @@ export async function withConcurrency<T>(items: T[], n: number, fn: (t: T) => Pr
 export async function messagingBench(zkConnect: string): Promise<void> {
   const base = `/fulcrum-bench/${process.pid}-msg`;
   const root = `${base}/servers`;
-  const admin = ZkClient.of(await connectZk({ connect: zkConnect }));
+  const admin = NativeZkClient.of(await connectZk({ connect: zkConnect }));
   await mkdirp(admin, root);
   const interval = process.env.FULCRUM_ROUTE_WRITE_INTERVAL_MS ? Number(process.env.FULCRUM_ROUTE_WRITE_INTERVAL_MS) : undefined;
   const runner = new ServerRunner({ count: 2, zk: zkConnect, root, host: '127.0.0.1', routeWriteIntervalMs: interval, logLevel: 'warn' });
-  const routers = Array.from({ length: ROUTERS }, () => new PushClient({ zk: zkConnect, root }));
+  const routers = Array.from({ length: ROUTERS }, () => new Router({ zk: zkConnect, root }));
   const users: BenchUser[] = [];
   try {
     const servers = await runner.start();
@@ -142,7 +142,7 @@ export async function messagingBench(zkConnect: string): Promise<void> {
       await push.push(users[(i * 7919) % users.length]!.user, { n: i });
     });
     const pps = N / ((performance.now() - tp0) / 1000);
-    console.log('push through the library PushClient (route table + persistent gateway connections, acked by the client)');
+    console.log('push through the library Router (route table + persistent gateway connections, acked by the client)');
     console.log(`  push -> receipt    p50 ${quantile(lat, 0.5).toFixed(2)} ms · p99 ${quantile(lat, 0.99).toFixed(2)} ms   (${lat.length} sequential pushes)`);
     console.log(`  acked pushes/s     ${pps.toFixed(0).padStart(7)}   (${N} pushes, 64 in flight)\n`);
 

@@ -1,5 +1,5 @@
 // The messaging peer, like HAProxy is for balancing: fulcrum (2 MessagingServer processes, the
-// library PushClient) beside Socket.IO v4 with the Redis adapter (2 server processes, Debian's
+// library Router) beside Socket.IO v4 with the Redis adapter (2 server processes, Debian's
 // redis-server started by the local launcher), same driver shape on both sides, each driver in
 // its own process, rounds interleaved. Measures push send → client ack at 1 and 64 in flight,
 // acked pushes/s, room publish and broadcast until the last receipt, RSS per idle logged-in user.
@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { DEFAULT_SERVER_NODE_FLAGS, ServerRunner } from '../src/tools/runner/server-runner.js';
 import { freePort } from '../src/tools/local-daemon.js';
 import { startRedis, stopRedis, type LocalRedisSpec } from '../src/tools/local-redis.js';
-import { ZkClient } from '../src/zk/zk-client.js';
+import { NativeZkClient } from '../src/zk/zk-client.js';
 import { mkdirp } from '../src/zk/paths.js';
 import { BenchChild } from './child-ipc.js';
 import { median, medianOfRounds, summarize, type Summary } from './percentiles.js';
@@ -111,7 +111,7 @@ async function drivers(users: UsersTarget, pusher: PusherTarget): Promise<{ user
 
 async function startFulcrum(o: PeerOptions, label: string, execArgv?: string[]): Promise<Side> {
   const root = `${o.base}/${label}/servers`;
-  await mkdirp(ZkClient.of(o.admin), root);
+  await mkdirp(NativeZkClient.of(o.admin), root);
   const runner = new ServerRunner({ count: 2, zk: o.zk, root, host: '127.0.0.1', logLevel: 'warn', ...(execArgv ? { execArgv } : {}) });
   try {
     const servers = await runner.start();

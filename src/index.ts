@@ -2,19 +2,21 @@
 // the local ZooKeeper launcher) is not exported; the allocation service is its own entry point, 'fulcrum/alloc'.
 
 export * from './errors.js';
+export { backoffDelay, Backoff, type BackoffOptions } from './backoff.js';
 export { encodeServerData, decodeServerData, validateServerData, type ServerData } from './server-data.js';
 
-export { ZkSession, type ZkSessionEvents } from './zk/session.js';
+export { ZkSession, type ZkSessionEvents, type SupervisedSession, type SupervisedSessionEvent } from './zk/session.js';
+export { WatchedFolder, type WatchedFolderOptions, type WatchedFolderStats, type FolderSink } from './zk/watched-folder.js';
 export { connectZk, DEFAULT_SESSION_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './zk/connect.js';
 export { DEFAULT_ZK_CONNECT, parseConnectString } from './zk/connect-string.js';
 export { DEFAULT_ROOT } from './zk/paths.js';
 export { KeyedMutex, pathLocks } from './zk/keyed-mutex.js';
 
-export { ZkClient, zkCodeOf, type ZkStat, type ZkNode, type ZkAcl, type ZkWatchEvent, type ZkWatchListeners } from './zk/zk-client.js';
+export { NativeZkClient, zkCodeOf, type ZkClient, type ZkStat, type ZkNode, type ZkAcl, type ZkWatchEvent, type ZkWatchListeners } from './zk/zk-client.js';
 
 export { BalanceCounter } from './registry/balance-counter.js';
 export { NodeWriter, minIntervalDelay, DEFAULT_MIN_WRITE_INTERVAL_MS, DEFAULT_MAX_CAS_TRIES, type NodeWriterOptions, type NodeWriterStats, type WriteOutcome, type WriteDelayContext, type DelayPolicy } from './registry/node-writer.js';
-export { Registration, NodeConflictError, digestId, protectedAcl, type RegistrationOptions, type RegistrationState, type RegistrationEvents } from './registry/registration.js';
+export { Registration, NodeConflictError, NodeRetryError, digestId, protectedAcl, type RegistrationOptions, type RegistrationState, type RegistrationEvents } from './registry/registration.js';
 export { BalanceUpdater, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
 export { publishDelay, urgentReason, DEFAULT_PUBLISH_MAX_DELAY_MS, DEFAULT_PUBLISH_MIN_INTERVAL_MS, DEFAULT_SIGNIFICANT_CHANGE, DEFAULT_FIRST_CONNECTIONS, DEFAULT_LOWEST_BAND, type PublishState, type PublishContext, type PublishPolicyOptions } from './registry/publish-policy.js';
 
@@ -55,7 +57,7 @@ export {
 } from './server/rebalance-plan.js';
 export { encodeFrame, FrameDecoder, isMigrate, DEFAULT_MAX_FRAME_BYTES, type PingMessage, type PongMessage, type MigrateMessage } from './protocol/frames.js';
 
-export { ClusterClient, backoffDelay, DEFAULT_MIGRATE_CLOSE_MS, DEFAULT_CLIENT_CONNECT_TIMEOUT_MS, type ClusterClientOptions, type ClusterClientEvents, type ClientState } from './client/cluster-client.js';
+export { ClusterClient, DEFAULT_MIGRATE_CLOSE_MS, DEFAULT_CLIENT_CONNECT_TIMEOUT_MS, type ClusterClientOptions, type ClusterClientEvents, type ClientState } from './client/cluster-client.js';
 export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instance-policy.js';
 
 
@@ -74,9 +76,9 @@ export {
   type SessionLimitOptions,
 } from './messaging/sessions/session-limits.js';
 export { type ClientConnection } from './messaging/sessions/client-connection.js';
-export { PushClient, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, type PushClientOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/push-client.js';
+export { Router, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/router.js';
 export { issueToken, checkToken, DEFAULT_TOKEN_TTL_MS } from './messaging/token.js';
-export { RouteTable } from './messaging/route-table.js';
-export { routesRootOf, type Route } from './messaging/route.js';
+export { RouteTable, DEFAULT_LOOKUP_TIMEOUT_MS, type RouteTableOptions, type RouteTableStats } from './messaging/routes/route-table.js';
+export { routesRootOf, type Route } from './messaging/routes/route.js';
 export { compareLogins, nextLogin, type LoginOrder } from './messaging/login-order.js';
-export { DEFAULT_MAX_USERS_PER_SHARD } from './messaging/route-shards.js';
+export { RouteShards, ShardTooLargeError, DEFAULT_MAX_USERS_PER_SHARD, MAX_SHARD_BYTES, SHARD_HARD_LIMIT_BYTES, MAX_SHARD_COUNT, type RouteShardsOptions } from './messaging/routes/route-shards.js';

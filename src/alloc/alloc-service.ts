@@ -14,7 +14,7 @@ import { ListenError } from '../server/cluster-server.js';
 import { validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { defaultLogger, type Logger } from '../log/logger.js';
-import { PushClient } from '../messaging/push-client.js';
+import { Router } from '../messaging/router.js';
 import { DEFAULT_TOKEN_TTL_MS, issueToken } from '../messaging/token.js';
 import { AllocMetrics } from './alloc-metrics.js';
 import { allocList, spreadOf, summarize, totalConnections } from './cluster-view.js';
@@ -125,7 +125,7 @@ export class AllocService {
   readonly metrics: AllocMetrics;
   readonly events: EventStream;
   /** Routes and gateways for the messaging endpoints (the routers' view of the route table). */
-  readonly push: PushClient;
+  readonly push: Router;
   private readonly options: AllocServiceOptions;
   private readonly secret: string | undefined;
   private readonly tokenTtlMs: number;
@@ -201,7 +201,7 @@ export class AllocService {
     this.tokenTtlMs = options.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS;
     if (!(Number.isFinite(this.tokenTtlMs) && this.tokenTtlMs > 0)) throw InvalidArgumentError.format('tokenTtlMs', `must be positive, got ${this.tokenTtlMs}`);
     this.cache = new ServerCache({ session: this.session, root: this.root });
-    this.push = new PushClient({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs });
+    this.push = new Router({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs });
     this.provider = new BalanceProvider({ source: this.cache, strategy, pending: true, pendingTtlMs: ttl, root: this.root });
     this.heartbeats = new HeartbeatRegistry({ session: this.session, root: this.root, maxServers: options.maxHeartbeatServers });
     this.events = new EventStream({

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { backoffDelay } from '../backoff.js';
 import { AllServersFailedError, ClosedError, InvalidArgumentError, KickedError, NoServersError, ProtocolError, type LoginError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
 import type { ServerInfo } from '../discovery/snapshot.js';
@@ -102,13 +103,6 @@ export interface ClusterClientEvents {
    * re-connect follows, and every connect() waiting for that attempt rejects with the same error.
    */
   stopped: [err: LoginError | KickedError];
-}
-
-/** Exponential backoff with jitter: uniform in [base, min(max, base·2^attempt)]; never above max. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
-  const base = Math.min(baseMs, maxMs);
-  const cap = Math.min(maxMs, base * 2 ** attempt);
-  return base + random() * Math.max(0, cap - base);
 }
 
 /** An opened (and, with a login, logged-in) connection not yet adopted. */

@@ -2,7 +2,7 @@ import { decodeServerData } from '../server-data.js';
 import { C, isZk } from '../zk/codes.js';
 import type { ZkClient, ZkNode } from '../zk/zk-client.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
-import type { ZkSession } from '../zk/session.js';
+import { sessionClient, type ZkSession } from '../zk/session.js';
 import { DepartedMemory, makeSnapshot, type ServerInfo, type ServerSource, type Snapshot } from './snapshot.js';
 
 /** Called for a child whose data is not valid ServerData; the node is skipped, never fatal. */
@@ -67,15 +67,6 @@ export async function readServers(zk: ZkClient, root: string, opts: ReadServersO
     }),
   );
   return infos.filter((s): s is ServerInfo => s !== undefined);
-}
-
-/** The current handle of a session, starting the session (or waiting for its replacement) when it has none. */
-export async function sessionClient(session: ZkSession): Promise<ZkClient> {
-  try {
-    return session.client;
-  } catch {
-    return session.startClient();
-  }
 }
 
 /** "Read all nodes" discovery: every call is a fresh one-shot read. */

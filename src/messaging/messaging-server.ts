@@ -3,14 +3,13 @@ import type { Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { reportError } from '../log/report-error.js';
 import { KICK_REASONS } from '../protocol/messages.js';
-import { protectedAcl } from '../registry/registration.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
-import { GatewayServer } from './gateway-server.js';
-import { DEFAULT_ACK_TIMEOUT_MS, PushClient } from './push-client.js';
-import { routesRootOf } from './route.js';
-import { RouteShards } from './route-shards.js';
+import { GatewayServer } from './gateway/gateway-server.js';
+import { DEFAULT_ACK_TIMEOUT_MS, Router } from './router.js';
+import { routesRootOf } from './routes/route.js';
+import { RouteShards } from './routes/route-shards.js';
 import { ClientProtocol, type Authorize, type SessionRouter } from './sessions/client-protocol.js';
 import type { EndReason } from './sessions/client-session.js';
 import { GatewayRequests } from './sessions/gateway-requests.js';
@@ -91,7 +90,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
   private readonly routesRoot: string;
   private readonly clusterServer: ClusterServer;
   private shards: RouteShards | undefined;
-  private routerClient: PushClient | undefined;
+  private routerClient: Router | undefined;
   private gatewayAddress: { ip: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
 
@@ -159,7 +158,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
   }
 
   /** This server's router (route table + gateways); defined once listening. */
-  get router(): PushClient {
+  get router(): Router {
     if (!this.routerClient) throw new InvalidArgumentError('MessagingServer: call listen() first');
     return this.routerClient;
   }
@@ -210,12 +209,16 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
         server: this.id,
         minWriteIntervalMs: this.options.routeWriteIntervalMs,
         maxUsersPerShard: this.options.maxUsersPerShard,
-        acl: this.options.digest === undefined ? undefined : protectedAcl(this.options.digest),
+        digest: this.options.digest,
+        logger: this.options.logger,
       });
+      // Background failures of the shards and the router: an 'error' event when somebody listens, else logged.
+      const report = (e: Error) => this.reportError(e);
+      this.shards.on('error', report);
       await this.shards.start();
-      const router = new PushClient({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, local: { server: this.id, handle: (req) => this.requests.handle(req) } });
+      const router = new Router({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, logger: this.options.logger, local: { server: this.id, handle: (req) => this.requests.handle(req) } });
       this.routerClient = router;
-      router.routes.on('error', (e) => this.reportError(e));
+      router.on('error', report);
       router.routes.on('changed', (users) => this.protocol.routesChanged(users));
       await router.start();
       const sessionRouter: SessionRouter = {

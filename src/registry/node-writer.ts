@@ -112,7 +112,9 @@ export class NodeWriter<T> {
   private lastWriteAt = 0;
   private pendingSince = 0;
   private next: Deferred<WriteOutcome<T>> | undefined;
-  private waiters: { generation: number; resolve: () => void }[] = [];
+  private closed = false;
+  /** flushed() waiters (also released by a detach) and acknowledged() waiters (released only by a write or close). */
+  private waiters: { generation: number; orDetached: boolean; resolve: () => void }[] = [];
 
   constructor(private readonly options: NodeWriterOptions<T>) {
     this.path = options.path;
@@ -129,6 +131,11 @@ export class NodeWriter<T> {
   /** The node version our last write (or the attach) produced; -1 when detached. */
   get nodeVersion(): number {
     return this.version;
+  }
+
+  /** The generation of the latest request: what acknowledged() waits for. */
+  get generation(): number {
+    return this.requested;
   }
 
   /** True when ZooKeeper holds everything requested so far (as far as this writer knows). */
@@ -182,8 +189,18 @@ export class NodeWriter<T> {
 
   /** Resolves once ZooKeeper holds what was requested so far (or the writer is detached). */
   flushed(): Promise<void> {
-    if (this.written >= this.requested || !this.isAttached) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ generation: this.requested, resolve }));
+    if (this.written >= this.requested || !this.isAttached || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ generation: this.requested, orDetached: true, resolve }));
+  }
+
+  /**
+   * Resolves once ZooKeeper acknowledged a write (or the owner's create) carrying `generation`, or
+   * the writer is closed. Unlike flushed() it keeps waiting while the node is detached: its owner
+   * creates the node again, with the data of that moment.
+   */
+  acknowledged(generation: number = this.requested): Promise<void> {
+    if (this.written >= generation || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ generation, orDetached: false, resolve }));
   }
 
   private schedule(): void {
@@ -259,14 +276,15 @@ export class NodeWriter<T> {
   }
 
   private settleWaiters(): void {
-    const done = this.waiters.filter((w) => w.generation <= this.written || !this.isAttached);
+    const done = this.waiters.filter((w) => w.generation <= this.written || this.closed || (w.orDetached && !this.isAttached));
     if (done.length === 0) return;
     this.waiters = this.waiters.filter((w) => !done.includes(w));
     for (const w of done) w.resolve();
   }
 
-  /** Detaches for good (the owner ends). */
+  /** Detaches for good (the owner ends); every waiter is released. */
   close(): void {
+    this.closed = true;
     this.detach();
   }
 }

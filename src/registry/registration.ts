@@ -1,24 +1,26 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ClosedError, FulcrumError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, FulcrumError, InvalidArgumentError, ZkError } from '../errors.js';
+import { Backoff } from '../backoff.js';
 import { reportError } from '../log/report-error.js';
 import type { Logger } from '../log/logger.js';
 import { C, isConnectionProblem, isZk } from '../zk/codes.js';
 import { pathLocks, type KeyedMutex } from '../zk/keyed-mutex.js';
 import { mkdirp } from '../zk/paths.js';
-import type { ZkSession } from '../zk/session.js';
+import type { SupervisedSession } from '../zk/session.js';
 import type { ZkAcl, ZkClient } from '../zk/zk-client.js';
 import { NodeWriter, type DelayPolicy, type WriteOutcome } from './node-writer.js';
 
-/** First wait before re-trying a failed re-registration; doubles up to MAX_REREGISTER_DELAY_MS. */
+/** First wait before re-trying a failed (re-)creation; doubles (with jitter) up to MAX_REREGISTER_DELAY_MS. */
 export const DEFAULT_REREGISTER_DELAY_MS = 200;
 export const MAX_REREGISTER_DELAY_MS = 2_000;
 /** How often a registered node is checked (exists, one read) even when nothing happened. */
 export const DEFAULT_VERIFY_INTERVAL_MS = 10_000;
 /** Poll period while another live session holds our node name. */
 export const CONFLICT_POLL_MS = 250;
-/** Wait before writing again after a write failed (connection loss or an unexpected error). */
+/** First wait before writing again after a write failed (connection loss or an unexpected error); doubles (with jitter) up to MAX_RETRY_DELAY_MS. */
 export const DEFAULT_RETRY_DELAY_MS = 250;
+export const MAX_RETRY_DELAY_MS = 5_000;
 
 /** The node name is held by a session that is not ours (another live server, or a persistent node). */
 export class NodeConflictError extends FulcrumError {
@@ -29,8 +31,30 @@ export class NodeConflictError extends FulcrumError {
   }
 }
 
+/**
+ * Creating or writing an owned node failed for another reason than connection loss (those are
+ * retried quietly). Reported once per failed attempt; the registration retries after `retryInMs`
+ * (doubling backoff). `cause` is the failure, `zkCode` its ZooKeeper code when it has one.
+ */
+export class NodeRetryError extends FulcrumError {
+  readonly path: string;
+  readonly op: 'create' | 'write';
+  readonly attempt: number;
+  readonly retryInMs: number | undefined;
+  readonly zkCode: number | undefined;
+  constructor(path: string, op: 'create' | 'write', attempt: number, retryInMs: number | undefined, cause: Error) {
+    const next = retryInMs === undefined ? 'a retry is already scheduled' : `next try in ${Math.round(retryInMs)} ms`;
+    super(op === 'create' ? 'FULCRUM_NODE_CREATE_FAILED' : 'FULCRUM_NODE_WRITE_FAILED', `${op} of ${path} failed (attempt ${attempt}, ${next}): ${cause.message}`, { cause });
+    this.path = path;
+    this.op = op;
+    this.attempt = attempt;
+    this.retryInMs = retryInMs;
+    this.zkCode = cause instanceof ZkError ? cause.zkCode : undefined;
+  }
+}
+
 export interface RegistrationOptions<T> {
-  session: ZkSession;
+  session: SupervisedSession;
   /** Parent of the server nodes; missing parents are created as persistent nodes. */
   root: string;
   /** Node name under the root; one live server per name. */
@@ -58,13 +82,15 @@ export interface RegistrationOptions<T> {
   minWriteIntervalMs?: number;
   /** Passed to the NodeWriter. @default minIntervalDelay */
   delayPolicy?: DelayPolicy;
-  /** @default DEFAULT_RETRY_DELAY_MS (250) */
+  /** First wait before a failed write is tried again (doubling up to MAX_RETRY_DELAY_MS). @default DEFAULT_RETRY_DELAY_MS (250) */
   retryDelayMs?: number;
   /** Passed to the NodeWriter as `observe` (outcome and duration of every write). */
   observeWrite?: (outcome: WriteOutcome<T>, seconds: number) => void;
   locks?: KeyedMutex;
   /** Where failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
+  /** Names the owner in logged failures. @default 'Registration' */
+  component?: string;
 }
 
 /**
@@ -106,30 +132,36 @@ function sameAcl(a: readonly ZkAcl[], b: readonly ZkAcl[]): boolean {
   return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
 }
 
-type Attempt = { kind: 'done' } | { kind: 'conflict'; owner: string } | { kind: 'retry' };
+type Attempt = { kind: 'done' } | { kind: 'conflict'; owner: string } | { kind: 'retry' } | { kind: 'no-parent' };
 
 /**
- * Keeps one ephemeral node alive for a server across reconnects and session expiry, and drives
- * the NodeWriter that keeps its data current. The registration alone owns the node's path and
- * version and its state (changed only in transition()). After expiry the node is recreated with
- * the *current* data. A node with our name left by an earlier session of ours is replaced; one
- * held by anybody else is never touched (no duplicate, no stealing): we wait for it to go.
+ * Keeps one ephemeral node alive across reconnects and session expiry, and drives the NodeWriter
+ * that keeps its data current: the one owned-node lifecycle of fulcrum (a server's node, its
+ * route shards). The registration alone owns the node's path and version and its state (changed
+ * only in transition()). After expiry the node is recreated with the *current* data. A node with
+ * our name left by an earlier session of ours is replaced; one held by anybody else is never
+ * touched (no duplicate, no stealing) unless `replaceForeign` says so: we wait for it to go.
+ *
+ * Two independent retry loops, each with its own backoff: creating/verifying the node, and writing
+ * it. A failed write never stops a re-creation from being retried, nor the other way round.
  */
 export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
   readonly path: string;
   readonly writer: NodeWriter<T>;
+  /** ZooKeeper calls that changed the node: creates (sets are in writer.stats.writes). */
+  readonly stats = { creates: 0 };
   private current: RegistrationState = 'idle';
-  private retryTimer: NodeJS.Timeout | undefined;
-  private writeRetryTimer: NodeJS.Timeout | undefined;
+  private readonly ensureBackoff = new Backoff({ baseMs: DEFAULT_REREGISTER_DELAY_MS, maxMs: MAX_REREGISTER_DELAY_MS, unref: false });
+  private readonly writeBackoff: Backoff;
   private verifyTimer: NodeJS.Timeout | undefined;
-  private retryAttempt = 0;
   private ensuring: Promise<void> | undefined;
   private ensureAgain = false;
   private reportedConflict: string | undefined;
   private driven: Promise<WriteOutcome<T>> | undefined;
+  /** The handle on which the root is known to exist (and to be protected): checked once per session. */
+  private rootReadyOn: ZkClient | undefined;
   private readonly locks: KeyedMutex;
   private readonly acl: ZkAcl[] | undefined;
-  private readonly retryDelayMs: number;
   private readonly onSession = () => this.ensure();
   private readonly onReconnected = () => this.ensure();
   /** How often the node had to be created again (after expiry or loss). */
@@ -140,7 +172,8 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
     this.path = `${options.root}/${options.name}`;
     this.locks = options.locks ?? pathLocks;
     this.acl = options.digest === undefined ? undefined : protectedAcl(options.digest);
-    this.retryDelayMs = Math.max(10, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    const retryMs = Math.max(10, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    this.writeBackoff = new Backoff({ baseMs: retryMs, maxMs: Math.max(retryMs, MAX_RETRY_DELAY_MS), unref: false });
     this.writer = new NodeWriter<T>({
       path: this.path,
       client: () => options.session.client,
@@ -168,7 +201,8 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
   /** The one place the state changes. */
   private transition(to: RegistrationState): void {
     const from = this.current;
-    if (from === to) return;
+    // Closed is final: work still in flight when unregister() ran must not bring the node back.
+    if (from === to || from === 'closed') return;
     this.current = to;
     try {
       this.emit('state', to, from);
@@ -177,14 +211,27 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
     }
   }
 
-  /** The data changed: publish it (coalesced; a no-op for ZooKeeper until the node exists). */
-  publish(): void {
+  /**
+   * The data changed: publish it (coalesced; written by the create when the node does not exist
+   * yet). Returns the change's generation, for acknowledged().
+   */
+  publish(): number {
     this.drive(this.writer.request());
+    return this.writer.generation;
   }
 
   /** Resolves once ZooKeeper holds the data as of now (or the node is detached). */
   flushed(): Promise<void> {
     return this.writer.flushed();
+  }
+
+  /**
+   * Resolves once ZooKeeper acknowledged a write or create carrying the change `generation`
+   * (publish()'s answer), however many failures, re-creations and sessions that takes; at once
+   * when the registration is closed.
+   */
+  acknowledged(generation: number): Promise<void> {
+    return this.writer.acknowledged(generation);
   }
 
   /**
@@ -207,6 +254,27 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
       throw e;
     }
     if (!this.active) return this.path; // unregistered meanwhile
+    this.supervise();
+    // The session may have been replaced while we were creating: check on the handle we have now.
+    this.ensure();
+    return this.path;
+  }
+
+  /**
+   * Creates the node in the background and keeps it: never throws, retries with backoff (failures
+   * other than connection loss are reported) until the node exists or the registration ends. For
+   * nodes whose absence nobody can wait for, such as route shards; acknowledged() tells when
+   * their data is in ZooKeeper.
+   */
+  open(): void {
+    if (this.current !== 'idle') return;
+    this.transition('creating');
+    this.supervise();
+    this.ensure();
+  }
+
+  /** Follows the session and checks the node periodically. */
+  private supervise(): void {
     this.options.session.on('session', this.onSession);
     this.options.session.on('reconnected', this.onReconnected);
     const every = this.options.verifyIntervalMs ?? DEFAULT_VERIFY_INTERVAL_MS;
@@ -216,9 +284,6 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
       }, every);
       this.verifyTimer.unref();
     }
-    // The session may have been replaced while we were creating: check on the handle we have now.
-    this.ensure();
-    return this.path;
   }
 
   /** Acts on what a write came to: the writer reports, the registration decides. */
@@ -232,6 +297,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
     if (!this.active) return;
     switch (o.kind) {
       case 'written':
+        this.writeBackoff.succeeded();
         try {
           this.emit('written', o.value);
         } catch (e) {
@@ -242,23 +308,16 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
         this.ensure(); // recreate it with the live data
         return;
       case 'failed':
-        this.report(o.error);
-        this.retryWrite();
+      case 'connection-lost': {
+        const retryInMs = this.writeBackoff.schedule(() => {
+          if (this.current === 'attached') this.drive(this.writer.flush());
+        });
+        if (o.kind === 'failed') this.report(new NodeRetryError(this.path, 'write', this.writeBackoff.attempt, retryInMs, o.error));
         return;
-      case 'connection-lost':
-        this.retryWrite();
-        return;
+      }
       case 'detached':
         return;
     }
-  }
-
-  private retryWrite(): void {
-    if (this.writeRetryTimer) return;
-    this.writeRetryTimer = setTimeout(() => {
-      this.writeRetryTimer = undefined;
-      if (this.current === 'attached') this.drive(this.writer.flush());
-    }, this.retryDelayMs);
   }
 
   /** Checks the node and re-creates it if it is missing; coalesced, retried with backoff until it works or the registration ends. */
@@ -268,8 +327,7 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
       this.ensureAgain = true;
       return;
     }
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.ensureBackoff.cancel();
     let zk: ZkClient;
     try {
       zk = this.options.session.client;
@@ -279,14 +337,11 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
     this.ensureAgain = false;
     this.ensuring = this.verify(zk)
       .then(
-        () => {
-          this.retryAttempt = 0;
-        },
+        () => this.ensureBackoff.succeeded(),
         (e: unknown) => {
           if (!this.active) return;
-          if (!isConnectionProblem(e)) this.report(e instanceof Error ? e : new Error(String(e)));
-          const delay = Math.min(DEFAULT_REREGISTER_DELAY_MS * 2 ** this.retryAttempt++, MAX_REREGISTER_DELAY_MS);
-          this.retryTimer = setTimeout(() => this.ensure(), delay);
+          const retryInMs = this.ensureBackoff.schedule(() => this.ensure());
+          if (!isConnectionProblem(e)) this.report(new NodeRetryError(this.path, 'create', this.ensureBackoff.attempt, retryInMs, e instanceof Error ? e : new Error(String(e))));
         },
       )
       .finally(() => {
@@ -296,11 +351,12 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
   }
 
   private report(e: Error): void {
-    reportError(this, e, this.options.logger, { component: 'Registration', path: this.path });
+    reportError(this, e, this.options.logger, { component: this.options.component ?? 'Registration', path: this.path });
   }
 
   private async verify(zk: ZkClient): Promise<void> {
     const stat = await zk.exists(this.path);
+    if (!this.active) return; // unregistered meanwhile
     if (stat && stat.ephemeralOwner === zk.sessionId && this.writer.attached) {
       // Ours and attached. A version we did not write means a foreign write: publish the truth again.
       if (this.writer.nodeVersion !== stat.version) this.publish();
@@ -308,22 +364,31 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
       return;
     }
     this.writer.detach();
-    this.transition('recreating');
-    await this.establish(zk, undefined, 'recreating');
-    this.reregistrations++;
+    // Still creating (open()) until the first create lands; re-creating after that.
+    const mode = this.current === 'creating' ? 'creating' : 'recreating';
+    this.transition(mode);
+    await this.establish(zk, undefined, mode);
+    if (mode === 'recreating') this.reregistrations++;
   }
 
   /** Creates (or adopts) the node on `zk`; waits while a foreign session holds the name. */
   private async establish(zk: ZkClient, deadline: number | undefined, mode: 'creating' | 'recreating'): Promise<void> {
-    await mkdirp(zk, this.options.root);
-    if (this.acl) await this.protectRoot(zk, this.acl);
     for (;;) {
       if (!this.active) return;
+      if (this.rootReadyOn !== zk) {
+        await mkdirp(zk, this.options.root);
+        if (this.acl) await this.protectRoot(zk, this.acl);
+        this.rootReadyOn = zk;
+      }
       const handle = zk;
       const r = await this.locks.runExclusive(this.path, () => this.attempt(handle));
       if (r.kind === 'done') {
         this.reportedConflict = undefined;
         return;
+      }
+      if (r.kind === 'no-parent') {
+        this.rootReadyOn = undefined; // the root was deleted behind our back: create it again
+        continue;
       }
       if (r.kind === 'retry') {
         if (this.current === 'conflict') this.transition(mode);
@@ -348,8 +413,10 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
     const { data, generation } = this.writer.snapshot();
     try {
       await zk.create(this.path, data, C.ZOO_EPHEMERAL);
+      this.stats.creates++;
       return (await this.adopt(zk, { version: 0, generation })) ? { kind: 'done' } : { kind: 'retry' };
     } catch (e) {
+      if (isZk(e, C.ZNONODE)) return { kind: 'no-parent' };
       if (!isZk(e, C.ZNODEEXISTS)) throw e;
     }
     // A node with our name exists: ours (an earlier create whose answer was lost), an earlier session's of ours, or somebody else's.
@@ -437,15 +504,17 @@ export class Registration<T> extends EventEmitter<RegistrationEvents<T>> {
    * node owned by one of our sessions is deleted; a conflicting peer's node is left alone.
    */
   async unregister(): Promise<void> {
-    if (!this.active) return;
+    if (this.current === 'closed') return;
+    const had = this.active;
     this.transition('closed');
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.writeRetryTimer);
+    this.ensureBackoff.cancel();
+    this.writeBackoff.cancel();
     clearInterval(this.verifyTimer);
-    this.retryTimer = this.writeRetryTimer = this.verifyTimer = undefined;
+    this.verifyTimer = undefined;
     this.options.session.off('session', this.onSession);
     this.options.session.off('reconnected', this.onReconnected);
-    this.writer.detach();
+    this.writer.close();
+    if (!had) return; // never opened: no node to delete
     try {
       this.options.session.client;
     } catch {

@@ -4,9 +4,12 @@ import type ZooKeeper from 'zookeeper';
 import { C } from './codes.js';
 import { ClosedError, ZkConnectTimeoutError } from '../errors.js';
 import { connectZk, DEFAULT_CONNECT_TIMEOUT_MS, type ZkConnectOptions } from './connect.js';
-import { ZkClient } from './zk-client.js';
+import { NativeZkClient, type ZkClient } from './zk-client.js';
 import { reportError } from '../log/report-error.js';
+import { backoffDelay } from '../backoff.js';
 
+/** First wait before a failed replacement of a dead handle is tried again; doubles up to DEFAULT_RECONNECT_MAX_DELAY_MS. */
+export const RECONNECT_BASE_DELAY_MS = 250;
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 5_000;
 /** Period of the pause detector: a gap between two ticks longer than the session timeout means we were frozen. */
 export const PAUSE_CHECK_INTERVAL_MS = 200;
@@ -29,11 +32,38 @@ export interface ZkSessionEvents {
   error: [Error];
 }
 
+/** The session events the owners of nodes and watches act on. */
+export type SupervisedSessionEvent = 'session' | 'reconnected' | 'disconnected' | 'lost' | 'expired';
+
+/**
+ * What the components that own or watch nodes need of a supervised session: ZkSession, or an
+ * in-memory double in unit tests. `client` throws ClosedError while there is no handle.
+ */
+export interface SupervisedSession {
+  readonly client: ZkClient;
+  readonly isConnected: boolean;
+  readonly sessionId: string | undefined;
+  startClient(): Promise<ZkClient>;
+  /** True when `id` (an ephemeralOwner, hex) is the current or an earlier session of this object. */
+  ownsSessionId(id: string): boolean;
+  on(event: SupervisedSessionEvent, listener: () => void): unknown;
+  off(event: SupervisedSessionEvent, listener: () => void): unknown;
+}
+
+/** The current handle of a session, starting the session (or waiting for its replacement) when it has none. */
+export async function sessionClient(session: SupervisedSession): Promise<ZkClient> {
+  try {
+    return session.client;
+  } catch {
+    return session.startClient();
+  }
+}
+
 /**
  * Supervises one ZooKeeper handle. An expired handle is dead for good, so this replaces it
  * and announces the new one with 'session'; consumers re-create what they own there.
  */
-export class ZkSession extends EventEmitter<ZkSessionEvents> {
+export class ZkSession extends EventEmitter<ZkSessionEvents> implements SupervisedSession {
   private handle: ZooKeeper | undefined;
   private stopped = false;
   private suspectTimer: NodeJS.Timeout | undefined;
@@ -50,6 +80,8 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
 
   constructor(readonly options: ZkConnectOptions) {
     super();
+    // Every owned node (a server's node, each route shard) and every watched folder follows the session.
+    this.setMaxListeners(0);
   }
 
   /** The current handle; throws when there is none (not started, or being replaced). */
@@ -59,13 +91,13 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
   }
 
   /** The typed client of the current handle; throws ClosedError when there is none. */
-  get client(): ZkClient {
-    return ZkClient.of(this.zk);
+  get client(): NativeZkClient {
+    return NativeZkClient.of(this.zk);
   }
 
   /** start(), answering the typed client. */
-  async startClient(): Promise<ZkClient> {
-    return ZkClient.of(await this.start());
+  async startClient(): Promise<NativeZkClient> {
+    return NativeZkClient.of(await this.start());
   }
 
   get isConnected(): boolean {
@@ -138,8 +170,7 @@ export class ZkSession extends EventEmitter<ZkSessionEvents> {
       } catch (e) {
         if (this.stopped) return undefined;
         reportError(this, e instanceof Error ? e : new Error(String(e)), this.options.logger, { component: 'ZkSession', connect: this.options.connect, attempt });
-        const delay = Math.min(250 * 2 ** attempt, DEFAULT_RECONNECT_MAX_DELAY_MS);
-        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt, RECONNECT_BASE_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS)));
       }
     }
     return undefined;

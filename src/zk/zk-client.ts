@@ -80,20 +80,48 @@ function toBuffer(data: unknown): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(typeof data === 'string' ? data : '');
 }
 
-const clients = new WeakMap<ZooKeeper, ZkClient>();
-
 /**
- * Typed access to one native handle: every ZooKeeper call of fulcrum goes through here, and every
- * failure rejects with ZkError. Watches are boolean ones only (the `w_*` callbacks leak).
+ * Typed access to one ZooKeeper handle: every ZooKeeper call of fulcrum goes through this
+ * interface, and every failure rejects with ZkError. Watches are boolean ones only. Implemented by
+ * NativeZkClient (the addon) and, in unit tests, by an in-memory double.
  */
-export class ZkClient {
+export interface ZkClient {
+  /** Hex id of the handle's session. */
+  readonly sessionId: string;
+  /** The negotiated session timeout. */
+  readonly timeoutMs: number;
+  get(path: string, watch?: boolean): Promise<ZkNode>;
+  /** The stat, or undefined when the node does not exist. */
+  exists(path: string, watch?: boolean): Promise<ZkStat | undefined>;
+  /** Versioned write; `version` -1 writes unconditionally. Resolves with the new stat. */
+  set(path: string, data: Buffer, version: number): Promise<ZkStat>;
+  /** Resolves with the created path (with its suffix for sequential nodes). */
+  create(path: string, data: Buffer, flags?: number): Promise<string>;
+  /** `version` -1 deletes any version. */
+  delete(path: string, version: number): Promise<void>;
+  /** Child names, unsorted. */
+  children(path: string, watch?: boolean): Promise<string[]>;
+  getAcl(path: string): Promise<{ acl: ZkAcl[]; stat: ZkStat }>;
+  setAcl(path: string, version: number, acl: ZkAcl[]): Promise<void>;
+  /** Brings the server this handle talks to up to date with the leader, so a read after it sees every write acknowledged before. */
+  sync(path: string): Promise<void>;
+  /** Ends the session. */
+  close(): void;
+  /** Subscribes to the boolean watch notifications of this handle; returns the unsubscribe function. */
+  watch(listeners: ZkWatchListeners): () => void;
+}
+
+const clients = new WeakMap<ZooKeeper, NativeZkClient>();
+
+/** ZkClient over one native handle: the only code that calls the addon. */
+export class NativeZkClient implements ZkClient {
   private constructor(readonly native: ZooKeeper) {}
 
-  /** The one ZkClient of a handle (the same object every time, so identity comparisons work). */
-  static of(zk: ZooKeeper): ZkClient {
+  /** The one NativeZkClient of a handle (the same object every time, so identity comparisons work). */
+  static of(zk: ZooKeeper): NativeZkClient {
     let c = clients.get(zk);
     if (!c) {
-      c = new ZkClient(zk);
+      c = new NativeZkClient(zk);
       clients.set(zk, c);
     }
     return c;
@@ -160,6 +188,10 @@ export class ZkClient {
 
   async setAcl(path: string, version: number, acl: ZkAcl[]): Promise<void> {
     await this.call('set_acl', path, () => this.native.set_acl(path, version, acl));
+  }
+
+  async sync(path: string): Promise<void> {
+    await this.call('sync', path, () => this.native.sync(path));
   }
 
   /** Ends the session (synchronous; may block the loop briefly). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
@@ -24,7 +24,7 @@ test('messaging crash - kill -9 of a server holding logged-in users: each re-hom
   const { root, cleanup } = await freshRoot(zk, 'msg-crash');
   const runner = new ServerRunner({ count: 3, zk: connect, root, host: '127.0.0.1', sessionTimeoutMs: SESSION_TIMEOUT_MS, secret: SECRET });
   const session = new ZkSession({ connect, sessionTimeoutMs: SESSION_TIMEOUT_MS });
-  const push = new PushClient({ zk: session, root, secret: SECRET, ackTimeoutMs: 2_000 });
+  const push = new Router({ zk: session, root, secret: SECRET, ackTimeoutMs: 2_000 });
   let clients: ClientRunner | undefined;
   try {
     await runner.start();

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
 import { LoginError, GatewayUnavailableError, InvalidArgumentError } from '../../src/errors.js';
 import { MessagingServer } from '../../src/messaging/messaging-server.js';
-import { PushClient } from '../../src/messaging/push-client.js';
-import { gatewayProof } from '../../src/messaging/gateway-auth.js';
+import { Router } from '../../src/messaging/router.js';
+import { gatewayProof } from '../../src/messaging/gateway/gateway-auth.js';
 import { issueToken, checkToken } from '../../src/messaging/token.js';
-import { routesRootOf } from '../../src/messaging/route.js';
-import { encodeShard } from '../../src/messaging/shard-codec.js';
+import { routesRootOf } from '../../src/messaging/routes/route.js';
+import { encodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { C } from '../../src/zk/codes.js';
-import { ZkClient } from '../../src/zk/zk-client.js';
+import { NativeZkClient } from '../../src/zk/zk-client.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers, userClient } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
@@ -23,7 +23,7 @@ const SECRET = 'test-secret-0123456789';
 test('messaging security - tokens: issued ones log in; wrong, expired, missing and other-user tokens are refused with stable codes and no route', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-tokens');
   const [server] = await startMessagingServers(1, { zk: connect, root, secret: SECRET });
-  const push = new PushClient({ zk: connect, root, secret: SECRET });
+  const push = new Router({ zk: connect, root, secret: SECRET });
   try {
     await push.start();
     const ok = await loginOn(server!, { user: 'carol', token: issueToken(SECRET, 'carol', 60_000) });
@@ -96,8 +96,8 @@ test('messaging security - the gateway closes a peer that does not prove the sec
       assert.deepEqual(types, ['hello', 'error']);
       assert.equal((p.frames[1] as { code: string }).code, 'FULCRUM_GATEWAY_AUTH');
     }
-    // A PushClient without the secret is refused too.
-    const noSecret = new PushClient({ zk: connect, root });
+    // A Router without the secret is refused too.
+    const noSecret = new Router({ zk: connect, root });
     await noSecret.start();
     await routeIs([noSecret], 'frank', server!.id);
     await assert.rejects(noSecret.push('frank', 'x'), (e: unknown) => e instanceof GatewayUnavailableError);
@@ -128,13 +128,13 @@ test('messaging security - with a digest, nobody without the credentials can add
   const { root, cleanup } = await freshRoot(zk, 'msg-acl');
   const digest = 'fulcrum:acl-secret';
   const [server] = await startMessagingServers(1, { zk: connect, root, digest });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     const u = await loginOn(server!, { user: 'grace' });
     await push.start();
     assert.ok(await routeIs([push], 'grace', server!.id));
     const routes = routesRootOf(root);
-    const foreign = ZkClient.of(zk);
+    const foreign = NativeZkClient.of(zk);
     const fake = encodeShard({ server: 'evil', users: new Map([['grace', [Date.now() + 60_000, 1] as const]]) });
     const noAuth = (e: unknown) => (e as { zkCode?: number }).zkCode === C.ZNOAUTH;
     await assert.rejects(foreign.create(`${routes}/evil#0`, fake, C.ZOO_PERSISTENT), noAuth, 'no fake shard under the routes root');

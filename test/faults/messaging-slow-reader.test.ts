@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rssBytes } from '../../bench/rss.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { rawClient, type RawClient } from '../helpers/raw-client.js';
 import { withRoot } from '../helpers/zk.js';
@@ -11,7 +11,7 @@ const BODY = 'x'.repeat(60_000);
 const MB = 1024 * 1024;
 
 /** Publishes one message to `room` and waits until `reader` has it. */
-async function publishSeen(push: PushClient, reader: RawClient, room: string): Promise<number> {
+async function publishSeen(push: Router, reader: RawClient, room: string): Promise<number> {
   const from = reader.frames.length;
   const r = await push.publish(room, BODY);
   await reader.next((f) => f.type === 'message', from);
@@ -26,7 +26,7 @@ async function joined(c: RawClient, user: string, room: string): Promise<void> {
 test('messaging slow reader - a client that stops reading while 300 x 60 KB go to its room is kicked as slow and closed, its server grows < 12 MB, a reading client gets all 300', (t) =>
   withRoot('slow-reader', async ({ connect, root }) => {
     const runner = new ServerRunner({ count: 1, zk: connect, root, host: '127.0.0.1' });
-    const push = new PushClient({ zk: connect, root });
+    const push = new Router({ zk: connect, root });
     const clients: RawClient[] = [];
     try {
       const [server] = await runner.start();

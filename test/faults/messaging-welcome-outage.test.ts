@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
 import { MessagingServer } from '../../src/messaging/messaging-server.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { firstPort, startProxy } from '../helpers/fault-proxy.js';
 import { closeMessaging } from '../helpers/messaging.js';
 import { rawClient } from '../helpers/raw-client.js';
@@ -20,7 +20,7 @@ test('messaging welcome outage - while ZooKeeper is unreachable a login waits, i
   // The session outlives the outage: the route write lands once the connection is back.
   const patient = new MessagingServer({ zk: via, root, port: 0, sessionTimeoutMs: 15_000 });
   const hasty = new MessagingServer({ zk: via, root, port: 0, sessionTimeoutMs: 15_000, welcomeTimeoutMs: 300 });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await Promise.all([patient.listen(), hasty.listen(), push.start()]);
     await px.blackhole(true);

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ServerRunner } from '../../src/tools/runner/server-runner.js';
 import { connectStringOf, startCluster, stopCluster, type ClusterLayout } from '../../src/tools/local-zookeeper.js';
@@ -9,8 +9,8 @@ import { measured } from '../helpers/fault-util.js';
 import { allDown } from '../helpers/fault-zk.js';
 import { freshRoot, rawZk, TEST_LAYOUT } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
-import { routesRootOf } from '../../src/messaging/route.js';
-import { decodeShard } from '../../src/messaging/shard-codec.js';
+import { routesRootOf } from '../../src/messaging/routes/route.js';
+import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 
 /** A private standalone ZooKeeper of its own (the restart test's neighbour port). */
 const LAYOUT: ClusterLayout = { dir: '.zk/faults-msg', size: 1, basePort: TEST_LAYOUT.basePort + 14, tickMs: 1_000 };
@@ -33,7 +33,7 @@ test('messaging restart - pushes keep working while ZooKeeper is down (delivery 
   admin.close();
   const runner = new ServerRunner({ count: 2, zk: connect, root, host: '127.0.0.1', sessionTimeoutMs: SESSION_TIMEOUT_MS });
   const session = new ZkSession({ connect, sessionTimeoutMs: SESSION_TIMEOUT_MS });
-  const push = new PushClient({ zk: session, root, ackTimeoutMs: 3_000 });
+  const push = new Router({ zk: session, root, ackTimeoutMs: 3_000 });
   let clients: ClientRunner | undefined;
   const users = Array.from({ length: USERS }, (_, i) => `r-${i}`);
   try {

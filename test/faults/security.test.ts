@@ -7,7 +7,7 @@ import { digestId } from '../../src/registry/registration.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { encodeServerData } from '../../src/server-data.js';
 import { C } from '../../src/zk/codes.js';
-import { ZkClient, zkCodeOf } from '../../src/zk/zk-client.js';
+import { NativeZkClient, zkCodeOf } from '../../src/zk/zk-client.js';
 import { connectZk } from '../../src/zk/connect.js';
 import { deleteTree, mkdirp } from '../../src/zk/paths.js';
 import { pidsWithArg, startCli } from '../helpers/cli.js';
@@ -37,8 +37,8 @@ after(() => {
 async function securedRoot(label: string): Promise<{ root: string; cleanup: () => Promise<void> }> {
   const base = `/fulcrum-test/${label}-${randomBytes(4).toString('hex')}`;
   const root = `${base}/servers`;
-  await mkdirp(ZkClient.of(admin), base);
-  return { root, cleanup: () => deleteTree(ZkClient.of(admin), base) };
+  await mkdirp(NativeZkClient.of(admin), base);
+  return { root, cleanup: () => deleteTree(NativeZkClient.of(admin), base) };
 }
 
 async function codeOf(p: Promise<unknown>): Promise<number | undefined> {

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { ZkClient } from '../../src/zk/zk-client.js';
+import { NativeZkClient } from '../../src/zk/zk-client.js';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
@@ -103,7 +103,7 @@ test('restart - servers keep serving and clients keep picking while ZooKeeper is
     await clients?.stop();
     await runner.stop();
     session.close();
-    if (zk) await deleteTree(ZkClient.of(zk), root.slice(0, root.lastIndexOf('/'))).catch(() => {});
+    if (zk) await deleteTree(NativeZkClient.of(zk), root.slice(0, root.lastIndexOf('/'))).catch(() => {});
     zk?.close();
   }
 });

@@ -23,3 +23,14 @@ export async function whenTrue(fn: () => boolean | Promise<boolean>, timeoutMs: 
   await eventually(async () => (await fn()) && (at = Date.now()) !== undefined, timeoutMs, everyMs);
   return at;
 }
+
+/** Whether `p` resolves within `timeoutMs` (a rejection is rethrown); for asserting that something finishes without hanging the test. */
+export async function resolvesWithin(p: Promise<unknown>, timeoutMs = DEFAULT_EVENTUALLY_TIMEOUT_MS): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

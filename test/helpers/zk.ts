@@ -5,7 +5,7 @@ import { connectZk, type ZkConnectOptions } from '../../src/zk/connect.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { connectStringOf, startCluster, type ClusterLayout } from '../../src/tools/local-zookeeper.js';
 import { deleteTree, mkdirp } from '../../src/zk/paths.js';
-import { ZkClient } from '../../src/zk/zk-client.js';
+import { NativeZkClient } from '../../src/zk/zk-client.js';
 
 /** The ZooKeeper the test run shares; tickTime 1 s so sessions can time out in 2 s. Port: FULCRUM_TEST_ZK_PORT (default 2281). */
 export const TEST_LAYOUT: ClusterLayout = { dir: '.zk/test', size: 1, basePort: Number(process.env.FULCRUM_TEST_ZK_PORT ?? 2281), tickMs: 1_000 };
@@ -26,7 +26,7 @@ export async function rawZk(connect?: string): Promise<ZooKeeper> {
 export async function freshRoot(zk: ZooKeeper, label = 't'): Promise<{ root: string; cleanup: () => Promise<void> }> {
   const base = `/fulcrum-test/${label}-${randomBytes(4).toString('hex')}`;
   const root = `${base}/servers`;
-  const client = ZkClient.of(zk);
+  const client = NativeZkClient.of(zk);
   await mkdirp(client, root);
   return { root, cleanup: () => deleteTree(client, base) };
 }

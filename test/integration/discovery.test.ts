@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { pack } from 'msgpackr';
 import type ZooKeeper from 'zookeeper';
-import { ZkClient } from '../../src/zk/zk-client.js';
+import { NativeZkClient } from '../../src/zk/zk-client.js';
 import { readServers, ZkReadSource } from '../../src/discovery/read-servers.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
 import type { ServerInfo, Snapshot } from '../../src/discovery/snapshot.js';
@@ -68,7 +68,7 @@ test('readServers - returns valid servers and skips malformed ones without throw
     await put(raw, `${root}/empty`, Buffer.alloc(0));
 
     const bad: string[] = [];
-    const list = await readServers(ZkClient.of(raw), root, { onMalformed: (name, err) => bad.push(`${name}: ${err.name}`) });
+    const list = await readServers(NativeZkClient.of(raw), root, { onMalformed: (name, err) => bad.push(`${name}: ${err.name}`) });
     assert.deepEqual(
       list.map((s) => ({ ...s })),
       [{ name: 'good', ip: '127.0.0.1', port: 9001, balance: 3, id: 'g' }],
@@ -87,8 +87,8 @@ test('readServers - returns valid servers and skips malformed ones without throw
     };
     process.on('warning', onWarning);
     try {
-      assert.equal((await readServers(ZkClient.of(raw), root)).length, 1);
-      assert.equal((await readServers(ZkClient.of(raw), root)).length, 1);
+      assert.equal((await readServers(NativeZkClient.of(raw), root)).length, 1);
+      assert.equal((await readServers(NativeZkClient.of(raw), root)).length, 1);
       await new Promise((r) => setTimeout(r, 20)); // warnings are emitted on nextTick
       assert.equal(warnings.length, 4, warnings.join('\n'));
     } finally {
@@ -98,7 +98,7 @@ test('readServers - returns valid servers and skips malformed ones without throw
 
 test('readServers - a missing root is an empty cluster', () =>
   withRoot('missing', async ({ raw }) => {
-    assert.deepEqual(await readServers(ZkClient.of(raw), '/fulcrum-test/does-not-exist/servers'), []);
+    assert.deepEqual(await readServers(NativeZkClient.of(raw), '/fulcrum-test/does-not-exist/servers'), []);
   }));
 
 test('read source - every call re-reads and increments the version', () =>

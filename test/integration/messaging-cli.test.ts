@@ -7,7 +7,7 @@ import { BalanceProvider } from '../../src/balancing/balance-provider.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
 import { LoginError } from '../../src/errors.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { lines, runCliCommand, startCli, type CliResult } from '../helpers/cli.js';
@@ -46,7 +46,7 @@ test('messaging cli - servers --secret-file: token logins and authenticated push
   writeFileSync(join(dir, 'secret'), `${secret}\n`);
   const cli = startCli('servers', ['--zk', connect, '--root', root, '--count', '2', '--secret-file', join(dir, 'secret'), '--max-rooms', '1'], { timeoutMs: 60_000, env: { FULCRUM_SECRET: undefined } });
   const session = new ZkSession({ connect });
-  const push = new PushClient({ zk: session, root, secret });
+  const push = new Router({ zk: session, root, secret });
   const cache = new ServerCache({ session, root });
   let client: ClusterClient | undefined;
   try {

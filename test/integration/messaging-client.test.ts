@@ -4,7 +4,7 @@ import type ZooKeeper from 'zookeeper';
 import type { Socket } from 'node:net';
 import { DisconnectedError, KickedError, LoginError, RequestRefusedError } from '../../src/errors.js';
 import type { MessagingServer } from '../../src/messaging/messaging-server.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { closeMessaging, loginOn, routeIs, startMessagingServers, userClient } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
@@ -133,7 +133,7 @@ test('messaging client - overlapping connect() calls share one attempt: one sock
 test('messaging client - join, leave and send in flight when the connection drops fail at once with FULCRUM_DISCONNECTED; the re-homed client is in exactly the rooms it was confirmed in', async () => {
   const { root, cleanup } = await freshRoot(zk, 'cl-drop');
   const [server] = await startMessagingServers(1, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     // A long request timeout: a rejection by timeout would carry another code.
@@ -178,7 +178,7 @@ test('messaging client - join, leave and send in flight when the connection drop
 test('messaging client - a join the server refuses rejects with the server\'s code, and the re-homed client does not ask again', async () => {
   const { root, cleanup } = await freshRoot(zk, 'cl-refused');
   const [server] = await startMessagingServers(1, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     const u = await loginOn(server!, { user: 'kim' }, FAST_RETRY);
@@ -204,7 +204,7 @@ test('messaging client - a join the server refuses rejects with the server\'s co
 test('messaging client - a kick stops the client once: kicked, then stopped with KickedError, no re-connect', async () => {
   const { root, cleanup } = await freshRoot(zk, 'cl-kick');
   const [server] = await startMessagingServers(1, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     const u = await loginOn(server!, { user: 'lee' }, FAST_RETRY);

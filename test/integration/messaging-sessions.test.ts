@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { MessagingServer, type SessionEvent } from '../../src/messaging/messaging-server.js';
-import { parseGatewayRequest, BadGatewayRequestError } from '../../src/messaging/gateway-protocol.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { parseGatewayRequest, BadGatewayRequestError } from '../../src/messaging/gateway/gateway-protocol.js';
+import { Router } from '../../src/messaging/router.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { ClusterServer } from '../../src/server/cluster-server.js';
 import { parseExposition } from '../helpers/metrics.js';
@@ -40,7 +40,7 @@ test('messaging sessions - an async authorize hook refuses logins, joins and sen
         }),
       ),
   });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   const events: string[] = [];
   const errors: unknown[] = [];
   server!.on('error', (e) => errors.push((e as { code?: string }).code));
@@ -177,7 +177,7 @@ test('messaging sessions - one server id: a ClusterServer id must be a node name
   for (const id of ['a/b', '', '.', '..', 'x\u0001', 'é'.repeat(65)]) assert.throws(() => new ClusterServer({ zk: '127.0.0.1:1', id }), InvalidArgumentError, JSON.stringify(id));
   const { root, cleanup } = await freshRoot(zk, 'sess-id');
   const server = new MessagingServer({ zk: connect, root, port: 0, id: 'chat-7' });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await server.listen();
     await push.start();

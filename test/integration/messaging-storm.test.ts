@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { PushClient } from '../../src/messaging/push-client.js';
-import { routesRootOf } from '../../src/messaging/route.js';
-import { decodeShard } from '../../src/messaging/shard-codec.js';
+import { Router } from '../../src/messaging/router.js';
+import { routesRootOf } from '../../src/messaging/routes/route.js';
+import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { ClientRunner } from '../../src/tools/runner/client-runner.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { nodeData as zkBalances } from '../helpers/nodes.js';
@@ -23,7 +23,7 @@ test('messaging storm - 1,000 logins at once: balances and the route table are e
   // A small shard limit so the storm also splits shards while it runs.
   const servers = await startMessagingServers(3, { zk: connect, root, maxUsersPerShard: 128 });
   const session = new ZkSession({ connect });
-  const push = new PushClient({ zk: session, root });
+  const push = new Router({ zk: session, root });
   let clients: ClientRunner | undefined;
   let duplicates = 0;
   const routesInZk = async () => {

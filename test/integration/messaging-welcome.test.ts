@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { request, type HttpAnswer } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
 import { closeMessaging, startMessagingServers } from '../helpers/messaging.js';
@@ -49,7 +49,7 @@ test('messaging welcome - 30 users log in over raw TCP and are pushed through th
 test('messaging welcome - frames sent with the login wait for the welcome and keep their order; nothing reaches the user before it', async () => {
   const { root, cleanup } = await freshRoot(zk, 'welcome-order');
   const servers = await startMessagingServers(1, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     const server = servers[0]!;
     await push.start();

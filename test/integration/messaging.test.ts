@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type ZooKeeper from 'zookeeper';
-import { MAX_MESSAGE_BYTES, PushClient } from '../../src/messaging/push-client.js';
+import { MAX_MESSAGE_BYTES, Router } from '../../src/messaging/router.js';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
 import { encodeFrame } from '../../src/protocol/frames.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { MessageTooLargeError, UserOfflineError } from '../../src/errors.js';
-import { routesRootOf } from '../../src/messaging/route.js';
-import { decodeShard } from '../../src/messaging/shard-codec.js';
+import { routesRootOf } from '../../src/messaging/routes/route.js';
+import { decodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { closeMessaging, loginOn, rawPeer, routeIs, startMessagingServers } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
 import { eventually } from '../helpers/eventually.js';
@@ -32,7 +32,7 @@ async function shardUsers(root: string): Promise<Map<string, string>> {
 test('messaging - login gets a welcome, the route appears in ZooKeeper and every router, a push is acked', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-login');
   const servers = await startMessagingServers(2, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     const alice = await loginOn(servers[0]!, { user: 'alice' });
@@ -79,7 +79,7 @@ test('messaging - private messages between users on different servers, and to an
 test('messaging - rooms: publish reaches the members on every server, not the others; leave stops it', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-rooms');
   const servers = await startMessagingServers(2, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     const users = await Promise.all([0, 1, 2, 3].map((i) => loginOn(servers[i % 2]!, { user: `u${i}` })));
     await users[0]!.client.join('news');
@@ -105,7 +105,7 @@ test('messaging - rooms: publish reaches the members on every server, not the ot
 test('messaging - broadcast reaches exactly the online users, once each, not unauthenticated sockets', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-bcast');
   const servers = await startMessagingServers(3, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     const users = await Promise.all(Array.from({ length: 12 }, (_, i) => loginOn(servers[i % 3]!, { user: `b${i}` })));
     const anon = await rawPeer(servers[0]!.endpoint!.port);
@@ -127,7 +127,7 @@ test('messaging - broadcast reaches exactly the online users, once each, not una
 test('messaging - kick: the user gets kicked, is closed, does not come back, and its route disappears', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-kick');
   const servers = await startMessagingServers(2, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     const k = await loginOn(servers[1]!, { user: 'kickme' }, { reconnect: true });
@@ -151,7 +151,7 @@ test('messaging - kick: the user gets kicked, is closed, does not come back, and
 test('messaging - logging in again (same server, then another) kicks the older connection; the route follows the newest', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-relogin');
   const servers = await startMessagingServers(2, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     const first = await loginOn(servers[0]!, { user: 'dup' });
@@ -179,7 +179,7 @@ test('messaging - logging in again (same server, then another) kicks the older c
 test('messaging - near-simultaneous logins of one user on three servers leave exactly one connection, the same one every router picks', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-race');
   const servers = await startMessagingServers(3, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     for (let round = 0; round < 5; round++) {
@@ -202,7 +202,7 @@ test('messaging - near-simultaneous logins of one user on three servers leave ex
 test('messaging - bad frames get an error frame and a close of that socket only; nothing is routed', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-bad');
   const [server] = await startMessagingServers(1, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     const good = await loginOn(server!, { user: 'good' });
@@ -247,7 +247,7 @@ test('messaging - bad frames get an error frame and a close of that socket only;
 test('messaging - a message too big for one client frame is refused up front; one just below the limit arrives', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-size');
   const [server] = await startMessagingServers(1, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     const big = await loginOn(server!, { user: 'big' });
     await push.start();
@@ -273,7 +273,7 @@ test('messaging - a message too big for one client frame is refused up front; on
 test('messaging - a logged-in client asked to migrate logs in on the new server first, is not kicked, keeps its rooms and is reachable there', async () => {
   const { root, cleanup } = await freshRoot(zk, 'msg-migrate');
   const servers = await startMessagingServers(2, { zk: connect, root });
-  const push = new PushClient({ zk: connect, root });
+  const push = new Router({ zk: connect, root });
   try {
     await push.start();
     const session = new ZkSession({ connect });

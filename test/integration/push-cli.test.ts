@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type ZooKeeper from 'zookeeper';
 import { issueToken } from '../../src/messaging/token.js';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { lines, runCliCommand, type CliResult } from '../helpers/cli.js';
 import { closeMessaging, loginOn, routeIs, startMessagingServers } from '../helpers/messaging.js';
 import { eventually } from '../helpers/eventually.js';
@@ -65,7 +65,7 @@ test('push cli - bad input is one line on stderr and exit code 2, before anythin
 test('push cli - pushes to users, publishes, broadcasts, lists online users and kicks, without HTTP', async () => {
   const { root, cleanup } = await freshRoot(zk, 'push-cli');
   const servers = await startMessagingServers(2, { zk: connect, root });
-  const view = new PushClient({ zk: connect, root });
+  const view = new Router({ zk: connect, root });
   try {
     await view.start();
     const users = await Promise.all(['ann', 'bob', 'cy'].map((u, i) => loginOn(servers[i % 2]!, { user: u })));
@@ -125,7 +125,7 @@ test('push cli - against servers with a secret it needs the same secret; without
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   const { root, cleanup } = await freshRoot(zk, 'push-cli-secret');
   const servers = await startMessagingServers(1, { zk: connect, root, secret });
-  const view = new PushClient({ zk: connect, root, secret });
+  const view = new Router({ zk: connect, root, secret });
   try {
     await view.start();
     const dee = await loginOn(servers[0]!, { user: 'dee', token: issueToken(secret, 'dee') });

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type ZooKeeper from 'zookeeper';
-import { PushClient } from '../../src/messaging/push-client.js';
+import { Router } from '../../src/messaging/router.js';
 import { assertUsageExit, killPids, pidsWithArg, runCliCommand, startCli } from '../helpers/cli.js';
 import { closeMessaging, startMessagingServers } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
@@ -42,7 +42,7 @@ test('clients cli - bad --users flags exit 2 with one line, before connecting', 
 test('clients cli - --users logs every client in (with tokens when there is a secret), counts what each receives and prints the counts', async () => {
   const { root, cleanup } = await freshRoot(zk, 'users-cli');
   const servers = await startMessagingServers(2, { zk: connect, root, secret: SECRET });
-  const push = new PushClient({ zk: connect, root, secret: SECRET });
+  const push = new Router({ zk: connect, root, secret: SECRET });
   const cli = startCli('clients', ['--zk', connect, '--root', root, '--count', '6', '--stagger-ms', '0', '--users', '--user-prefix', 'cli-'], { timeoutMs: 60_000, env: { FULCRUM_SECRET: SECRET } });
   try {
     await cli.waitForStdout(/clients connected 6\/6, failed 0/, 30_000);

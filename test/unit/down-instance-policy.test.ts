@@ -6,7 +6,7 @@ import {
   DEFAULT_QUARANTINE_MS,
   DownInstancePolicy,
 } from '../../src/client/down-instance-policy.js';
-import { backoffDelay } from '../../src/client/cluster-client.js';
+import { backoffDelay } from '../../src/backoff.js';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BadFrameError, parseClientFrame } from '../../src/protocol/messages.js';
-import { compareLogins, routesRootOf, serverOfShard, shardName } from '../../src/messaging/route.js';
-import { decodeShard, encodeShard } from '../../src/messaging/shard-codec.js';
+import { compareLogins, routesRootOf, serverOfShard, shardName } from '../../src/messaging/routes/route.js';
+import { decodeShard, encodeShard } from '../../src/messaging/routes/shard-codec.js';
 import { plainDecode } from '../helpers/plain-msgpack.js';
 
 test('messages - valid client frames parse to exactly their fields', () => {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pack } from 'msgpackr';
 import { GatewayUnavailableError, MessageTooLargeError, PushTimeoutError, UserOfflineError } from '../../errors.js';
-import { MAX_MESSAGE_BYTES, type PushClient } from '../../messaging/push-client.js';
+import { MAX_MESSAGE_BYTES, type Router } from '../../messaging/router.js';
 import { MAX_NAME_BYTES } from '../../protocol/messages.js';
 import { GatewayUnavailableHttpError, PayloadTooLargeError, PushTimeoutHttpError, UserOfflineHttpError } from '../http-errors.js';
 import { ANY_JSON, errorResponse, NAME, type Schema } from '../http/schemas.js';
@@ -18,7 +18,7 @@ export const MIN_PUSH_ACK_TIMEOUT_MS = 50;
 export const MAX_PUSH_ACK_TIMEOUT_MS = 60_000;
 
 export interface MessagingRoutesDeps {
-  push: PushClient;
+  push: Router;
   /** @default DEFAULT_MAX_MESSAGE_BODY_BYTES (256 KiB) */
   maxBodyBytes?: number;
 }

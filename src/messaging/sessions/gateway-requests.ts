@@ -1,6 +1,6 @@
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../../protocol/frames.js';
 import { DELIVERY_CODES, type MessageFrame } from '../../protocol/messages.js';
-import type { GatewayRequestBody, GatewayResult } from '../gateway-protocol.js';
+import type { GatewayRequestBody, GatewayResult } from '../gateway/gateway-protocol.js';
 import { compareLogins } from '../login-order.js';
 import type { UserSessions } from './user-sessions.js';
 

@@ -1,5 +1,5 @@
 import { pack } from 'msgpackr';
-import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, PushClient } from '../../messaging/push-client.js';
+import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, Router } from '../../messaging/router.js';
 import { isName, MAX_NAME_BYTES } from '../../protocol/messages.js';
 import { ZkSession } from '../../zk/session.js';
 import { intFlag, parseCli, runCli, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
@@ -13,7 +13,7 @@ usage: npm run push -- --user U [--user U2 ...] --message MSG [--ack-timeout-ms 
        npm run push -- kick USER
 
 Reaches logged-in users without HTTP: reads the route table from ZooKeeper and talks to the
-servers' gateways directly (the library's PushClient). A push waits for the client's ack.
+servers' gateways directly (the library's Router). A push waits for the client's ack.
 Exit 0 when everything was delivered (and acked), 1 when a user was offline or did not ack.
 
   --user U                       push to U (repeat for several users: one line per user)
@@ -105,7 +105,7 @@ runCli('push', async () => {
   const secret = secretOf(values);
   const action = actionOf(values, positionals);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
-  const push = new PushClient({ zk: session, root, secret });
+  const push = new Router({ zk: session, root, secret });
   try {
     await session.start();
     await push.start();

@@ -7,7 +7,7 @@ import { ServerRunner } from '../runner/server-runner.js';
 import { connectZk } from '../../zk/connect.js';
 import { deleteTree, mkdirp } from '../../zk/paths.js';
 import { ZkSession } from '../../zk/session.js';
-import { ZkClient } from '../../zk/zk-client.js';
+import { NativeZkClient } from '../../zk/zk-client.js';
 import { BalanceRecorder } from './balance-recorder.js';
 import type { Scenario, ScenarioResult } from './scenario.js';
 import { renderBalancePlot } from './svg-plot.js';
@@ -54,7 +54,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
   const log = opts.log ?? (() => {});
   const base = `/fulcrum-loadtest/${scenario.name}-${randomBytes(3).toString('hex')}`;
   const root = `${base}/servers`;
-  const admin = ZkClient.of(await connectZk({ connect: opts.connect }));
+  const admin = NativeZkClient.of(await connectZk({ connect: opts.connect }));
   await mkdirp(admin, root);
   const session = new ZkSession({ connect: opts.connect });
   const logger = opts.logger ?? defaultLogger();

@@ -4,7 +4,7 @@
 // aborted, every balance is exact, every cache tells the truth and every acked push arrived.
 import { fileURLToPath } from 'node:url';
 import { decodeServerData } from '../../server-data.js';
-import { PushClient } from '../../messaging/push-client.js';
+import { Router } from '../../messaging/router.js';
 import { ZkSession } from '../../zk/session.js';
 import { mkdirp } from '../../zk/paths.js';
 import { FulcrumError } from '../../errors.js';
@@ -126,7 +126,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let proxy: FaultProxy | undefined;
   let servers: ServerRunner | undefined;
   const workers: Worker[] = [];
-  let push: PushClient | undefined;
+  let push: Router | undefined;
   const paused = new Set<{ kill(sig: NodeJS.Signals): unknown }>();
   try {
     await mkdirp(await admin.startClient(), o.root);
@@ -159,7 +159,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     if (o.users > 0) spawn('users', 0, o.users, 250);
     const of = (role: WorkerRole) => workers.filter((w) => w.role === role);
     const users = Array.from({ length: o.users }, (_, i) => `soak-0-${i}`);
-    push = new PushClient({ zk: admin, root: o.root });
+    push = new Router({ zk: admin, root: o.root });
     await push.start();
     o.progress(`started: ${o.servers} servers, ${o.watchers} × ${o.caches} watching caches, ${o.churners} × ${o.churnClients} churning clients, ${o.users} users; ZooKeeper through the fault proxy at ${behindProxy}`);
 

@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { pack } from 'msgpackr';
 import { ClosedError, GatewayUnavailableError, InvalidArgumentError, MessageTooLargeError, PushTimeoutError, UserOfflineError, FulcrumError } from '../errors.js';
+import { reportError } from '../log/report-error.js';
+import type { Logger } from '../log/logger.js';
+import { mapConcurrent } from '../map-concurrent.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { DELIVERY_CODES, KICK_REASONS, isName } from '../protocol/messages.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
-import { ZkSession } from '../zk/session.js';
-import { GatewayDirectory } from './gateway-directory.js';
-import { GatewayPool } from './gateway-pool.js';
-import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
-import { routesRootOf, type Route } from './route.js';
-import { RouteTable } from './route-table.js';
+import { ZkSession, type SupervisedSession } from '../zk/session.js';
+import { GatewayDirectory } from './gateway/gateway-directory.js';
+import { GatewayPool } from './gateway/gateway-pool.js';
+import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
+import { routesRootOf, type Route } from './routes/route.js';
+import { RouteTable } from './routes/route-table.js';
 import { smallest } from './smallest.js';
 
 /** How long a pushed message may wait for the client's ack. @default 5000 */
@@ -28,10 +32,14 @@ function checkSize(message: unknown): void {
 
 /** `online()` returns at most this many users unless told otherwise. @default 100 */
 export const DEFAULT_ONLINE_LIMIT = 100;
+/** Pushes of one pushMany() in flight at once. @default 64 */
+export const DEFAULT_PUSH_CONCURRENCY = 64;
+/** Servers a publish or broadcast is sent to at once. @default 16 */
+export const DEFAULT_FANOUT_CONCURRENCY = 16;
 
-export interface PushClientOptions {
-  /** A connect string (the client owns its session) or a shared ZkSession. */
-  zk: string | ZkSession;
+export interface RouterOptions {
+  /** A connect string (the router owns its session) or a shared session. */
+  zk: string | SupervisedSession;
   /** Servers root. @default DEFAULT_ROOT ('/fulcrum/servers') */
   root?: string;
   /** @default routesRootOf(root) ('/fulcrum/routes') */
@@ -42,8 +50,16 @@ export interface PushClientOptions {
   ackTimeoutMs?: number;
   /** @default 2000 */
   gatewayConnectTimeoutMs?: number;
-  /** A server using this client for its own routing handles its own requests in-process. */
+  /** @default DEFAULT_PUSH_CONCURRENCY (64) */
+  pushConcurrency?: number;
+  /** @default DEFAULT_FANOUT_CONCURRENCY (16) */
+  fanoutConcurrency?: number;
+  /** How long a push to a user without a route waits for the synced read of its shards. @default DEFAULT_LOOKUP_TIMEOUT_MS (1000) */
+  lookupTimeoutMs?: number;
+  /** A server using this router for its own routing handles its own requests in-process. */
   local?: LocalGateway;
+  /** Where background failures (route reads, unreachable servers in a fan-out) go when nobody listens for 'error'. @default defaultLogger() */
+  logger?: Logger;
 }
 
 /** In-process stand-in for one server's gateway. */
@@ -98,40 +114,48 @@ export interface OnlineQuery {
 }
 
 /**
- * Reaches logged-in users from any Node process without HTTP: the routers' view of the route
- * table (from ZooKeeper watches) says which server holds a user, and the message goes straight
- * to that server's gateway over a persistent, authenticated connection. Never through ZooKeeper.
+ * The router every server and the allocation service route through: reaches logged-in users from
+ * any Node process without HTTP. Its view of the route table (from ZooKeeper watches, plus one
+ * synced read when a user has no route) says which server holds a user, and the message goes
+ * straight to that server's gateway over a persistent, authenticated connection. Never through
+ * ZooKeeper.
  */
-export class PushClient {
-  readonly session: ZkSession;
+export class Router extends EventEmitter<{ error: [Error] }> {
+  readonly session: SupervisedSession;
   readonly routes: RouteTable;
   readonly servers: GatewayDirectory;
   private readonly pool: GatewayPool;
-  private readonly ownsSession: boolean;
+  private readonly owned: ZkSession | undefined;
   private readonly tag = randomBytes(4).toString('hex');
   private counter = 0;
   private started: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly options: PushClientOptions) {
+  constructor(private readonly options: RouterOptions) {
+    super();
     const root = validateRoot(options.root ?? DEFAULT_ROOT);
     const routesRoot = validateRoot(options.routesRoot ?? routesRootOf(root));
     if (typeof options.zk === 'string') {
-      this.session = new ZkSession({ connect: options.zk });
-      this.ownsSession = true;
+      this.owned = new ZkSession({ connect: options.zk, logger: options.logger });
+      this.session = this.owned;
     } else {
       this.session = options.zk;
-      this.ownsSession = false;
     }
-    this.servers = new GatewayDirectory(this.session, root);
-    this.routes = new RouteTable({ session: this.session, routesRoot });
+    const forward = (e: Error) => this.report(e, {});
+    this.servers = new GatewayDirectory({ session: this.session, root, onRemoved: (name) => this.pool.forget(name) });
+    this.servers.on('error', forward);
+    this.routes = new RouteTable({ session: this.session, routesRoot, lookupTimeoutMs: options.lookupTimeoutMs });
+    this.routes.on('error', forward);
     this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs });
-    this.servers.onRemoved = (name) => this.pool.forget(name);
+  }
+
+  private report(e: Error, context: Record<string, unknown>): void {
+    reportError(this, e, this.options.logger, { component: 'Router', ...context });
   }
 
   /** Loads the servers and the route table; every other method calls it. */
   start(): Promise<void> {
-    if (this.closed) return Promise.reject(new ClosedError('PushClient'));
+    if (this.closed) return Promise.reject(new ClosedError('Router'));
     this.started ??= Promise.all([this.servers.start(), this.routes.start()]).then(() => {});
     return this.started;
   }
@@ -153,9 +177,14 @@ export class PushClient {
     const ackTimeoutMs = opts.ackTimeoutMs ?? this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     const deadline = Date.now() + (opts.waitMs ?? 0);
     const id = this.nextId();
+    // One synced read of the user's shards before answering offline: a route ZooKeeper acknowledged is found even if its watch has not arrived yet.
+    let synced = false;
+    let route = this.routes.best(user);
     for (let attempt = 0; ; attempt++) {
-      // No route yet: one fresh read before answering offline (a login welcomed a moment ago is in ZooKeeper).
-      const route = this.routes.best(user) ?? (attempt === 0 ? await this.routes.lookup(user) : undefined);
+      if (!route && !synced) {
+        synced = true;
+        route = await this.routes.lookup(user);
+      }
       let err: FulcrumError;
       if (!route) err = new UserOfflineError(user);
       else {
@@ -171,29 +200,36 @@ export class PushClient {
           err = e;
         }
       }
+      // A stale route (the user just moved) may already have been replaced: one immediate retry when it has.
+      let next = this.routes.best(user);
+      if (route !== undefined && next === route && !synced && err instanceof UserOfflineError) {
+        synced = true;
+        next = await this.routes.lookup(user, { force: true });
+      }
+      const moved = route !== undefined && next !== undefined && next !== route && attempt === 0;
       const left = deadline - Date.now();
-      // A stale route may already have been replaced: one immediate retry when it has.
-      const moved = route !== undefined && this.routes.best(user) !== route && attempt === 0;
       if (!moved && left <= 0) throw err;
-      if (!moved) await this.routes.waitForChange(user, Math.min(left, 250));
+      if (!moved) {
+        await this.routes.waitForChange(user, Math.min(left, 250));
+        next = this.routes.best(user);
+      }
+      route = next;
     }
   }
 
-  /** Pushes to many users at once; one entry per user, in order, never throwing for one user's failure. */
+  /** Pushes to many users, at most `pushConcurrency` at a time; one entry per user, in order, never throwing for one user's failure. */
   async pushMany(users: readonly string[], message: unknown, opts: PushOptions = {}): Promise<PushManyEntry[]> {
-    return Promise.all(
-      users.map(async (user): Promise<PushManyEntry> => {
-        try {
-          const r = await this.push(user, message, opts);
-          return { user, delivered: true, acked: true, server: r.server, id: r.id };
-        } catch (e) {
-          const code = e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL';
-          const out: PushManyEntry = { user, delivered: e instanceof PushTimeoutError, acked: false, error: { code, message: (e as Error).message } };
-          if (e instanceof PushTimeoutError) Object.assign(out, { server: e.server, id: e.id });
-          return out;
-        }
-      }),
-    );
+    return mapConcurrent(users, this.options.pushConcurrency ?? DEFAULT_PUSH_CONCURRENCY, async (user): Promise<PushManyEntry> => {
+      try {
+        const r = await this.push(user, message, opts);
+        return { user, delivered: true, acked: true, server: r.server, id: r.id };
+      } catch (e) {
+        const code = e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL';
+        const out: PushManyEntry = { user, delivered: e instanceof PushTimeoutError, acked: false, error: { code, message: (e as Error).message } };
+        if (e instanceof PushTimeoutError) Object.assign(out, { server: e.server, id: e.id });
+        return out;
+      }
+    });
   }
 
   /** Writes `message` to every member of `room` on every server. */
@@ -212,7 +248,13 @@ export class PushClient {
   private async fanout(body: GatewayRequestBody): Promise<FanoutResult> {
     await this.start();
     const names = this.servers.names().filter((n) => this.servers.get(n) !== undefined || n === this.options.local?.server);
-    const results = await Promise.all(names.map((n) => this.send(n, body, DEFAULT_ACK_TIMEOUT_MS).catch(() => undefined)));
+    const results = await mapConcurrent(names, this.options.fanoutConcurrency ?? DEFAULT_FANOUT_CONCURRENCY, (n) =>
+      this.send(n, body, DEFAULT_ACK_TIMEOUT_MS).catch((e: unknown) => {
+        // Counted out of `servers`; said once per fan-out and server, never dropped.
+        this.report(e instanceof Error ? e : new Error(String(e)), { op: body.type, server: n });
+        return undefined;
+      }),
+    );
     const answered = results.filter((r): r is GatewayResult => r !== undefined && r.ok);
     return { servers: answered.length, recipients: answered.reduce((n, r) => n + (r.recipients ?? 0), 0) };
   }
@@ -221,7 +263,7 @@ export class PushClient {
   async kick(user: string, reason: string = KICK_REASONS.kicked): Promise<boolean> {
     if (!isName(user)) throw InvalidArgumentError.format('user', 'must be a non-empty string of at most 128 bytes');
     await this.start();
-    const route = this.routes.best(user);
+    const route = await this.routes.lookup(user);
     if (!route) return false;
     const r = await this.send(route.server, { type: 'kick', user, reason }, DEFAULT_ACK_TIMEOUT_MS);
     return r.ok && r.kicked === true;
@@ -255,19 +297,10 @@ export class PushClient {
     try {
       return await this.pool.request(server, gw.ip, gw.port, body, timeoutMs);
     } catch (e) {
-      // Maybe restarted under the same name with a new gateway port: look again for the next try.
-      if (e instanceof GatewayUnavailableError) this.refreshSoon(server);
+      // Maybe restarted under the same name with a new gateway port: look again (rate-limited) for the next try.
+      if (e instanceof GatewayUnavailableError) this.servers.refresh(server);
       throw e;
     }
-  }
-
-  private readonly refreshedAt = new Map<string, number>();
-  /** At most one re-read per server and second, however many requests fail. */
-  private refreshSoon(server: string): void {
-    const now = Date.now();
-    if (now - (this.refreshedAt.get(server) ?? 0) < 1_000) return;
-    this.refreshedAt.set(server, now);
-    void this.servers.refresh(server);
   }
 
   close(): void {
@@ -276,6 +309,6 @@ export class PushClient {
     this.pool.close();
     this.routes.close();
     this.servers.close();
-    if (this.ownsSession) this.session.close();
+    this.owned?.close();
   }
 }

@@ -9,6 +9,20 @@ export interface ShardData {
   users: Map<string, readonly [since: number, seq: number]>;
 }
 
+/**
+ * Upper bound of the MessagePack bytes one `user: [since, seq]` entry takes: a str8 header (names
+ * are at most 128 bytes), the UTF-8 bytes, a fixarray header, and two numbers of at most 9 bytes
+ * each (msgpackr writes integers beyond 32 bits as float64).
+ */
+export function shardEntryBytes(user: string): number {
+  return 2 + Buffer.byteLength(user, 'utf8') + 1 + 9 + 9;
+}
+
+/** Upper bound of the bytes around the entries: the outer map, `server` and its value, `users` and a map32 header. */
+export function shardBaseBytes(server: string): number {
+  return 1 + 7 + 5 + Buffer.byteLength(server, 'utf8') + 6 + 5;
+}
+
 const packr = new Packr({ useRecords: false });
 // Maps, not objects: a user called "__proto__" must stay an ordinary key.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number' });

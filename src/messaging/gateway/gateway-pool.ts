@@ -1,14 +1,19 @@
 import net, { type Socket } from 'node:net';
-import { GatewayUnavailableError } from '../errors.js';
-import { encodeFrame, FrameDecoder } from '../protocol/frames.js';
+import { backoffDelay } from '../../backoff.js';
+import { GatewayUnavailableError } from '../../errors.js';
+import { encodeFrame, FrameDecoder } from '../../protocol/frames.js';
 import { gatewayProof } from './gateway-auth.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from './gateway-server.js';
 
 /** Connect + challenge must finish within this. @default 2000 */
 export const DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS = 2_000;
-/** After a failed connect, requests to that server fail at once for this long instead of reconnecting. */
+/**
+ * After a failed connect, requests to that server's address fail at once for this long instead of
+ * reconnecting; doubling (with jitter) per further failure up to GATEWAY_RETRY_MAX_MS.
+ */
 export const GATEWAY_RETRY_AFTER_MS = 50;
+export const GATEWAY_RETRY_MAX_MS = 1_000;
 
 interface Pending {
   resolve: (r: GatewayResult) => void;
@@ -125,7 +130,8 @@ export interface GatewayPoolOptions {
 /** Persistent gateway connections, one per server, opened on first use and replaced when they break. */
 export class GatewayPool {
   private readonly conns = new Map<string, GatewayConnection>();
-  private readonly failedAt = new Map<string, { at: number; error: Error }>();
+  /** The last failed connect per server (dropped on success and when the server leaves). */
+  private readonly failedAt = new Map<string, { address: string; at: number; waitMs: number; attempts: number; error: Error }>();
   private closed = false;
 
   constructor(private readonly options: GatewayPoolOptions = {}) {}
@@ -135,7 +141,7 @@ export class GatewayPool {
     if (this.closed) return Promise.reject(new GatewayUnavailableError(server, 'pool closed'));
     const address = `${ip}:${port}`;
     const failed = this.failedAt.get(server);
-    if (failed && performance.now() - failed.at < GATEWAY_RETRY_AFTER_MS) return Promise.reject(failed.error);
+    if (failed && failed.address === address && performance.now() - failed.at < failed.waitMs) return Promise.reject(failed.error);
     let c = this.conns.get(server);
     if (c && (c.isDead || c.address !== address)) {
       c.close();
@@ -149,7 +155,11 @@ export class GatewayPool {
       this.conns.set(server, conn);
       conn.ready.then(
         () => this.failedAt.delete(server),
-        (error: Error) => this.failedAt.set(server, { at: performance.now(), error }),
+        (error: Error) => {
+          const prev = this.failedAt.get(server);
+          const attempts = prev && prev.address === address ? prev.attempts + 1 : 1;
+          this.failedAt.set(server, { address, at: performance.now(), waitMs: backoffDelay(attempts - 1, GATEWAY_RETRY_AFTER_MS, GATEWAY_RETRY_MAX_MS), attempts, error });
+        },
       );
     }
     return c.request(body, timeoutMs);

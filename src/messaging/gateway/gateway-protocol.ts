@@ -1,7 +1,7 @@
 // Frames between routers / peer servers and a server's gateway (same framing as the client protocol).
 // Server → peer first: hello {server, nonce}; peer → server: auth {proof?}; server → peer: ready.
 // Then peer requests carry a `rid`, and the server answers each with one `result` of the same rid.
-import { isMessageId, isName, type MessageId } from '../protocol/messages.js';
+import { isMessageId, isName, type MessageId } from '../../protocol/messages.js';
 
 export interface HelloFrame {
   type: 'hello';

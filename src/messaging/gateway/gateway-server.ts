@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
-import { encodeFrame, FrameDecoder } from '../protocol/frames.js';
-import { WIRE_ERRORS } from '../protocol/messages.js';
+import { encodeFrame, FrameDecoder } from '../../protocol/frames.js';
+import { WIRE_ERRORS } from '../../protocol/messages.js';
 import { checkGatewayProof, gatewayNonce } from './gateway-auth.js';
 import { BadGatewayRequestError, parseGatewayRequest, type GatewayRequest, type GatewayResult } from './gateway-protocol.js';
 

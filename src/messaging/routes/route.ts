@@ -1,0 +1,75 @@
+// A route: where a logged-in user is (its ordering token and the rule comparing two: login-order.ts).
+import type { LoginOrder } from '../login-order.js';
+
+export { compareLogins, type LoginOrder } from '../login-order.js';
+
+export interface Route extends LoginOrder {
+  /** The shard node the route was read from. */
+  shard: string;
+}
+
+/** The routes live beside the servers: `/fulcrum/servers` → `/fulcrum/routes`. */
+export function routesRootOf(serversRoot: string): string {
+  const cut = serversRoot.lastIndexOf('/');
+  return `${cut > 0 ? serversRoot.slice(0, cut) : ''}/routes`;
+}
+
+const SHARD_SEPARATOR = '#';
+
+/** `<server>#<k>`: one flat list of ephemeral shard nodes under the routes root. */
+export function shardName(server: string, k: number): string {
+  return `${server}${SHARD_SEPARATOR}${k}`;
+}
+
+/** The server and number of a shard node name, or undefined for a name that is not one. */
+export function parseShardName(name: string): { server: string; k: number } | undefined {
+  const cut = name.lastIndexOf(SHARD_SEPARATOR);
+  if (cut <= 0 || !/^\d+$/.test(name.slice(cut + 1))) return undefined;
+  return { server: name.slice(0, cut), k: Number(name.slice(cut + 1)) };
+}
+
+/** The server of a shard node name, or undefined for a name that is not one. */
+export function serverOfShard(name: string): string | undefined {
+  return parseShardName(name)?.server;
+}
+
+/**
+ * FNV-1a over UTF-16 code units, then murmur3's final mix: a stable, cheap spread of user names
+ * over shards (every server and router uses it). The mix matters: in plain FNV-1a bit k depends
+ * only on bits 0..k of the characters, so names whose characters differ by multiples of 16 code
+ * points (common among CJK names) would share their low bits, which pick the shard.
+ */
+export function userHash(user: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < user.length; i++) {
+    h ^= user.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The shard of `user` among `count` shards (a power of two). */
+export function shardIndex(user: string, count: number): number {
+  return userHash(user) & (count - 1);
+}
+
+/**
+ * The shards of one server that may hold `user` when that server has shard numbers up to
+ * `maxK`: its shard under every shard count the server may have had (the count only doubles, and
+ * a user moving to a new shard stays in its old one until the new one is written).
+ */
+export function candidateShards(user: string, maxK: number): number[] {
+  const h = userHash(user);
+  const out = new Set<number>();
+  for (let count = 1; count <= maxK + 1; count *= 2) out.add(h & (count - 1));
+  // A server in the middle of a split lists shards up to a count that is not yet a power of two.
+  let top = 1;
+  while (top < maxK + 1) top *= 2;
+  out.add(h & (top - 1));
+  return [...out].filter((k) => k <= maxK);
+}
