@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { BalanceProvider } from '../../src/balancing/balance-provider.js';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { ServerCache } from '../../src/discovery/server-cache.js';
-import { LoginError } from '../../src/errors.js';
+import { FulcrumError, LoginError } from '../../src/errors.js';
 import { Router } from '../../src/messaging/router.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { ZkSession } from '../../src/zk/session.js';
@@ -64,7 +64,8 @@ test('messaging cli - servers --secret-file: token logins and authenticated push
     assert.equal((await push.push('trent', 'via the CLI cluster')).acked, true);
     assert.deepEqual(got, ['via the CLI cluster']);
     await client.join('one');
-    await client.join('two'); // past --max-rooms 1: refused, the connection stays
+    // Past --max-rooms 1: that join is refused, the connection stays.
+    await assert.rejects(client.join('two'), (e: unknown) => e instanceof FulcrumError && e.code === 'FULCRUM_TOO_MANY_ROOMS');
     assert.deepEqual([(await push.publish('one', 1)).recipients, (await push.publish('two', 2)).recipients], [1, 0]);
     await client.disconnect();
     cli.kill('SIGTERM');
