@@ -24,6 +24,8 @@ export interface ServerData {
    * Lets independent pickers estimate how many others pick on the same picture (water-fill).
    */
   acceptRate?: number;
+  /** The message history this server's messaging uses (`memory`, `redis`); absent without history. */
+  history?: string;
 }
 
 /** Window over which a server measures `acceptRate`; short, so a burst shows within a few writes. */
@@ -70,6 +72,7 @@ export function validateServerData(v: unknown): ServerData {
     out.gatewayPort = o.gatewayPort;
   }
   if (typeof o.acceptRate === 'number' && o.acceptRate > 0) out.acceptRate = o.acceptRate;
+  if (typeof o.history === 'string' && o.history.length > 0 && o.history.length <= 32) out.history = o.history;
   return out;
 }
 

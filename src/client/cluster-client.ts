@@ -9,11 +9,12 @@ import { defaultLogger, type Logger } from '../log/logger.js';
 import { KICK_REASONS, type MessageId } from '../protocol/messages.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
 import { isFinalLoginError, type LoginOptions } from './login.js';
-import { DEFAULT_SEND_TIMEOUT_MS, MessagingSession, type ReceivedMessage, type Resumed, type SendResult } from './messaging-session.js';
+import { DEFAULT_SEND_TIMEOUT_MS, MessagingSession, type ReceivedMessage, type Recovery, type Resumed, type SendResult } from './messaging-session.js';
+import type { StreamPosition } from '../protocol/messages.js';
 import { TcpTransport } from './tcp-transport.js';
 import { nextFrame } from './transport.js';
 
-export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult } from './messaging-session.js';
+export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult, type Recovery } from './messaging-session.js';
 
 export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -103,6 +104,10 @@ export interface ClusterClientEvents {
    * re-connect follows, and every connect() waiting for that attempt rejects with the same error.
    */
   stopped: [err: LoginError | KickedError];
+  /** History on: a re-login (`room` absent) or re-join sent `since` and the server replays the whole gap after it. */
+  recovered: [recovery: Recovery];
+  /** History on: the server no longer held all of the gap (trimmed, expired, or its storage lost: a new epoch); what it holds follows. */
+  'recovery-failed': [recovery: Recovery];
 }
 
 /** An opened (and, with a login, logged-in) connection not yet adopted. */
@@ -142,6 +147,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       timeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
       onMessage: (m) => this.emit('message', m),
       onRefused: (e) => this.warn(e, `${e.message} (${e.code})`),
+      onRecovery: (r, ok) => (ok ? this.emit('recovered', r) : this.emit('recovery-failed', r)),
     });
     this.session.login = options.login;
   }
@@ -175,6 +181,16 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   /** The rooms this client is in (joined again after every re-home). */
   get rooms(): ReadonlySet<string> {
     return this.session.joined;
+  }
+
+  /** History on: the last position received in the user's stream (no room) or a room's; sent as `since` on the next login or join. */
+  position(room?: string): StreamPosition | undefined {
+    return this.session.position(room);
+  }
+
+  /** History on: messages dropped because their offset had already been received (a replay, a second connection during a move). */
+  get duplicates(): number {
+    return this.session.duplicates;
   }
 
   private setState(to: ClientState): void {

@@ -1,18 +1,22 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { InvalidArgumentError } from '../errors.js';
+import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { reportError } from '../log/report-error.js';
 import { KICK_REASONS } from '../protocol/messages.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { GatewayServer } from './gateway/gateway-server.js';
+import { AckCursors, DEFAULT_ACK_FLUSH_MS } from './history/ack-cursors.js';
+import type { HistoryEngine } from './history/history-engine.js';
+import { historyEngineOf, type HistoryOptions } from './history/history-options.js';
 import { DEFAULT_ACK_TIMEOUT_MS, Router } from './router.js';
 import { routesRootOf } from './routes/route.js';
 import { RouteShards } from './routes/route-shards.js';
 import { ClientProtocol, type Authorize, type SessionRouter } from './sessions/client-protocol.js';
 import type { EndReason } from './sessions/client-session.js';
 import { GatewayRequests } from './sessions/gateway-requests.js';
+import { HistoryDelivery, type HistoryDeliveryStats } from './sessions/history-delivery.js';
 import { resolveSessionLimits, type SessionLimitOptions } from './sessions/session-limits.js';
 import { UserSessions, type MessagingStats, type SessionEvent } from './sessions/user-sessions.js';
 
@@ -21,7 +25,7 @@ export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
 /** How long the courtesy kick of a re-logged-in user's previous server may take. */
 const KICK_ELSEWHERE_TIMEOUT_MS = 5_000;
 
-export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway'>, SessionLimitOptions {
+export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway' | 'history'>, SessionLimitOptions {
   /** Cluster secret: logins need a token signed with it, gateway peers must prove it. @default none (logins as claimed, gateway on loopback only) */
   secret?: string;
   /** @default DEFAULT_GATEWAY_HOST ('127.0.0.1') */
@@ -45,6 +49,23 @@ export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'hand
    * @default everything allowed
    */
   authorize?: Authorize;
+  /**
+   * Message history (see HistoryOptions): logins and joins replay what the client missed, pushes
+   * to offline users wait for the next login, deliveries are ordered and de-duplicated by offset.
+   * Every server and router of the cluster must use the same store (`redis`); `memory` is for a
+   * cluster of this one server (the server reports FULCRUM_HISTORY_NOT_SHARED when it sees another).
+   * @default none
+   */
+  history?: HistoryOptions;
+  /** How often acked cursors are written to the store (coalesced). @default DEFAULT_ACK_FLUSH_MS (200) */
+  ackFlushMs?: number;
+}
+
+/** A server of the cluster does not share this server's history store. */
+export class HistoryNotSharedError extends FulcrumError {
+  constructor(message: string) {
+    super('FULCRUM_HISTORY_NOT_SHARED', message);
+  }
 }
 
 export interface MessagingServerStats extends MessagingStats {
@@ -54,6 +75,8 @@ export interface MessagingServerStats extends MessagingStats {
   gatewayRefused: number;
   /** Gateway requests that broke the rules (the peer was closed). */
   gatewayBadRequests: number;
+  /** History on: replays, gap fills, dropped duplicates, lost offsets, store failures, acked-cursor writes. */
+  history?: HistoryDeliveryStats & { ackWrites: number };
 }
 
 export type { SessionEvent };
@@ -93,6 +116,9 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
   private routerClient: Router | undefined;
   private gatewayAddress: { ip: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
+  private readonly history: { engine: HistoryEngine; owned: boolean; acks: AckCursors; delivery: HistoryDelivery } | undefined;
+  /** Peers already reported for not sharing our history store. */
+  private readonly unshared = new Set<string>();
 
   constructor(private readonly options: MessagingServerOptions) {
     super();
@@ -124,6 +150,11 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
         kicked: (e) => this.emit('kicked', e),
       },
     });
+    const engine = historyEngineOf(options.history);
+    if (engine) {
+      const acks = new AckCursors(engine.engine, (e) => this.reportError(e), options.ackFlushMs ?? DEFAULT_ACK_FLUSH_MS);
+      this.history = { ...engine, acks, delivery: new HistoryDelivery(this.sessions, engine.engine, acks, (e) => this.reportError(e)) };
+    }
     this.protocol = new ClientProtocol(this.sessions, {
       server: id,
       secret: options.secret,
@@ -133,16 +164,19 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       onPing: (socket, migrated) => this.clusterServer.markProtocol(socket, { migrated }),
       report: (e) => this.reportError(e),
       debug: (fields, message) => options.logger?.debug({ ...fields, component: 'MessagingServer', server: this.id }, message),
+      history: this.history?.delivery,
     });
-    const requests = new GatewayRequests(this.sessions, ackTimeoutMs);
+    const requests = new GatewayRequests(this.sessions, ackTimeoutMs, this.history?.delivery);
     this.gateway = new GatewayServer({ server: id, secret: options.secret, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
     const {
       secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z,
       maxQueuedBytes: _q, maxRoomsPerConnection: _rc, maxInboundFramesPerSecond: _f, maxInboundBytesPerSecond: _b, welcomeTimeoutMs: _wt,
+      history: _hi, ackFlushMs: _af,
       ...clusterOptions
     } = options;
     this.clusterServer = new ClusterServer({
       ...clusterOptions,
+      ...(this.history ? { history: this.history.engine.kind } : {}),
       zk: this.session,
       handler: (s) => this.protocol.accept(s),
       gateway: () => this.gatewayAddress,
@@ -189,7 +223,13 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       gatewayPeers: this.gateway.stats.peers,
       gatewayRefused: this.gateway.stats.refused,
       gatewayBadRequests: this.gateway.stats.badRequests,
+      ...(this.history ? { history: { ...this.history.delivery.stats, ackWrites: this.history.acks.writes } } : {}),
     };
+  }
+
+  /** The message history store, when on. */
+  get historyEngine(): HistoryEngine | undefined {
+    return this.history?.engine;
   }
 
   /** Opens the gateway, registers the server, publishes its route shards and loads the route table. */
@@ -216,11 +256,21 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       const report = (e: Error) => this.reportError(e);
       this.shards.on('error', report);
       await this.shards.start();
-      const router = new Router({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, logger: this.options.logger, local: { server: this.id, handle: (req) => this.requests.handle(req) } });
+      const router = new Router({
+        zk: this.session,
+        root: this.root,
+        routesRoot: this.routesRoot,
+        secret: this.options.secret,
+        logger: this.options.logger,
+        local: { server: this.id, handle: (req) => this.requests.handle(req) },
+        ...(this.history ? { history: { engine: this.history.engine } } : {}),
+      });
       this.routerClient = router;
       router.on('error', report);
+      if (this.history) router.servers.on('added', (name, kind) => this.checkShared(name, kind));
       router.routes.on('changed', (users) => this.protocol.routesChanged(users));
       await router.start();
+      for (const name of router.servers.names()) this.checkShared(name, router.servers.historyOf(name));
       const sessionRouter: SessionRouter = {
         best: (user) => router.routes.best(user),
         push: (to, body, opts) => router.push(to, body, opts),
@@ -232,6 +282,20 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       await this.close().catch((closeError: unknown) => this.reportError(closeError instanceof Error ? closeError : new Error(String(closeError))));
       throw e;
     }
+  }
+
+  /** Every server must append to and replay from the same store: a peer with another (or none) is reported once. */
+  private checkShared(name: string, kind: string | undefined): void {
+    const mine = this.history!.engine.kind;
+    if (name === this.id || this.unshared.has(name) || (mine === 'redis' && kind === 'redis')) return;
+    this.unshared.add(name);
+    this.reportError(
+      new HistoryNotSharedError(
+        mine === 'memory'
+          ? `server ${name} shares the cluster, but this server keeps its history in memory: messages routed through ${name} are not stored here, and users moving between the two lose their history; use the Redis engine`
+          : `server ${name} uses ${kind ?? 'no'} history while this one uses Redis: its users get no replay and their messages may be lost`,
+      ),
+    );
   }
 
   private reportError(e: Error): void {
@@ -256,6 +320,10 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       await this.clusterServer.close(opts);
       await this.gateway.close();
       this.routerClient?.close();
+      if (this.history) {
+        await this.history.acks.close();
+        if (this.history.owned) await this.history.engine.close();
+      }
       if (this.ownsSession) this.session.close();
     })();
     return this.closing;

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { pack } from 'msgpackr';
 import { ClosedError, GatewayUnavailableError, InvalidArgumentError, MessageTooLargeError, PushTimeoutError, UserOfflineError, FulcrumError } from '../errors.js';
+import { roomStream, userStream, type HistoryEngine, type StreamPosition } from './history/history-engine.js';
+import { historyEngineOf, type HistoryOptions } from './history/history-options.js';
 import { reportError } from '../log/report-error.js';
 import type { Logger } from '../log/logger.js';
 import { mapConcurrent } from '../map-concurrent.js';
@@ -60,6 +62,11 @@ export interface RouterOptions {
   local?: LocalGateway;
   /** Where background failures (route reads, unreachable servers in a fan-out) go when nobody listens for 'error'. @default defaultLogger() */
   logger?: Logger;
+  /**
+   * Message history: every push and private message is stored in the user's stream, every room
+   * publish in the room's, before it is delivered (see HistoryOptions). @default none
+   */
+  history?: HistoryOptions;
 }
 
 /** In-process stand-in for one server's gateway. */
@@ -78,12 +85,31 @@ export interface PushOptions {
 }
 
 /** A push the client acknowledged. */
-export interface PushResult {
+export interface DeliveredPush {
   delivered: true;
   acked: true;
   server: string;
   id: string;
+  /** History on: the message's place in the user's stream. */
+  epoch?: string;
+  offset?: number;
 }
+
+/** History on: a push stored in the user's stream but not acked (offline, not acked in time, server unreachable); it arrives at the user's next login. */
+export interface StoredPush {
+  delivered: false;
+  acked: false;
+  stored: true;
+  id: string;
+  epoch: string;
+  offset: number;
+  /** Why it was not acked: FULCRUM_USER_OFFLINE, FULCRUM_PUSH_TIMEOUT or FULCRUM_GATEWAY_UNAVAILABLE. */
+  code: string;
+  /** The server it was written to, when it was (FULCRUM_PUSH_TIMEOUT). */
+  server?: string;
+}
+
+export type PushResult = DeliveredPush | StoredPush;
 
 export interface PushManyEntry {
   user: string;
@@ -91,6 +117,10 @@ export interface PushManyEntry {
   acked: boolean;
   server?: string;
   id?: string;
+  /** History on: stored in the user's stream (acked or not). */
+  stored?: true;
+  epoch?: string;
+  offset?: number;
   error?: { code: string; message: string };
 }
 
@@ -99,6 +129,14 @@ export interface FanoutResult {
   servers: number;
   /** Connections the message was written to. */
   recipients: number;
+  /** History on (room publishes): the message's place in the room's stream. */
+  epoch?: string;
+  offset?: number;
+}
+
+/** What a delivery that did not end in an ack means with a store: the message waits for the next login. */
+function storedInstead(e: unknown): e is UserOfflineError | PushTimeoutError | GatewayUnavailableError {
+  return e instanceof UserOfflineError || e instanceof PushTimeoutError || e instanceof GatewayUnavailableError;
 }
 
 export interface OnlineUser {
@@ -126,6 +164,9 @@ export class Router extends EventEmitter<{ error: [Error] }> {
   readonly servers: GatewayDirectory;
   private readonly pool: GatewayPool;
   private readonly owned: ZkSession | undefined;
+  /** The history store, when on. */
+  readonly history: HistoryEngine | undefined;
+  private readonly ownsHistory: boolean;
   private readonly tag = randomBytes(4).toString('hex');
   private counter = 0;
   private started: Promise<void> | undefined;
@@ -147,6 +188,9 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     this.routes = new RouteTable({ session: this.session, routesRoot, lookupTimeoutMs: options.lookupTimeoutMs });
     this.routes.on('error', forward);
     this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs });
+    const history = historyEngineOf(options.history);
+    this.history = history?.engine;
+    this.ownsHistory = history?.owned ?? false;
   }
 
   private report(e: Error, context: Record<string, unknown>): void {
@@ -156,7 +200,7 @@ export class Router extends EventEmitter<{ error: [Error] }> {
   /** Loads the servers and the route table; every other method calls it. */
   start(): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('Router'));
-    this.started ??= Promise.all([this.servers.start(), this.routes.start()]).then(() => {});
+    this.started ??= Promise.all([this.servers.start(), this.routes.start(), this.history?.start()]).then(() => {});
     return this.started;
   }
 
@@ -166,17 +210,35 @@ export class Router extends EventEmitter<{ error: [Error] }> {
   }
 
   /**
-   * Delivers `message` to `user` and waits for the client's ack. Rejects with UserOfflineError
-   * (FULCRUM_USER_OFFLINE), PushTimeoutError (FULCRUM_PUSH_TIMEOUT: written, not acked in time)
-   * or GatewayUnavailableError (FULCRUM_GATEWAY_UNAVAILABLE: its server could not be reached).
+   * Delivers `message` to `user` and waits for the client's ack. Without history it rejects with
+   * UserOfflineError (FULCRUM_USER_OFFLINE), PushTimeoutError (FULCRUM_PUSH_TIMEOUT: written, not
+   * acked in time) or GatewayUnavailableError (FULCRUM_GATEWAY_UNAVAILABLE: its server could not be
+   * reached). With history the message is first stored in the user's stream (HistoryUnavailableError
+   * when it cannot be: nothing is sent), and those three outcomes resolve as a StoredPush instead.
    */
   async push(user: string, message: unknown, opts: PushOptions = {}): Promise<PushResult> {
     if (!isName(user)) throw InvalidArgumentError.format('user', 'must be a non-empty string of at most 128 bytes');
     checkSize(message);
     await this.start();
+    const id = this.nextId();
+    const position = this.history ? await this.history.append(userStream(user), { id, body: message, ...(opts.from !== undefined ? { from: opts.from } : {}) }) : undefined;
+    return this.pushStored(user, message, id, position, opts);
+  }
+
+  /** Delivers one (possibly already stored) message; a stored one that is not acked resolves as StoredPush. */
+  private async pushStored(user: string, message: unknown, id: string, position: StreamPosition | undefined, opts: PushOptions): Promise<PushResult> {
+    try {
+      const r = await this.deliverTo(user, message, id, position, opts);
+      return position ? { ...r, ...position } : r;
+    } catch (e) {
+      if (!position || !storedInstead(e)) throw e;
+      return { delivered: false, acked: false, stored: true, id, ...position, code: e.code, ...(e instanceof PushTimeoutError ? { server: e.server } : {}) };
+    }
+  }
+
+  private async deliverTo(user: string, message: unknown, id: string, position: StreamPosition | undefined, opts: PushOptions): Promise<DeliveredPush> {
     const ackTimeoutMs = opts.ackTimeoutMs ?? this.options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     const deadline = Date.now() + (opts.waitMs ?? 0);
-    const id = this.nextId();
     // One synced read of the user's shards before answering offline: a route ZooKeeper acknowledged is found even if its watch has not arrived yet.
     let synced = false;
     let route = this.routes.best(user);
@@ -189,7 +251,7 @@ export class Router extends EventEmitter<{ error: [Error] }> {
       if (!route) err = new UserOfflineError(user);
       else {
         try {
-          const body: GatewayRequestBody = { type: 'deliver', user, id, body: message, ack: true, ackTimeoutMs, ...(opts.from !== undefined ? { from: opts.from } : {}) };
+          const body: GatewayRequestBody = { type: 'deliver', user, id, body: message, ack: true, ackTimeoutMs, ...(opts.from !== undefined ? { from: opts.from } : {}), ...position };
           const r = await this.send(route.server, body, ackTimeoutMs + GATEWAY_SLACK_MS);
           if (r.ok) return { delivered: true, acked: true, server: route.server, id };
           if (r.code === DELIVERY_CODES.notAcked) throw new PushTimeoutError(user, route.server, id, ackTimeoutMs);
@@ -217,12 +279,36 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     }
   }
 
-  /** Pushes to many users, at most `pushConcurrency` at a time; one entry per user, in order, never throwing for one user's failure. */
+  /**
+   * Pushes to many users, at most `pushConcurrency` at a time; one entry per user, in order, never
+   * throwing for one user's failure. With history every message is stored first, the appends
+   * pipelined.
+   */
   async pushMany(users: readonly string[], message: unknown, opts: PushOptions = {}): Promise<PushManyEntry[]> {
-    return mapConcurrent(users, this.options.pushConcurrency ?? DEFAULT_PUSH_CONCURRENCY, async (user): Promise<PushManyEntry> => {
+    const ids = users.map(() => this.nextId());
+    const from = opts.from !== undefined ? { from: opts.from } : {};
+    const history = this.history;
+    let stored: PromiseSettledResult<StreamPosition>[] | undefined;
+    if (history) {
+      // Stored first, all at once (one pipeline); a name or size the push would refuse is not stored.
+      let fits = true;
       try {
-        const r = await this.push(user, message, opts);
-        return { user, delivered: true, acked: true, server: r.server, id: r.id };
+        checkSize(message);
+        await this.start();
+      } catch {
+        fits = false;
+      }
+      stored = await Promise.allSettled(users.map((user, i) => (fits && isName(user) ? history.append(userStream(user), { id: ids[i]!, body: message, ...from }) : Promise.reject(new Error('not stored')))));
+    }
+    return mapConcurrent(users, this.options.pushConcurrency ?? DEFAULT_PUSH_CONCURRENCY, async (user, i): Promise<PushManyEntry> => {
+      try {
+        const s = stored?.[i];
+        let r: PushResult;
+        if (s === undefined) r = await this.push(user, message, opts);
+        else if (s.status === 'fulfilled') r = await this.pushStored(user, message, ids[i]!, s.value, opts);
+        else r = await this.push(user, message, opts); // fails the way a single push fails (bad name, too large, store unavailable)
+        if (!r.delivered) return { user, delivered: r.code === DELIVERY_CODES.notAcked, acked: false, stored: true, id: r.id, epoch: r.epoch, offset: r.offset, ...(r.server !== undefined ? { server: r.server } : {}), error: { code: r.code, message: `stored, not acked: ${r.code}` } };
+        return { user, delivered: true, acked: true, server: r.server, id: r.id, ...(r.epoch !== undefined ? { stored: true as const, epoch: r.epoch, offset: r.offset } : {}) };
       } catch (e) {
         const code = e instanceof FulcrumError ? e.code : 'FULCRUM_INTERNAL';
         const out: PushManyEntry = { user, delivered: e instanceof PushTimeoutError, acked: false, error: { code, message: (e as Error).message } };
@@ -232,14 +318,19 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     });
   }
 
-  /** Writes `message` to every member of `room` on every server. */
+  /** Writes `message` to every member of `room` on every server (history on: stored in the room's stream first). */
   async publish(room: string, message: unknown, opts: { from?: string } = {}): Promise<FanoutResult> {
     if (!isName(room)) throw InvalidArgumentError.format('room', 'must be a non-empty string of at most 128 bytes');
     checkSize(message);
-    return this.fanout({ type: 'publish', id: this.nextId(), body: message, room, ...(opts.from !== undefined ? { from: opts.from } : {}) });
+    await this.start();
+    const id = this.nextId();
+    const from = opts.from !== undefined ? { from: opts.from } : {};
+    const position = this.history ? await this.history.append(roomStream(room), { id, body: message, ...from }) : undefined;
+    const r = await this.fanout({ type: 'publish', id, body: message, room, ...from, ...position });
+    return position ? { ...r, ...position } : r;
   }
 
-  /** Writes `message` to every online user, once each. */
+  /** Writes `message` to every online user, once each (never stored: users offline miss it). */
   async broadcast(message: unknown, opts: { from?: string } = {}): Promise<FanoutResult> {
     checkSize(message);
     return this.fanout({ type: 'publish', id: this.nextId(), body: message, ...(opts.from !== undefined ? { from: opts.from } : {}) });
@@ -310,5 +401,6 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     this.routes.close();
     this.servers.close();
     this.owned?.close();
+    if (this.ownsHistory) void this.history!.close();
   }
 }

@@ -73,7 +73,10 @@ function setup(opts: { limits?: SessionLimitOptions; authorize?: Authorize; best
   const pushed: [string, unknown][] = [];
   const router: SessionRouter = {
     best: (u) => opts.best?.get(u),
-    push: async (to, body) => void pushed.push([to, body]),
+    push: async (to, body) => {
+      pushed.push([to, body]);
+      return { delivered: true };
+    },
     kickElsewhere: async () => undefined,
   };
   const protocol = new ClientProtocol(users, { server: () => 'me:1', ackTimeoutMs: 1_000, limits, authorize: opts.authorize, report: (e) => reported.push(e) });

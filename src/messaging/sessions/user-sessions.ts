@@ -101,14 +101,14 @@ export class UserSessions {
     this.byUser.set(user, s);
   }
 
-  /** The route is stored: `welcome`, then the session receives messages. */
-  welcome(s: ClientSession): void {
+  /** The route is stored: `welcome` (with the user's stream position when history is on), then the session receives messages. */
+  welcome(s: ClientSession, stream?: Pick<WelcomeFrame, 'recovered' | 'epoch' | 'offset'>): void {
     if (s.state !== 'logging-in') return;
     s.state = 'online';
     this.online++;
     this.counters.logins++;
     const server = this.options.server();
-    this.write(s, encodeFrame({ type: 'welcome', user: s.user!, server } satisfies WelcomeFrame));
+    this.write(s, encodeFrame({ type: 'welcome', user: s.user!, server, ...stream } satisfies WelcomeFrame));
     this.wakeLoginWaiters(s);
     this.options.events?.login({ user: s.user!, server });
   }
@@ -231,6 +231,8 @@ export class UserSessions {
     s.state = 'closing';
     if (s.rooms) for (const room of s.rooms) this.leaveRoom(s, room);
     s.rooms = undefined;
+    s.roomStreams = undefined;
+    s.userStream = undefined;
     if (s.acks) for (const id of [...s.acks.keys()]) this.settleAck(s, id, false);
     s.backlog = undefined;
     this.wakeLoginWaiters(s);

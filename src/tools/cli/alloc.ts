@@ -1,7 +1,7 @@
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
 import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STRATEGY } from '../../alloc/alloc-service.js';
 import { ZkSession } from '../../zk/session.js';
-import { cliLogger, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
+import { checkHistoryStore, cliLogger, HISTORY_HELP, HISTORY_OPTIONS, historyTarget, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 import { SECRET_HELP, SECRET_OPTIONS, secretOf } from './secret.js';
 import { TLS_HELP, TLS_OPTIONS, tlsOf } from './tls.js';
 
@@ -24,6 +24,9 @@ ${SECRET_HELP}.
                                  carrying it (to no other). Without it all routes are open to every
                                  process that reaches the service.
 ${TLS_HELP}
+${HISTORY_HELP}
+                                 With it, POST /push answers 202 {stored: true} for a user offline or not
+                                 acking in time, and GET /history/{user}, /rooms/{room}/history are served.
 ${ZK_HELP}`;
 
 const OPTIONS = {
@@ -33,6 +36,7 @@ const OPTIONS = {
   strategy: { type: 'string' },
   ...SECRET_OPTIONS,
   ...TLS_OPTIONS,
+  ...HISTORY_OPTIONS,
 } as const;
 
 runCli('alloc', async () => {
@@ -45,6 +49,8 @@ runCli('alloc', async () => {
   getStrategy(strategy); // a bad name is a usage error before anything connects
   const secret = secretOf(values);
   const tls = tlsOf(values);
+  const history = historyTarget(values);
+  if (history) await checkHistoryStore(history.redis);
   const log = cliLogger('alloc', values);
   if (secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
     log.warn({ host }, 'no messaging secret: push, publish, broadcast, kick and register are open to anyone who reaches this address');
@@ -53,10 +59,10 @@ runCli('alloc', async () => {
   session.on('disconnected', () => log.warn('ZooKeeper connection lost; serving the last good picture'));
   session.on('reconnected', () => log.info('ZooKeeper reconnected'));
   session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it'));
-  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls });
+  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls, history });
   try {
     const { url } = await service.start();
-    process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy}${secret ? ', messaging secret: tokens and admin auth on' : ', no messaging secret'})\n`);
+    process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy}${secret ? ', messaging secret: tokens and admin auth on' : ', no messaging secret'}${history ? `, history in ${history.redis}` : ''})\n`);
     log.info({ url, zk, root, strategy }, 'serving');
     await untilSignal();
   } finally {

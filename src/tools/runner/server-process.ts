@@ -5,6 +5,7 @@ import { FulcrumError } from '../../errors.js';
 import type { RebalancerOptions } from '../../server/rebalancer.js';
 import type { PublishPolicyOptions } from '../../registry/publish-policy.js';
 import type { LogLevel } from '../../log/logger.js';
+import type { HistoryLimitOptions } from '../../messaging/history/history-engine.js';
 import { ServerMetrics } from '../../metrics/server-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../../metrics/metrics-endpoint.js';
 import { toolLogger } from '../log/tool-logger.js';
@@ -42,6 +43,8 @@ export interface ServerProcessConfig {
   maxInboundFramesPerSecond?: number;
   maxInboundBytesPerSecond?: number;
   welcomeTimeoutMs?: number;
+  /** Message history in this Redis (the same for every server and router of the cluster). @default none */
+  history?: { redis: string } & HistoryLimitOptions;
 }
 
 export type ServerProcessMessage =
