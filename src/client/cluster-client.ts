@@ -132,6 +132,8 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   /** Failed re-homing rounds since the last connection: the backoff exponent. */
   private rehomeFailures = 0;
   private migrating = false;
+  /** The connection dropped during a move: the move's new connection (already logging in) becomes the re-home. */
+  private moveTakesOver = false;
   private seq = 0;
   private kickedReason: string | undefined;
   private readonly session: MessagingSession;
@@ -368,6 +370,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.emit('disconnected', server, again);
     if (again) {
       this.options.downPolicy?.fail(server.name);
+      // A second login while the move's one is under way would replace it (or be replaced by it): the move finishes the re-home.
+      if (this.migrating) {
+        this.moveTakesOver = true;
+        return;
+      }
       // The server we just lost may still be registered (a crash is noticed only at session timeout).
       this.scheduleReconnect(0, server.name);
     }
@@ -396,6 +403,18 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.migrating = true;
     try {
       const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
+      if (this.moveTakesOver && this.state === 'reconnecting' && this.current === undefined) {
+        // The old connection dropped while we moved: the new one is the re-home.
+        this.moveTakesOver = false;
+        this.setState('connecting');
+        this.adopt(next);
+        this.setState('connected');
+        this.rehomeFailures = 0;
+        this.reconnects++;
+        this.emit('connected', next.server, next.pongId);
+        if (this.session.login && next.resumed.server !== undefined) this.emit('loggedIn', this.session.login.user, next.resumed.server);
+        return;
+      }
       if (this.phase !== 'connected' || this.current?.transport !== old || !old.isOpen) {
         // The old connection dropped meanwhile and the usual re-homing took over.
         this.release(next);
@@ -410,6 +429,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       if (!(e instanceof ClosedError)) this.emit('migrateFailed', e as Error, from);
     } finally {
       this.migrating = false;
+      if (this.moveTakesOver) {
+        // The move did not finish the re-home: the usual one does.
+        this.moveTakesOver = false;
+        if (this.state === 'reconnecting' && !this.attempt && !this.reconnectTimer) this.scheduleReconnect(0, from.name);
+      }
     }
   }
 

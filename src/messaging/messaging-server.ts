@@ -270,19 +270,35 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       if (this.history) router.servers.on('added', (name, kind) => this.checkShared(name, kind));
       router.routes.on('changed', (users) => this.protocol.routesChanged(users));
       await router.start();
-      for (const name of router.servers.names()) this.checkShared(name, router.servers.historyOf(name));
+      if (this.history) for (const name of router.servers.names()) this.checkShared(name, router.servers.historyOf(name));
       const sessionRouter: SessionRouter = {
         best: (user) => router.routes.best(user),
         push: (to, body, opts) => router.push(to, body, opts),
         kickElsewhere: (server, user, before) => router.send(server, { type: 'kick', user, reason: KICK_REASONS.replaced, before }, KICK_ELSEWHERE_TIMEOUT_MS),
       };
       this.protocol.attach(this.shards, sessionRouter);
+      if (this.history) this.session.on('session', this.afterExpiry);
       return address;
     } catch (e) {
       await this.close().catch((closeError: unknown) => this.reportError(closeError instanceof Error ? closeError : new Error(String(closeError))));
       throw e;
     }
   }
+
+  /**
+   * A new ZooKeeper session (the old one expired): while this server's routes and node were gone,
+   * routers stored messages for its users without reaching it. Once every route is back, each
+   * connection reads what it missed (later messages find the routes).
+   */
+  private readonly afterExpiry = (): void => {
+    const shards = this.shards;
+    const history = this.history;
+    if (!shards || !history) return;
+    void shards.republished().then(() => {
+      if (this.closing) return;
+      for (const s of this.sessions.everyone()) history.delivery.catchUp(s);
+    });
+  };
 
   /** Every server must append to and replay from the same store: a peer with another (or none) is reported once. */
   private checkShared(name: string, kind: string | undefined): void {
@@ -315,6 +331,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
   /** No new logins; routes first (so nobody routes here any more), then the node and the sockets, then the gateway. */
   close(opts: { drainMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
+      this.session.off('session', this.afterExpiry);
       this.protocol.close();
       await this.shards?.close();
       await this.clusterServer.close(opts);

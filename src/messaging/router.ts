@@ -22,6 +22,9 @@ import { smallest } from './smallest.js';
 export const DEFAULT_ACK_TIMEOUT_MS = 5_000;
 /** Extra time a gateway request gets beyond the ack timeout. */
 const GATEWAY_SLACK_MS = 2_000;
+/** History on: how long a stored message waits before its one retry of a gateway that failed. */
+const GATEWAY_RETRY_MS = 200;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Room left in a client frame for the envelope around the body (type, id, from, room). */
 const ENVELOPE_BYTES = 512;
 /** The largest body a push, publish or broadcast can carry. */
@@ -241,6 +244,11 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     const deadline = Date.now() + (opts.waitMs ?? 0);
     // One synced read of the user's shards before answering offline: a route ZooKeeper acknowledged is found even if its watch has not arrived yet.
     let synced = false;
+    // History on: a stored message that did not reach its user gets one more synced read before giving up. A login
+    // whose replay read came before our append had its route stored before that read, so the read finds it.
+    let resynced = position === undefined;
+    // History on: a gateway that failed (a dropped connection, a restart) is tried once more before the message is left for the next login.
+    let retriedGateway = position === undefined;
     let route = this.routes.best(user);
     for (let attempt = 0; ; attempt++) {
       if (!route && !synced) {
@@ -254,13 +262,20 @@ export class Router extends EventEmitter<{ error: [Error] }> {
           const body: GatewayRequestBody = { type: 'deliver', user, id, body: message, ack: true, ackTimeoutMs, ...(opts.from !== undefined ? { from: opts.from } : {}), ...position };
           const r = await this.send(route.server, body, ackTimeoutMs + GATEWAY_SLACK_MS);
           if (r.ok) return { delivered: true, acked: true, server: route.server, id };
-          if (r.code === DELIVERY_CODES.notAcked) throw new PushTimeoutError(user, route.server, id, ackTimeoutMs);
           if (r.code === DELIVERY_CODES.tooLarge) throw new MessageTooLargeError(pack(message).length, MAX_MESSAGE_BYTES);
-          err = new UserOfflineError(user); // the route was stale: the user just left or moved
+          // Not acked in time, or the route was stale (the user just left or moved).
+          err = r.code === DELIVERY_CODES.notAcked ? new PushTimeoutError(user, route.server, id, ackTimeoutMs) : new UserOfflineError(user);
         } catch (e) {
           if (!(e instanceof GatewayUnavailableError)) throw e;
           err = e;
         }
+      }
+      if (err instanceof PushTimeoutError && resynced) throw err;
+      if (err instanceof GatewayUnavailableError && !retriedGateway) {
+        retriedGateway = true;
+        await sleep(GATEWAY_RETRY_MS);
+        const again = this.routes.best(user);
+        if (again === route || again === undefined) continue;
       }
       // A stale route (the user just moved) may already have been replaced: one immediate retry when it has.
       let next = this.routes.best(user);
@@ -268,9 +283,15 @@ export class Router extends EventEmitter<{ error: [Error] }> {
         synced = true;
         next = await this.routes.lookup(user, { force: true });
       }
-      const moved = route !== undefined && next !== undefined && next !== route && attempt === 0;
+      let moved = route !== undefined && next !== undefined && next !== route && attempt === 0;
       const left = deadline - Date.now();
-      if (!moved && left <= 0) throw err;
+      if (!moved && left <= 0) {
+        if (resynced) throw err;
+        resynced = true;
+        next = await this.routes.lookup(user, { force: true });
+        moved = next !== undefined && (route === undefined || next.server !== route.server || next.since !== route.since || next.seq !== route.seq);
+        if (!moved) throw err;
+      }
       if (!moved) {
         await this.routes.waitForChange(user, Math.min(left, 250));
         next = this.routes.best(user);
@@ -326,7 +347,7 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     const id = this.nextId();
     const from = opts.from !== undefined ? { from: opts.from } : {};
     const position = this.history ? await this.history.append(roomStream(room), { id, body: message, ...from }) : undefined;
-    const r = await this.fanout({ type: 'publish', id, body: message, room, ...from, ...position });
+    const r = await this.fanout({ type: 'publish', id, body: message, room, ...from, ...position }, position !== undefined);
     return position ? { ...r, ...position } : r;
   }
 
@@ -336,16 +357,25 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     return this.fanout({ type: 'publish', id: this.nextId(), body: message, ...(opts.from !== undefined ? { from: opts.from } : {}) });
   }
 
-  private async fanout(body: GatewayRequestBody): Promise<FanoutResult> {
+  /** `retry`: a stored message is sent once more to a server whose gateway failed (its members would wait for the room's next message). */
+  private async fanout(body: GatewayRequestBody, retry = false): Promise<FanoutResult> {
     await this.start();
     const names = this.servers.names().filter((n) => this.servers.get(n) !== undefined || n === this.options.local?.server);
-    const results = await mapConcurrent(names, this.options.fanoutConcurrency ?? DEFAULT_FANOUT_CONCURRENCY, (n) =>
-      this.send(n, body, DEFAULT_ACK_TIMEOUT_MS).catch((e: unknown) => {
-        // Counted out of `servers`; said once per fan-out and server, never dropped.
-        this.report(e instanceof Error ? e : new Error(String(e)), { op: body.type, server: n });
-        return undefined;
-      }),
-    );
+    const results = await mapConcurrent(names, this.options.fanoutConcurrency ?? DEFAULT_FANOUT_CONCURRENCY, async (n) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.send(n, body, DEFAULT_ACK_TIMEOUT_MS);
+        } catch (e) {
+          if (retry && attempt === 0 && e instanceof GatewayUnavailableError && this.servers.has(n)) {
+            await sleep(GATEWAY_RETRY_MS);
+            continue;
+          }
+          // Counted out of `servers`; said once per fan-out and server, never dropped.
+          this.report(e instanceof Error ? e : new Error(String(e)), { op: body.type, server: n });
+          return undefined;
+        }
+      }
+    });
     const answered = results.filter((r): r is GatewayResult => r !== undefined && r.ok);
     return { servers: answered.length, recipients: answered.reduce((n, r) => n + (r.recipients ?? 0), 0) };
   }

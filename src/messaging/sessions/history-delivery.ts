@@ -95,6 +95,23 @@ export class HistoryDelivery {
     void this.run(s, ref, c, page, page.offset);
   }
 
+  /**
+   * Reads every stream of this connection up to its top and writes what it missed: for when
+   * deliveries may not have reached this server (its routes or its node were gone from ZooKeeper
+   * for a while after its session expired).
+   */
+  catchUp(s: ClientSession): void {
+    if (s.state !== 'online') return;
+    const streams: [StreamRef, StreamCursor][] = [];
+    if (s.userStream) streams.push([userStream(s.user!), s.userStream]);
+    for (const [room, c] of s.roomStreams ?? []) streams.push([roomStream(room), c]);
+    for (const [ref, c] of streams) {
+      if (c.queue) continue; // a replay or gap fill runs: it reads the store anyway
+      c.queue = [];
+      void this.run(s, ref, c, undefined, Infinity);
+    }
+  }
+
   leaveRoom(s: ClientSession, room: string): void {
     s.roomStreams?.delete(room);
     if (s.roomStreams?.size === 0) s.roomStreams = undefined;
@@ -178,6 +195,7 @@ export class HistoryDelivery {
       // Right after a read the stream's epoch is known: a queued delivery of another one is stale.
       const fresh = page !== undefined;
       let exhausted = false;
+      let top = 0;
       if (page) {
         if (page.epoch !== c.epoch) {
           // The stream's storage was lost: this connection follows the new epoch from its start.
@@ -189,6 +207,8 @@ export class HistoryDelivery {
           }
           target = Math.max(target, page.offset);
         }
+        // A catch-up reads up to the top it finds.
+        if (target === Infinity) target = page.offset;
         const before = c.last;
         for (const e of page.entries) {
           if (e.offset <= c.last) continue;
@@ -199,17 +219,22 @@ export class HistoryDelivery {
         }
         if (page.entries.length > 0 && page.entries[0]!.offset > before + 1) this.stats.lost += page.entries[0]!.offset - before - 1;
         exhausted = page.entries.length === 0;
+        top = page.offset;
         page = undefined;
       }
       const q = c.queue ?? [];
       q.sort((a, b) => a.offset - b.offset);
       if (exhausted) {
-        // Nothing held after `last`: what is missing before the next queued delivery (or up to the top) is lost; never wait for it.
+        // Nothing was held after `last` when the store answered: what is missing up to its top then
+        // (and before the next queued delivery) is lost; never wait for it. A delivery past that top
+        // came after the read (a shared one): read again.
         const next = q.find((d) => d.epoch === c.epoch && d.offset > c.last);
-        const skipTo = next ? next.offset - 1 : Math.max(c.last, target);
-        if (skipTo > c.last) this.stats.lost += skipTo - c.last;
-        c.last = Math.max(c.last, skipTo);
-        target = Math.min(target, c.last);
+        const skipTo = Math.min(top, next ? next.offset - 1 : target);
+        if (skipTo > c.last) {
+          this.stats.lost += skipTo - c.last;
+          c.last = skipTo;
+        }
+        if (!next) target = Math.min(target, c.last);
       }
       // Queued deliveries that continue the stream go out; repeated or stale ones go.
       while (q.length > 0) {
