@@ -333,8 +333,8 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
     if (history) {
       try {
         page = await history.openUser(s, user, since);
-      } catch (e) {
-        this.options.debug?.({ err: e, user }, 'login refused: the history could not be read');
+      } catch {
+        // Counted and reported by the history delivery; the client tries again (another server, later).
         if ((s.state as SessionState) === 'logging-in') this.users.fatal(s, WIRE_ERRORS.historyUnavailable, `the messages ${user} missed could not be read; try again`);
         return;
       }

@@ -56,7 +56,13 @@ export class HistoryDelivery {
    * HistoryUnavailableError.
    */
   async openUser(s: ClientSession, user: string, since: StreamPosition | undefined): Promise<HistoryPage> {
-    const page = await this.read(userStream(user), { from: since ? { position: since } : 'acked', limit: REPLAY_PAGE });
+    let page: HistoryPage;
+    try {
+      page = await this.read(userStream(user), { from: since ? { position: since } : 'acked', limit: REPLAY_PAGE });
+    } catch (e) {
+      this.noteFailure(e);
+      throw e;
+    }
     const c = new UserCursor(page.epoch, page.after, since ? 0 : page.after);
     c.queue = [];
     s.userStream = c;
@@ -292,12 +298,16 @@ export class HistoryDelivery {
 
   /** The store could not be read: the connection closes, and the client resumes from its position elsewhere or later. */
   private failed(s: ClientSession, e: unknown): void {
+    this.noteFailure(e);
+    this.users.fatal(s, WIRE_ERRORS.historyUnavailable, 'the message history could not be read; resume from your position');
+  }
+
+  private noteFailure(e: unknown): void {
     this.stats.failures++;
     const now = Date.now();
     if (now - this.reportedAt >= REPORT_INTERVAL_MS) {
       this.reportedAt = now;
       this.report(e instanceof Error ? e : new Error(String(e)));
     }
-    this.users.fatal(s, WIRE_ERRORS.historyUnavailable, 'the message history could not be read; resume from your position');
   }
 }
