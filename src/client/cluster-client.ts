@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { backoffDelay } from '../backoff.js';
 import { AllServersFailedError, ClosedError, InvalidArgumentError, KickedError, NoServersError, ProtocolError, type LoginError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
@@ -24,6 +25,13 @@ export const DEFAULT_BACKOFF_MAX_MS = 5_000;
 export const DEFAULT_MIGRATE_CLOSE_MS = 1_000;
 /** disconnect() destroys the connection if the server has not closed it within this. */
 const DISCONNECT_LINGER_MS = 1_000;
+/**
+ * A login this client gave up on (no welcome in time, a move that no longer applied) may still
+ * have been stored: its route can beat the current one for a moment and get the current
+ * connection kicked as `replaced`. Within this long after such a login, that kick re-homes
+ * instead of stopping the client.
+ */
+const ABANDONED_LOGIN_GRACE_MS = 30_000;
 
 export interface ClusterClientOptions {
   /** Picks the server (discovery + strategy + pending picks). */
@@ -134,6 +142,8 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   private migrating = false;
   /** The connection dropped during a move: the move's new connection (already logging in) becomes the re-home. */
   private moveTakesOver = false;
+  /** When this client last gave up on a login it had sent (performance.now()). */
+  private loginAbandonedAt = -Infinity;
   private seq = 0;
   private kickedReason: string | undefined;
   private readonly session: MessagingSession;
@@ -295,14 +305,17 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         throw e;
       }
       let transport: TcpTransport | undefined;
+      let loggingIn = false;
       try {
         transport = await TcpTransport.dial(server.ip, server.port, { timeoutMs: this.timeoutMs, noDelay: this.options.noDelay ?? true });
         const pongId = this.options.ping === false ? undefined : await this.prove(transport, migrated);
+        loggingIn = this.session.login !== undefined;
         const resumed = await this.session.resume(transport, this.timeoutMs);
         if (this.closed) throw new ClosedError('client');
         this.options.downPolicy?.succeed(server.name);
         return { transport, server, pongId, resumed };
       } catch (e) {
+        if (loggingIn) this.loginAbandonedAt = performance.now();
         transport?.destroy();
         this.options.provider.release(server.name);
         if (e instanceof ClosedError) throw e;
@@ -341,6 +354,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   }
 
   private release(d: Dialed): void {
+    if (d.resumed.server !== undefined) this.loginAbandonedAt = performance.now();
     d.transport.destroy();
     this.options.provider.release(d.server.name);
   }
@@ -389,8 +403,10 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     // A connection we left behind (or are leaving: our new login there replaces it) does not count.
     if (outcome.kind === 'kicked' && t === this.current?.transport && !this.migrating) {
       this.emit('kicked', outcome.reason);
-      // A slow reader may come back (the server only shed its backlog); replaced or kicked may not.
+      // A slow reader may come back (the server only shed its backlog); replaced or kicked may not,
+      // unless what replaced it is a login of ours we gave up on (its route goes once its socket closed).
       if (outcome.reason === KICK_REASONS.slow) return;
+      if (outcome.reason === KICK_REASONS.replaced && performance.now() - this.loginAbandonedAt < ABANDONED_LOGIN_GRACE_MS) return;
       this.kickedReason = outcome.reason;
       this.stop(new KickedError(outcome.reason));
       t.end(DISCONNECT_LINGER_MS);

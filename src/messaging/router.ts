@@ -41,6 +41,10 @@ export const DEFAULT_ONLINE_LIMIT = 100;
 export const DEFAULT_PUSH_CONCURRENCY = 64;
 /** Servers a publish or broadcast is sent to at once. @default 16 */
 export const DEFAULT_FANOUT_CONCURRENCY = 16;
+/** History on: how long a router keeps a stored push that found no one, to send it again when the user's route appears. @default 60000 */
+export const DEFAULT_REDELIVERY_WINDOW_MS = 60_000;
+/** History on: most users with such a push kept at once (the oldest go first). @default 10000 */
+export const DEFAULT_MAX_REDELIVERIES = 10_000;
 
 export interface RouterOptions {
   /** A connect string (the router owns its session) or a shared session. */
@@ -70,6 +74,17 @@ export interface RouterOptions {
    * publish in the room's, before it is delivered (see HistoryOptions). @default none
    */
   history?: HistoryOptions;
+  /** History on: see DEFAULT_REDELIVERY_WINDOW_MS. @default 60000 */
+  redeliveryWindowMs?: number;
+}
+
+/** A stored push that reached no one, kept for the user's route to appear. */
+interface Redelivery {
+  id: string;
+  message: unknown;
+  position: StreamPosition;
+  opts: PushOptions;
+  until: number;
 }
 
 /** In-process stand-in for one server's gateway. */
@@ -170,6 +185,10 @@ export class Router extends EventEmitter<{ error: [Error] }> {
   /** The history store, when on. */
   readonly history: HistoryEngine | undefined;
   private readonly ownsHistory: boolean;
+  /** History on: per user, the latest stored push that found no route or server; sent again when the user's route changes. */
+  private readonly redeliveries = new Map<string, Redelivery>();
+  /** Pushes sent again because the user's route appeared after they were stored. */
+  redelivered = 0;
   private readonly tag = randomBytes(4).toString('hex');
   private counter = 0;
   private started: Promise<void> | undefined;
@@ -194,6 +213,37 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     const history = historyEngineOf(options.history);
     this.history = history?.engine;
     this.ownsHistory = history?.owned ?? false;
+    if (this.history) this.routes.on('changed', (users) => this.routesChanged(users));
+  }
+
+  /**
+   * History on: a stored push that found no one (no route, a stale one, an unreachable server)
+   * waits for the user's next login — unless this router sees the user's route appear first (it
+   * could not look it up in time: ZooKeeper away, a slow watch). Then it is sent again; the
+   * user's server fills anything before it from the store.
+   */
+  private routesChanged(users: readonly string[]): void {
+    const now = Date.now();
+    for (const user of users) {
+      const r = this.redeliveries.get(user);
+      if (!r) continue;
+      if (r.until < now) {
+        this.redeliveries.delete(user);
+        continue;
+      }
+      if (!this.routes.best(user)) continue;
+      this.redelivered++;
+      void this.pushStored(user, r.message, r.id, r.position, { ...r.opts, waitMs: 0 }).catch((e: unknown) => this.report(e instanceof Error ? e : new Error(String(e)), { op: 'redeliver', user }));
+    }
+  }
+
+  private keepForRedelivery(user: string, r: Omit<Redelivery, 'until'>): void {
+    const known = this.redeliveries.get(user);
+    // The same one again (its redelivery found no one either) keeps its deadline; an older one is not kept over a newer.
+    if (known && (known.id === r.id || (known.position.epoch === r.position.epoch && known.position.offset > r.position.offset))) return;
+    this.redeliveries.delete(user);
+    this.redeliveries.set(user, { ...r, until: Date.now() + (this.options.redeliveryWindowMs ?? DEFAULT_REDELIVERY_WINDOW_MS) });
+    if (this.redeliveries.size > DEFAULT_MAX_REDELIVERIES) this.redeliveries.delete(this.redeliveries.keys().next().value!);
   }
 
   private report(e: Error, context: Record<string, unknown>): void {
@@ -232,9 +282,11 @@ export class Router extends EventEmitter<{ error: [Error] }> {
   private async pushStored(user: string, message: unknown, id: string, position: StreamPosition | undefined, opts: PushOptions): Promise<PushResult> {
     try {
       const r = await this.deliverTo(user, message, id, position, opts);
+      if (position && this.redeliveries.get(user)?.id === id) this.redeliveries.delete(user);
       return position ? { ...r, ...position } : r;
     } catch (e) {
       if (!position || !storedInstead(e)) throw e;
+      if (!(e instanceof PushTimeoutError)) this.keepForRedelivery(user, { id, message, position, opts });
       return { delivered: false, acked: false, stored: true, id, ...position, code: e.code, ...(e instanceof PushTimeoutError ? { server: e.server } : {}) };
     }
   }

@@ -133,6 +133,7 @@ const FANNED_OUT: Schema = {
 
 const HISTORY_QUERY: Schema = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     since: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'a non-negative integer: only messages after this offset (default 0: the oldest held)' },
     epoch: { type: 'string', minLength: 1, maxLength: MAX_EPOCH_BYTES, description: `a non-empty string of at most ${MAX_EPOCH_BYTES} bytes: the epoch \`since\` belongs to; another epoch reads the stream from its start with recovered false` },

@@ -66,7 +66,11 @@ interface UserLog {
   client: ClusterClient;
   pushes: number[];
   rooms: number[];
+  /** The client's last events and push answers, shown when its streams come out wrong. */
+  trace: string[];
 }
+
+const TRACE_LENGTH = 16;
 
 /** The messages each stream was sent, by offset. */
 class Sent {
@@ -87,6 +91,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const t0 = Date.now();
   const at = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
   const events: string[] = [];
+  const note = (u: UserLog, what: string) => {
+    u.trace.push(`${at()} ${what}`);
+    if (u.trace.length > TRACE_LENGTH) u.trace.shift();
+  };
   const mark = (what: string) => {
     events.push(`${at()} ${what}`);
     o.log(`chaos: ${at()} ${what}`);
@@ -129,7 +137,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     for (let i = 0; i < USERS; i++) {
       const last = i === USERS - 1;
       // Names of this run only: the streams of an earlier run stay in Redis for their TTL.
-      const u: UserLog = { name: `chaos-${tag}-${i}`, room: `room-${tag}-${i % ROOMS}`, pushes: [], rooms: [], client: undefined! };
+      const u: UserLog = { name: `chaos-${tag}-${i}`, room: `room-${tag}-${i % ROOMS}`, pushes: [], rooms: [], trace: [], client: undefined! };
       u.client = new ClusterClient({ provider: last ? new BalanceProvider({ source: proxySource }) : provider, downPolicy: last ? undefined : downPolicy, key: u.name, logger: o.logger });
       u.client.on('message', (m) => {
         const body = m.body as { p?: number; r?: number };
@@ -138,6 +146,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       });
       u.client.on('failed', () => {});
       u.client.on('stopped', (e) => failures.push(`${u.name} stopped: ${e.message}`));
+      const trace = (what: string) => note(u, what);
+      u.client.on('loggedIn', (_u, s) => trace(`logged in on ${s}`));
+      u.client.on('disconnected', (s) => trace(`disconnected from ${s.name}`));
+      u.client.on('migrated', (a, b) => trace(`moved ${a.name} -> ${b.name}`));
+      u.client.on('migrateFailed', (e) => trace(`move failed: ${e.message}`));
+      u.client.on('kicked', (r) => trace(`kicked ${r}`));
       users.push(u);
     }
     await mapConcurrent(users, 50, async (u) => {
@@ -151,6 +165,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       for (let seq = 1; pushing; seq++) {
         try {
           const r = await pusher.push(u.name, { p: seq });
+          note(u, `push ${seq} at ${r.offset}: ${r.delivered ? `acked on ${r.server}` : r.code}`);
           pushes++;
           if (!r.delivered) stored++;
           sent.add(u.name, r.offset!, seq);
@@ -210,6 +225,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let lost = 0;
     let extra = 0;
     const examples: string[] = [];
+    const traces: string[] = [];
     for (const u of users) {
       for (const [got, want, what] of [
         [u.pushes, sent.ordered(u.name), 'pushes'],
@@ -221,6 +237,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         const notReceived = want.filter((s) => !have.has(s));
         lost += notReceived.length;
         extra += Math.max(0, got.length - (want.length - notReceived.length));
+        if (examples.length < 2) traces.push(`${u.name}: ${u.trace.join(' | ')}`);
         if (examples.length < 5) examples.push(`${u.name} (${u.client.state} on ${u.client.server?.name ?? 'none'}) ${what}: expected ${want.length} (${want.slice(0, 8).join(',')}…), got ${got.length} (${got.slice(0, 8).join(',')}…), missing ${notReceived.slice(0, 8).join(',')}`);
       }
     }
@@ -245,11 +262,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         ...events,
         `settled ${(settledMs / 1000).toFixed(1)} s after the start; ${received} messages received by ${USERS} users`,
         `client side: ${duplicates} duplicates seen and dropped by offset; ${rehomes} re-homes, ${migrations} migrations`,
+        `pusher: ${pusher.redelivered} stored pushes sent again when their user's route appeared`,
         `survivors: ${server.replayed} messages replayed from Redis, ${server.gapFills} gap fills, ${server.dropped} deliveries dropped as already sent, ${server.lost} offsets lost, ${server.failures} history failures`,
         wrong === 0 ? `every user holds every push and room message exactly once, in order` : `${wrong} streams wrong: ${lost} messages missing, ${extra} extra; ${examples.join('; ')}`,
+        ...traces.map((t) => `trace ${t}`),
         ...(failures.length > 0 ? [`${failures.length} sends failed: ${failures.slice(0, 3).join('; ')}`] : []),
       ],
-      metrics: { users: USERS, pushes, stored, publishes, received, duplicates, wrong, lost, extra, failures: failures.length, rehomes, migrations, replayed: server.replayed, gapFills: server.gapFills, settledMs },
+      metrics: { redelivered: pusher.redelivered, users: USERS, pushes, stored, publishes, received, duplicates, wrong, lost, extra, failures: failures.length, rehomes, migrations, replayed: server.replayed, gapFills: server.gapFills, settledMs },
     };
   } finally {
     pushing = false;
