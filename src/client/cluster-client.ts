@@ -420,14 +420,15 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     try {
       const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
       if (this.moveTakesOver && this.state === 'reconnecting' && this.current === undefined) {
-        // The old connection dropped while we moved: the new one is the re-home.
+        // The old connection closed first (its server saw our new login): the move completes as the re-home.
         this.moveTakesOver = false;
         this.setState('connecting');
         this.adopt(next);
         this.setState('connected');
         this.rehomeFailures = 0;
-        this.reconnects++;
+        this.migrations++;
         this.emit('connected', next.server, next.pongId);
+        this.emit('migrated', from, next.server, m.reason);
         if (this.session.login && next.resumed.server !== undefined) this.emit('loggedIn', this.session.login.user, next.resumed.server);
         return;
       }

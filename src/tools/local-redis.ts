@@ -131,3 +131,24 @@ export async function stopRedis(spec: LocalRedisSpec): Promise<boolean> {
   rmSync(pidFile(spec), { force: true });
   return pid !== undefined;
 }
+
+/** `redis://127.0.0.1:6379`: where the demo looks for a Redis first. */
+export const DEFAULT_REDIS_URL = redisUrlOf(DEFAULT_REDIS_PORT);
+
+/**
+ * Makes sure a Redis answers at `url`: when nothing answers at the default local address it
+ * starts the local one (`npm run redis -- start`'s). Returns a stop function for what it started.
+ */
+export async function ensureRedis(url: string, log: (s: string) => void = () => {}): Promise<() => Promise<void>> {
+  const u = new URL(url);
+  const port = Number(u.port || DEFAULT_REDIS_PORT);
+  const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  if ((await pingRedis(port, host)) !== undefined) return async () => {};
+  if (url !== DEFAULT_REDIS_URL) throw new RedisLauncherError(`no Redis answers at ${url}`);
+  log(`no Redis at ${url}: starting a local one (data in ${DEFAULT_REDIS_DIR}/)`);
+  await startRedis(LOCAL_REDIS, { log });
+  return async () => {
+    await stopRedis(LOCAL_REDIS);
+    log('stopped the local Redis started for this run');
+  };
+}
