@@ -126,7 +126,7 @@ export function historyTarget(values: Record<string, unknown>): ({ redis: string
     checkRedisUrl(redis);
     resolveHistoryLimits(limits);
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^history\.redis: /, '--redis: '), { cause: e });
+    throw new UsageError((e as Error).message.replace(/^history\.redis:? /, '--redis: '), { cause: e });
   }
   return { redis, ...limits };
 }
