@@ -91,13 +91,18 @@ export function historyContract(label: string, make: (limits: HistoryLimitOption
       const p = [];
       for (let i = 1; i <= 4; i++) p.push(await engine.append(s, { id: i, body: i }));
       assert.equal((await engine.read(s, { from: 'acked', limit: 10 })).after, 0, 'nothing acked yet');
-      await engine.ack(user, p[1]!);
-      await engine.ack(user, p[0]!); // backwards: ignored
-      await engine.ack(user, { epoch: 'another', offset: 4 }); // another epoch: ignored
-      await engine.ack(user, { epoch: p[0]!.epoch, offset: 99 }); // past the top: ignored
+      await engine.ack([{ user, position: p[1]! }]);
+      await engine.ack([{ user, position: p[0]! }]); // backwards: ignored
+      await engine.ack([{ user, position: { epoch: 'another', offset: 4 } }]); // another epoch: ignored
+      await engine.ack([{ user, position: { epoch: p[0]!.epoch, offset: 99 } }]); // past the top: ignored
       const r = await engine.read(s, { from: 'acked', limit: 10 });
       assert.deepEqual([r.after, r.recovered], [2, true]);
       assert.deepEqual(r.entries.map((e) => e.offset), [3, 4]);
+      // Many users' cursors in one call.
+      const others = [name(), name(), name()];
+      const pos = await Promise.all(others.map((u) => engine.append(userStream(u), { id: 1, body: 1 })));
+      await engine.ack(others.map((u, i) => ({ user: u, position: pos[i]! })));
+      for (const u of others) assert.equal((await engine.read(userStream(u), { from: 'acked', limit: 0 })).after, 1);
     }));
 
   test(`${label} - an append repeated with the same idempotency key is stored once`, () =>

@@ -13,7 +13,7 @@ export class AckCursors {
   private dirty = new Map<string, StreamPosition>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  /** Cursor writes sent to the store. */
+  /** Cursors written to the store (several per write when many users acked between two flushes). */
   writes = 0;
 
   constructor(
@@ -37,11 +37,8 @@ export class AckCursors {
     const batch = this.dirty;
     this.dirty = new Map();
     this.writes += batch.size;
-    this.flushing = Promise.allSettled([...batch].map(([user, p]) => this.engine.ack(user, p))).then((results) => {
-      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-      // One report per flush; the cursors stay where they were (their messages come again at the next login).
-      if (failed.length > 0) this.report(failed[0]!.reason instanceof Error ? failed[0]!.reason : new Error(String(failed[0]!.reason)));
-    });
+    // One report per flush when it fails; the cursors stay where they were (their messages come again at the next login).
+    this.flushing = this.engine.ack([...batch].map(([user, position]) => ({ user, position }))).catch((e: unknown) => this.report(e instanceof Error ? e : new Error(String(e))));
     await this.flushing;
   }
 

@@ -66,6 +66,12 @@ export interface AppendOptions {
   idempotencyKey?: string;
 }
 
+/** A user's acked cursor: everything up to `position` was acked. */
+export interface AckedCursor {
+  user: string;
+  position: StreamPosition;
+}
+
 /** How much one kind of stream keeps. */
 export interface StreamLimits {
   /** Most messages kept per stream. */
@@ -152,7 +158,7 @@ export interface HistoryEngine {
   /** Stores several messages (pipelined); one position per entry, in order. */
   appendMany(items: readonly { stream: StreamRef; entry: NewEntry; opts?: AppendOptions }[]): Promise<StreamPosition[]>;
   read(stream: StreamRef, opts: ReadOptions): Promise<HistoryPage>;
-  /** The user's acked cursor moves to `position` if that is further in the current epoch. */
-  ack(user: string, position: StreamPosition): Promise<void>;
+  /** Each user's acked cursor moves to its position if that is further in the current epoch (one batch: coalesced writes of many users). */
+  ack(cursors: readonly AckedCursor[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../../errors.js';
 import {
   resolveHistoryLimits,
+  type AckedCursor,
   type AppendOptions,
   type HistoryEngine,
   type HistoryEntry,
@@ -29,7 +30,10 @@ interface MemoryStream {
   idempotent: Map<string, { position: StreamPosition; until: number }> | undefined;
 }
 
-export const newEpoch = (): string => randomBytes(6).toString('base64url');
+/** This process's part of every epoch it makes; a counter makes each one unique (cheap enough to make one per append). */
+const EPOCH_BASE = randomBytes(6).toString('base64url');
+let epochs = 0;
+export const newEpoch = (): string => `${EPOCH_BASE}${(++epochs).toString(36)}`;
 
 /**
  * History in this process's memory, with the Redis engine's semantics (sizes, TTLs, epochs, the
@@ -112,11 +116,13 @@ export class MemoryHistory implements HistoryEngine {
     return { epoch: s.epoch, offset: s.top, after, recovered, entries };
   }
 
-  async ack(user: string, position: StreamPosition): Promise<void> {
+  async ack(cursors: readonly AckedCursor[]): Promise<void> {
     if (this.closed) throw new ClosedError('MemoryHistory');
-    const s = this.streams.get(keyOf({ kind: 'user', name: user }));
-    if (!s || s.epoch !== position.epoch) return;
-    if (position.offset > s.acked && position.offset <= s.top) s.acked = position.offset;
+    for (const { user, position } of cursors) {
+      const s = this.streams.get(keyOf({ kind: 'user', name: user }));
+      if (!s || s.epoch !== position.epoch) continue;
+      if (position.offset > s.acked && position.offset <= s.top) s.acked = position.offset;
+    }
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import type { MessageId } from '../../protocol/messages.js';
 import {
   MAX_HISTORY_READ,
   resolveHistoryLimits,
+  type AckedCursor,
   type AppendOptions,
   type HistoryEngine,
   type HistoryEntry,
@@ -17,8 +18,19 @@ import {
   type StreamRef,
 } from './history-engine.js';
 import { newEpoch } from './memory-history.js';
-import { ACK_LUA, APPEND_LUA, READ_LUA } from './redis-scripts.js';
+import { ACK_LUA, APPEND_LUA, APPEND_MANY_LUA, READ_LUA } from './redis-scripts.js';
 
+/** Acked cursors written by one script call (a flush of many users). */
+const ACK_BATCH = 500;
+/** Most appends one script call carries. */
+const APPEND_BATCH = 256;
+
+interface QueuedAppend {
+  stream: StreamRef;
+  payload: Buffer;
+  resolve: (p: StreamPosition) => void;
+  reject: (e: unknown) => void;
+}
 /** Key prefix of every key the engine writes. @default 'fulcrum' */
 export const DEFAULT_REDIS_KEY_PREFIX = 'fulcrum';
 /** A Redis command that takes longer fails (the push answers 503, the login is refused and retried). @default 2000 */
@@ -42,7 +54,8 @@ export interface RedisHistoryOptions extends HistoryLimitOptions {
 interface Commands {
   fulcrumAppend(s: string, m: string, i: string, payload: Buffer, maxLen: number, ttlMs: number, metaTtlMs: number, epoch: string, keyed: string, idemTtlMs: number): Promise<[number, string]>;
   fulcrumReadBuffer(s: string, m: string, mode: string, epoch: string, offset: number, limit: number, ttlMs: number, metaTtlMs: number, epoch2: string): Promise<[Buffer, number, number, number, [Buffer, Buffer[]][]]>;
-  fulcrumAck(m: string, epoch: string, offset: number): Promise<number>;
+  fulcrumAck(n: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  fulcrumAppendMany(n: number, ...keysThenArgs: (string | number | Buffer)[]): Promise<(number | string)[]>;
 }
 
 type Client = (Redis | Cluster) & Commands;
@@ -126,6 +139,12 @@ export class RedisHistory implements HistoryEngine {
   private readonly owned: boolean;
   private readonly prefix: string;
   private started: Promise<void> | undefined;
+  private ready = false;
+  /** Appends of this event-loop turn, sent as one script call (not on Redis Cluster: one call's keys must share a slot). */
+  private queued: QueuedAppend[] = [];
+  private readonly batching: boolean;
+  /** Script calls that carried appends, and the appends they carried. */
+  readonly appendStats = { calls: 0, appends: 0 };
 
   constructor(options: RedisHistoryOptions) {
     this.limits = resolveHistoryLimits(options);
@@ -137,7 +156,10 @@ export class RedisHistory implements HistoryEngine {
     this.owned = owned;
     client.defineCommand('fulcrumAppend', { numberOfKeys: 3, lua: APPEND_LUA });
     client.defineCommand('fulcrumRead', { numberOfKeys: 2, lua: READ_LUA });
-    client.defineCommand('fulcrumAck', { numberOfKeys: 1, lua: ACK_LUA });
+    // Keys vary per call: the count comes first.
+    client.defineCommand('fulcrumAck', { lua: ACK_LUA });
+    client.defineCommand('fulcrumAppendMany', { lua: APPEND_MANY_LUA });
+    this.batching = !(client instanceof Cluster);
     // ioredis reports connection trouble as 'error' events; commands fail on their own (HistoryUnavailableError).
     client.on('error', () => {});
     this.client = client as Client;
@@ -147,6 +169,7 @@ export class RedisHistory implements HistoryEngine {
     this.started ??= (async () => {
       const status = this.redis.status;
       if (status === 'wait') await this.redis.connect();
+      this.ready = true;
     })().catch((e: unknown) => {
       this.started = undefined;
       throw unavailable('connect', e);
@@ -155,11 +178,18 @@ export class RedisHistory implements HistoryEngine {
   }
 
   async append(stream: StreamRef, entry: NewEntry, opts: AppendOptions = {}): Promise<StreamPosition> {
-    await this.start();
-    const k = streamKeys(this.prefix, stream);
-    const limits = stream.kind === 'user' ? this.limits.users : this.limits.rooms;
+    if (!this.ready) await this.start();
     const stored: Stored = entry.from === undefined ? { i: entry.id, b: entry.body } : { i: entry.id, b: entry.body, f: entry.from };
     const keyed = opts.idempotencyKey !== undefined;
+    if (this.batching && !keyed) {
+      return new Promise((resolve, reject) => {
+        if (this.queued.push({ stream, payload: packr.pack(stored), resolve, reject }) === 1) setImmediate(() => this.flushAppends());
+      });
+    }
+    const k = streamKeys(this.prefix, stream);
+    const limits = stream.kind === 'user' ? this.limits.users : this.limits.rooms;
+    this.appendStats.calls++;
+    this.appendStats.appends++;
     try {
       const [offset, epoch] = await this.client.fulcrumAppend(
         k.stream,
@@ -180,8 +210,34 @@ export class RedisHistory implements HistoryEngine {
   }
 
   appendMany(items: readonly { stream: StreamRef; entry: NewEntry; opts?: AppendOptions }[]): Promise<StreamPosition[]> {
-    // Issued in one tick: auto-pipelining sends them as one batch per node.
+    // Issued in one turn: one script call per APPEND_BATCH (standalone, Sentinel), or one pipeline per node (Cluster).
     return Promise.all(items.map((i) => this.append(i.stream, i.entry, i.opts)));
+  }
+
+  /** Sends the appends queued this turn: one script call per APPEND_BATCH, in order. */
+  private flushAppends(): void {
+    const all = this.queued;
+    this.queued = [];
+    for (let i = 0; i < all.length; i += APPEND_BATCH) {
+      const batch = all.slice(i, i + APPEND_BATCH);
+      const keys: string[] = [];
+      const args: (string | number | Buffer)[] = [this.limits.metaTtlMs];
+      for (const q of batch) {
+        const k = streamKeys(this.prefix, q.stream);
+        const limits = q.stream.kind === 'user' ? this.limits.users : this.limits.rooms;
+        keys.push(k.stream, k.meta);
+        args.push(q.payload, limits.maxMessages, limits.ttlMs, newEpoch());
+      }
+      this.appendStats.calls++;
+      this.appendStats.appends += batch.length;
+      this.client.fulcrumAppendMany(keys.length, ...keys, ...args).then(
+        (out) => batch.forEach((q, j) => q.resolve({ offset: Number(out[2 * j]), epoch: String(out[2 * j + 1]) })),
+        (e: unknown) => {
+          const err = unavailable('append', e);
+          for (const q of batch) q.reject(err);
+        },
+      );
+    }
   }
 
   async read(stream: StreamRef, opts: ReadOptions): Promise<HistoryPage> {
@@ -206,10 +262,18 @@ export class RedisHistory implements HistoryEngine {
     }
   }
 
-  async ack(user: string, position: StreamPosition): Promise<void> {
+  async ack(cursors: readonly AckedCursor[]): Promise<void> {
+    if (cursors.length === 0) return;
     await this.start();
+    // One script call per batch of users; in Redis Cluster one per user (their keys are in different slots).
+    const batch = this.redis instanceof Cluster ? 1 : ACK_BATCH;
+    const calls: Promise<number>[] = [];
+    for (let i = 0; i < cursors.length; i += batch) {
+      const part = cursors.slice(i, i + batch);
+      calls.push(this.client.fulcrumAck(part.length, ...part.map((c) => streamKeys(this.prefix, { kind: 'user', name: c.user }).meta), ...part.flatMap((c) => [c.position.epoch, c.position.offset])));
+    }
     try {
-      await this.client.fulcrumAck(streamKeys(this.prefix, { kind: 'user', name: user }).meta, position.epoch, position.offset);
+      await Promise.all(calls);
     } catch (e) {
       throw unavailable('ack', e);
     }

@@ -49,11 +49,11 @@ if ARGV[6] == '1' then
   local seen = redis.call('hmget', I, 'e', 'o')
   if seen[1] then return {tonumber(seen[2]), seen[1]} end
 end
-local now = now_ms()
-local e = open_meta(S, M, ARGV[5])
+local e = redis.call('hget', M, 'e')
+if not e then e = open_meta(S, M, ARGV[5]) end
 local top = redis.call('hincrby', M, 's', 1)
-redis.call('xadd', S, 'MAXLEN', ARGV[2], top .. '-0', 'd', ARGV[1], 't', now)
-trim_age(S, now - tonumber(ARGV[3]))
+-- Size is trimmed here; age when the stream is read (and a stream idle for its ttl expires whole).
+redis.call('xadd', S, 'MAXLEN', ARGV[2], top .. '-0', 'd', ARGV[1], 't', now_ms())
 redis.call('pexpire', S, ARGV[3])
 redis.call('pexpire', M, ARGV[4])
 if ARGV[6] == '1' then
@@ -61,6 +61,29 @@ if ARGV[6] == '1' then
   redis.call('pexpire', I, ARGV[7])
 end
 return {top, e}
+`;
+
+/**
+ * Many appends in one call (the Router's appends of one event-loop turn), in order.
+ * KEYS: stream and meta of each append. ARGV: metaTtlMs, then per append: payload, maxMessages,
+ * ttlMs, new epoch. Returns {offset, epoch} per append, flattened.
+ */
+export const APPEND_MANY_LUA = `${TRIM_AGE}
+local now = now_ms()
+local out = {}
+for i = 1, #KEYS / 2 do
+  local S, M = KEYS[2 * i - 1], KEYS[2 * i]
+  local a = 4 * i - 2
+  local e = redis.call('hget', M, 'e')
+  if not e then e = open_meta(S, M, ARGV[a + 3]) end
+  local top = redis.call('hincrby', M, 's', 1)
+  redis.call('xadd', S, 'MAXLEN', ARGV[a + 1], top .. '-0', 'd', ARGV[a], 't', now)
+  redis.call('pexpire', S, ARGV[a + 2])
+  redis.call('pexpire', M, ARGV[1])
+  out[2 * i - 1] = top
+  out[2 * i] = e
+end
+return out
 `;
 
 /**
@@ -96,14 +119,20 @@ if not lost and (after >= top or (entries[1] ~= nil and entries[1][1] == (after 
 return {e, top, after, recovered, entries}
 `;
 
-/** KEYS: meta. ARGV: epoch, offset. Moves the acked cursor forward within the current epoch; returns 1 when it moved. */
+/**
+ * KEYS: the meta of each user. ARGV: an epoch and an offset per key. Moves each acked cursor
+ * forward within its current epoch (one call for many users; in Redis Cluster all keys of one
+ * call share a slot); returns how many moved.
+ */
 export const ACK_LUA = `
-local m = redis.call('hmget', KEYS[1], 'e', 's', 'a')
-if m[1] ~= ARGV[1] then return 0 end
-local o = tonumber(ARGV[2])
-if o > tonumber(m[3] or '0') and o <= tonumber(m[2] or '0') then
-  redis.call('hset', KEYS[1], 'a', o)
-  return 1
+local moved = 0
+for i = 1, #KEYS do
+  local m = redis.call('hmget', KEYS[i], 'e', 's', 'a')
+  local o = tonumber(ARGV[2 * i])
+  if m[1] == ARGV[2 * i - 1] and o > tonumber(m[3] or '0') and o <= tonumber(m[2] or '0') then
+    redis.call('hset', KEYS[i], 'a', o)
+    moved = moved + 1
+  end
 end
-return 0
+return moved
 `;
