@@ -89,6 +89,7 @@ export {
   type ReadFrom,
   type ReadOptions,
   type AppendOptions,
+  type AckedCursor,
 } from './messaging/history/history-engine.js';
 export { MemoryHistory } from './messaging/history/memory-history.js';
 export { RedisHistory, streamKeys, DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, type RedisHistoryOptions, type RedisTarget } from './messaging/history/redis-history.js';

@@ -21,7 +21,7 @@ import { newEpoch } from './memory-history.js';
 import { ACK_LUA, APPEND_LUA, APPEND_MANY_LUA, READ_LUA } from './redis-scripts.js';
 
 /** Acked cursors written by one script call (a flush of many users). */
-const ACK_BATCH = 500;
+const ACK_BATCH = 128;
 /** Most appends one script call carries. */
 const APPEND_BATCH = 256;
 
