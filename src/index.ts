@@ -75,7 +75,7 @@ export {
   DEFAULT_WELCOME_TIMEOUT_MS,
   type SessionLimitOptions,
 } from './messaging/sessions/session-limits.js';
-export { type ClientConnection } from './messaging/sessions/client-connection.js';
+export { type ClientConnection } from './server/transport/client-connection.js';
 export { Router, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/router.js';
 export { issueToken, checkToken, DEFAULT_TOKEN_TTL_MS } from './messaging/token.js';
 export { RouteTable, DEFAULT_LOOKUP_TIMEOUT_MS, type RouteTableOptions, type RouteTableStats } from './messaging/routes/route-table.js';

@@ -144,7 +144,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
     this.clusterServer = new ClusterServer({
       ...clusterOptions,
       zk: this.session,
-      handler: (s) => this.protocol.accept(s),
+      protocol: this.protocol,
       gateway: () => this.gatewayAddress,
       // The client port first (a port in use fails at once, as for a plain server), the gateway before the node is published.
       beforeRegister: () => this.openGateway(),

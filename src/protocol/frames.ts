@@ -20,6 +20,23 @@ export function encodeFrame(message: unknown): Buffer {
 }
 
 /**
+ * One frame body (exactly one MessagePack value; a WebSocket message is one body without the
+ * length prefix). Throws ProtocolError when it is not.
+ */
+export function decodeBody(body: Buffer): unknown {
+  if (body.length === 0) throw new ProtocolError('empty frame');
+  let message: unknown;
+  try {
+    message = unpackr.unpack(body);
+  } catch (cause) {
+    throw new ProtocolError('undecodable frame', { cause });
+  }
+  // msgpackr maps the never-used byte 0xc1 to a marker object instead of failing.
+  if (message === C1) throw new ProtocolError('undecodable frame (0xc1)');
+  return message;
+}
+
+/**
  * Reassembles frames from arbitrary chunks. Throws ProtocolError on an oversize length or a body
  * that is not exactly one MessagePack value; the caller closes that socket only.
  */
@@ -39,15 +56,7 @@ export class FrameDecoder {
       if (this.buffered.length < HEADER_BYTES + len) break;
       const body = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + len);
       this.buffered = this.buffered.length === HEADER_BYTES + len ? EMPTY : this.buffered.subarray(HEADER_BYTES + len);
-      let message: unknown;
-      try {
-        message = unpackr.unpack(body);
-      } catch (cause) {
-        throw new ProtocolError('undecodable frame', { cause });
-      }
-      // msgpackr maps the never-used byte 0xc1 to a marker object instead of failing.
-      if (message === C1) throw new ProtocolError('undecodable frame (0xc1)');
-      out.push(message);
+      out.push(decodeBody(body));
     }
     return out;
   }

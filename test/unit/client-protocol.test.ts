@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { FrameDecoder } from '../../src/protocol/frames.js';
 import type { LoginOrder } from '../../src/messaging/login-order.js';
-import type { ClientConnection } from '../../src/messaging/sessions/client-connection.js';
+import type { ClientConnection } from '../../src/server/transport/client-connection.js';
 import { ClientProtocol, type Authorize, type RouteStore, type SessionRouter } from '../../src/messaging/sessions/client-protocol.js';
 import type { ClientSession } from '../../src/messaging/sessions/client-session.js';
 import { GatewayRequests } from '../../src/messaging/sessions/gateway-requests.js';

@@ -4,10 +4,9 @@ import { encodeFrame, type PongMessage } from '../../protocol/frames.js';
 import { BadFrameError, DELIVERY_CODES, KICK_REASONS, WIRE_ERRORS, parseClientFrame, type ClientFrame, type MessageId, type SentFrame } from '../../protocol/messages.js';
 import { compareLogins, nextLogin, type LoginOrder } from '../login-order.js';
 import { checkToken } from '../token.js';
-import type { ClientConnection, ConnectionHandler } from './client-connection.js';
+import type { ClientConnection, FrameProtocol } from '../../server/transport/client-connection.js';
 import { ClientSession, type SessionState } from './client-session.js';
 import type { SessionLimits } from './session-limits.js';
-import { TcpConnection } from './tcp-connection.js';
 import type { UserSessions } from './user-sessions.js';
 
 export type AuthorizeAction = 'login' | 'join' | 'send';
@@ -77,7 +76,7 @@ function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
  * order, logs users in (welcome once the route is stored), joins, leaves, private messages, acks
  * and pings, within the connection's inbound budget and the application's authorize hook.
  */
-export class ClientProtocol implements ConnectionHandler<ClientSession> {
+export class ClientProtocol implements FrameProtocol<ClientSession> {
   private seq = 0;
   private deps: { routes: RouteStore; router: SessionRouter } | undefined;
   /** Connections accepted before the route table was loaded, paused until attach(). */
@@ -100,11 +99,6 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
   /** No more logins: a login still waiting for its route is closed without a welcome. */
   close(): void {
     this.shutDown = true;
-  }
-
-  /** The connection handler given to the ClusterServer: the raw framed TCP transport. */
-  accept(socket: Socket): void {
-    this.open((s) => new TcpConnection(socket, s, this, this.options.maxFrameBytes));
   }
 
   /** A new client connection over any transport; `connect` builds it around its session (and reports to this handler). */

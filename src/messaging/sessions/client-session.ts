@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { BadFrameError, ClientFrame, MessageId } from '../../protocol/messages.js';
 import type { LoginOrder } from '../login-order.js';
-import type { ClientConnection } from './client-connection.js';
+import type { ClientConnection } from '../../server/transport/client-connection.js';
 import type { SessionLimits } from './session-limits.js';
 
 /**
