@@ -6,6 +6,7 @@ import { KICK_REASONS } from '../protocol/messages.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
+import { checkTlsServerOptions, type TlsClientOptions, type TlsServerOptions } from '../server/transport/tls-options.js';
 import { GatewayServer } from './gateway/gateway-server.js';
 import { DEFAULT_ACK_TIMEOUT_MS, Router } from './router.js';
 import { routesRootOf } from './routes/route.js';
@@ -21,7 +22,7 @@ export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
 /** How long the courtesy kick of a re-logged-in user's previous server may take. */
 const KICK_ELSEWHERE_TIMEOUT_MS = 5_000;
 
-export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway'>, SessionLimitOptions {
+export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway' | 'gatewayTls' | 'protocol'>, SessionLimitOptions {
   /** Cluster secret: logins need a token signed with it, gateway peers must prove it. @default none (logins as claimed, gateway on loopback only) */
   secret?: string;
   /** @default DEFAULT_GATEWAY_HOST ('127.0.0.1') */
@@ -32,6 +33,14 @@ export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'hand
   gatewayAdvertise?: string;
   /** @default routesRootOf(root) ('/fulcrum/routes') */
   routesRoot?: string;
+  /**
+   * Serve the gateway over TLS with this certificate and key (published as `gatewayTls: true`);
+   * `false` keeps it plain while the client port has `tls`. The secret still authenticates peers,
+   * both ways. @default `tls` (the client port's certificate), else plain TCP
+   */
+  gatewayTls?: TlsServerOptions | false;
+  /** What this server (its router) trusts when a peer's gateway speaks TLS, e.g. `{ ca }`. @default Node's CA roots */
+  gatewayTrust?: TlsClientOptions;
   /** How long a pushed message waits for the client's ack. @default DEFAULT_ACK_TIMEOUT_MS (5000) */
   ackTimeoutMs?: number;
   /** Gap between two writes of one route shard. @default 20 */
@@ -103,6 +112,8 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
     if (options.secret === undefined && !isLoopback(gwHost)) {
       throw InvalidArgumentError.format('gatewayHost', `must be a loopback address without a secret (got ${gwHost}): anyone reaching it could deliver`);
     }
+    const gatewayTls = options.gatewayTls === undefined ? options.tls : options.gatewayTls || undefined;
+    checkTlsServerOptions('gatewayTls', gatewayTls);
     if (options.authorize !== undefined && typeof options.authorize !== 'function') throw InvalidArgumentError.format('authorize', 'must be a function');
     const limits = resolveSessionLimits(options);
     const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
@@ -135,9 +146,9 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       debug: (fields, message) => options.logger?.debug({ ...fields, component: 'MessagingServer', server: this.id }, message),
     });
     const requests = new GatewayRequests(this.sessions, ackTimeoutMs);
-    this.gateway = new GatewayServer({ server: id, secret: options.secret, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
+    this.gateway = new GatewayServer({ server: id, secret: options.secret, tls: gatewayTls, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
     const {
-      secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z,
+      secret: _s, gatewayTls: _gt, gatewayTrust: _gr, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z,
       maxQueuedBytes: _q, maxRoomsPerConnection: _rc, maxInboundFramesPerSecond: _f, maxInboundBytesPerSecond: _b, welcomeTimeoutMs: _wt,
       ...clusterOptions
     } = options;
@@ -146,6 +157,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       zk: this.session,
       protocol: this.protocol,
       gateway: () => this.gatewayAddress,
+      gatewayTls: gatewayTls !== undefined,
       // The client port first (a port in use fails at once, as for a plain server), the gateway before the node is published.
       beforeRegister: () => this.openGateway(),
     });
@@ -216,7 +228,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       const report = (e: Error) => this.reportError(e);
       this.shards.on('error', report);
       await this.shards.start();
-      const router = new Router({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, logger: this.options.logger, local: { server: this.id, handle: (req) => this.requests.handle(req) } });
+      const router = new Router({ zk: this.session, root: this.root, routesRoot: this.routesRoot, secret: this.options.secret, tls: this.options.gatewayTrust, logger: this.options.logger, local: { server: this.id, handle: (req) => this.requests.handle(req) } });
       this.routerClient = router;
       router.on('error', report);
       router.routes.on('changed', (users) => this.protocol.routesChanged(users));

@@ -10,6 +10,11 @@ const packr = new Packr({ useRecords: false });
 const EMPTY = Buffer.alloc(0);
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 
+/** One message as a frame body: plain MessagePack (what a WebSocket message carries). */
+export function encodeBody(message: unknown): Buffer {
+  return packr.pack(message);
+}
+
 /** One message as a frame: a 4-byte big-endian body length, then a MessagePack body. */
 export function encodeFrame(message: unknown): Buffer {
   const body = packr.pack(message);

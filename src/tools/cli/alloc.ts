@@ -3,7 +3,7 @@ import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STR
 import { ZkSession } from '../../zk/session.js';
 import { cliLogger, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 import { SECRET_HELP, SECRET_OPTIONS, secretOf } from './secret.js';
-import { TLS_HELP, TLS_OPTIONS, tlsOf } from './tls.js';
+import { GATEWAY_CA_HELP, GATEWAY_CA_OPTIONS, gatewayTrustOf, TLS_HELP, TLS_OPTIONS, tlsOf } from './tls.js';
 
 const HELP = `
 usage: npm run alloc [-- options]
@@ -24,6 +24,7 @@ ${SECRET_HELP}.
                                  carrying it (to no other). Without it all routes are open to every
                                  process that reaches the service.
 ${TLS_HELP}
+${GATEWAY_CA_HELP}
 ${ZK_HELP}`;
 
 const OPTIONS = {
@@ -33,6 +34,7 @@ const OPTIONS = {
   strategy: { type: 'string' },
   ...SECRET_OPTIONS,
   ...TLS_OPTIONS,
+  ...GATEWAY_CA_OPTIONS,
 } as const;
 
 runCli('alloc', async () => {
@@ -45,6 +47,7 @@ runCli('alloc', async () => {
   getStrategy(strategy); // a bad name is a usage error before anything connects
   const secret = secretOf(values);
   const tls = tlsOf(values);
+  const gatewayTrust = gatewayTrustOf(values);
   const log = cliLogger('alloc', values);
   if (secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
     log.warn({ host }, 'no messaging secret: push, publish, broadcast, kick and register are open to anyone who reaches this address');
@@ -53,7 +56,7 @@ runCli('alloc', async () => {
   session.on('disconnected', () => log.warn('ZooKeeper connection lost; serving the last good picture'));
   session.on('reconnected', () => log.info('ZooKeeper reconnected'));
   session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it'));
-  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls });
+  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls, gatewayTrust });
   try {
     const { url } = await service.start();
     process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy}${secret ? ', messaging secret: tokens and admin auth on' : ', no messaging secret'})\n`);
