@@ -71,6 +71,12 @@ export interface ClusterClientOptions {
    */
   transport?: 'tcp' | 'ws';
   /**
+   * With a login whose `token` is a function and a server that checks tokens: the function is
+   * called again this long before the token expires (or halfway through its remaining life if
+   * sooner) and the result sent as `refresh` on the live connection. @default DEFAULT_REFRESH_BEFORE_MS (60000)
+   */
+  refreshBeforeMs?: number;
+  /**
    * What to trust on servers that publish `tls: true` (raw TLS or wss). Given, it also makes TLS
    * required: a server without `tls` counts as a failed attempt. @default Node's CA roots; plaintext servers allowed
    */
@@ -120,6 +126,10 @@ export interface ClusterClientEvents {
    * re-connect follows, and every connect() waiting for that attempt rejects with the same error.
    */
   stopped: [err: LoginError | KickedError];
+  /** A token refresh on the live connection was accepted: it now lives until `expiresAt` (epoch ms). */
+  refreshed: [expiresAt: number | undefined];
+  /** An automatic token refresh failed; it is tried again while the old token lasts (then the server kicks `expired` and the client logs in again). Logged (warn) when nobody listens. */
+  refreshFailed: [err: Error];
 }
 
 /** An opened (and, with a login, logged-in) connection not yet adopted. */
@@ -161,6 +171,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       timeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
       onMessage: (m) => this.emit('message', m),
       onRefused: (e) => this.warn(e, `${e.message} (${e.code})`),
+      refreshBeforeMs: options.refreshBeforeMs,
+      onRefreshed: (at) => this.emit('refreshed', at),
+      onRefreshFailed: (e) => (this.listenerCount('refreshFailed') > 0 ? this.emit('refreshFailed', e) : this.warn(e, `token refresh failed: ${e.message}`)),
     });
     this.session.login = options.login;
   }
@@ -396,8 +409,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     // A connection we left behind (or are leaving: our new login there replaces it) does not count.
     if (outcome.kind === 'kicked' && t === this.current?.transport && !this.migrating) {
       this.emit('kicked', outcome.reason);
-      // A slow reader may come back (the server only shed its backlog); replaced or kicked may not.
-      if (outcome.reason === KICK_REASONS.slow) return;
+      // A slow reader may come back (the server only shed its backlog), and so may an expired login
+      // (its next login asks the token function again); replaced or kicked may not.
+      if (outcome.reason === KICK_REASONS.slow || outcome.reason === KICK_REASONS.expired) return;
       this.kickedReason = outcome.reason;
       this.stop(new KickedError(outcome.reason));
       t.end(DISCONNECT_LINGER_MS);
@@ -445,6 +459,21 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   /** Leaves a room; same errors as join(), and the room is left (not joined again) even then. */
   leave(room: string): Promise<void> {
     return this.session.leave(room);
+  }
+
+  /**
+   * Sends a fresh login token on the live connection (`token`, or the login's token function
+   * called again); resolves with the new expiry (epoch ms) once the server answers `refreshed`.
+   * Rejects with RequestRefusedError (the server's TOKEN_* code; the connection and its old token
+   * stay), DisconnectedError or RequestTimeoutError. Automatic when the token is a function.
+   */
+  refresh(token?: string): Promise<number | undefined> {
+    return this.session.refresh(token);
+  }
+
+  /** When the current connection's login token expires (epoch ms), as the server said; undefined when it checks none. */
+  get tokenExpiresAt(): number | undefined {
+    return this.session.tokenExpiresAt;
   }
 
   /** A private message to another user, routed through the cluster; resolves with the `sent` answer. */

@@ -11,7 +11,7 @@ import type { SessionLimits } from './session-limits.js';
 export type SessionState = 'anonymous' | 'logging-in' | 'online' | 'closing';
 
 /** Why a session ended (the `logout` event's reason). */
-export type EndReason = 'closed' | 'replaced' | 'kicked' | 'slow' | 'refused';
+export type EndReason = 'closed' | 'replaced' | 'kicked' | 'slow' | 'expired' | 'refused';
 
 export interface PendingAck {
   resolve: (acked: boolean) => void;
@@ -28,6 +28,8 @@ export class ClientSession {
   conn!: ClientConnection;
   user: string | undefined;
   order: LoginOrder | undefined;
+  /** Epoch ms when the login's (or the last refresh's) token expires; undefined when tokens are not checked. */
+  expiresAt: number | undefined;
   /** Why the server ends it; undefined: the peer closed. */
   endReason: EndReason | undefined;
   rooms: Set<string> | undefined;
