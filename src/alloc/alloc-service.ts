@@ -94,6 +94,11 @@ export interface AllocServiceOptions {
   authorizeToken?: AuthorizeToken;
   /** Serve HTTPS with this PEM certificate (chain) and key. @default plain HTTP */
   tls?: TlsOptions;
+  /**
+   * With a secret: sign the login tokens `/allocate?user=U` issues with this key (its `kid` in the
+   * token header; servers list it in `tokenKeys`) instead of the secret. @default the secret
+   */
+  tokenKey?: { kid: string; secret: string };
   /** What the service's router trusts when a server's gateway speaks TLS, e.g. `{ ca }`. @default Node's CA roots */
   gatewayTrust?: TlsClientOptions;
   /** Lifetime of the tokens `/allocate?user=` issues. @default DEFAULT_TOKEN_TTL_MS (1 h) */
@@ -349,7 +354,7 @@ export class AllocService {
     // Decided before the pick, so a refused or failed decision reserves nothing.
     const token =
       user !== undefined && (await mayIssueToken(this.secret, this.options.authorizeToken, { user, headers: req.headers, remoteAddress: req.socket.remoteAddress }))
-        ? { token: issueToken(this.secret!, user, this.tokenTtlMs), tokenTtlMs: this.tokenTtlMs }
+        ? { token: issueToken(this.options.tokenKey ?? this.secret!, user, this.tokenTtlMs), tokenTtlMs: this.tokenTtlMs }
         : {};
     const strategy = key === undefined ? this.strategyName : 'hash';
     let chosen;

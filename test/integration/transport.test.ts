@@ -11,7 +11,7 @@ import { MessagingServer } from '../../src/messaging/messaging-server.js';
 import { Router } from '../../src/messaging/router.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { ZkSession } from '../../src/zk/session.js';
-import { startCli } from '../helpers/cli.js';
+import { assertUsageExit, runCliCommand, startCli, type AnyCliCommand as AnyCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import { closeMessaging, loginOn } from '../helpers/messaging.js';
 import { nodeData } from '../helpers/nodes.js';
@@ -143,6 +143,33 @@ test('transport - servers --tls-cert/--tls-key: raw TLS and wss clients from the
         await cli.exited;
       }
     });
+  } finally {
+    ca.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('transport - bad TLS and token-key flags exit 2 with one line before anything starts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-flags-'));
+  const ca = makeTestCa();
+  try {
+    writeFileSync(join(dir, 'bad.json'), '{"k1": 5}');
+    writeFileSync(join(dir, 'keys.json'), '{"k1": "one"}');
+    writeFileSync(join(dir, 'notjson'), 'k1=one');
+    const cases: [AnyCli, string[], RegExp][] = [
+      ['servers', ['--count', '1', '--tls-cert', ca.certFile], /--tls-cert and --tls-key go together/],
+      ['servers', ['--count', '1', '--tls-cert', ca.certFile, '--tls-key', ca.caFile], /--tls-key: .* is not a PEM private key/],
+      ['servers', ['--count', '1', '--gateway-ca', join(dir, 'notjson')], /--gateway-ca: .* is not a PEM certificate/],
+      ['servers', ['--count', '1', '--token-keys-file', join(dir, 'notjson')], /--token-keys-file: .* is not JSON/],
+      ['servers', ['--count', '1', '--token-keys-file', join(dir, 'bad.json')], /--token-keys-file: key "k1" must be/],
+      ['servers', ['--count', '1', '--token-grace-ms', '-1'], /--token-grace-ms/],
+      ['alloc', ['--token-kid', 'k1'], /--token-keys-file and --token-kid go together/],
+      ['alloc', ['--token-keys-file', join(dir, 'keys.json'), '--token-kid', 'k2'], /--token-kid: k2 is not a key of/],
+    ];
+    for (const [cmd, args, pattern] of cases) {
+      const r = await runCliCommand(cmd, ['--zk', '127.0.0.1:1', ...args], { env: { FULCRUM_SECRET: 'x' } });
+      assertUsageExit(r, `${cmd} ${args.join(' ')}`, pattern);
+    }
   } finally {
     ca.remove();
     rmSync(dir, { recursive: true, force: true });

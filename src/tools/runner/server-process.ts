@@ -50,6 +50,9 @@ export interface ServerProcessConfig {
   gatewayCaFile?: string;
   /** Accept WebSocket clients at /ws. @default true */
   websocket?: boolean;
+  /** JSON file of token keys by kid (see MessagingServerOptions.tokenKeys). */
+  tokenKeysFile?: string;
+  tokenGraceMs?: number;
 }
 
 export type ServerProcessMessage =
@@ -78,14 +81,15 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as ServerProcessConfig;
   const digest = cfg.digest ?? process.env.FULCRUM_DIGEST;
   const log = toolLogger({ name: 'server', level: cfg.logLevel, bindings: cfg.index === undefined ? undefined : { server: cfg.index } });
-  const { index: _index, logLevel: _logLevel, metricsPort, tlsCertFile, tlsKeyFile, gatewayCaFile, ...serverOptions } = cfg;
+  const { index: _index, logLevel: _logLevel, metricsPort, tlsCertFile, tlsKeyFile, gatewayCaFile, tokenKeysFile, ...serverOptions } = cfg;
   const secret = process.env.FULCRUM_SECRET || undefined;
   let messaging: MessagingServer;
   let server: ClusterServer;
   try {
     const tls = tlsCertFile && tlsKeyFile ? { cert: readFileSync(tlsCertFile), key: readFileSync(tlsKeyFile) } : undefined;
     const gatewayTrust = gatewayCaFile ? { ca: readFileSync(gatewayCaFile) } : undefined;
-    messaging = new MessagingServer({ ...serverOptions, digest: digest || undefined, logger: log, secret, tls, gatewayTrust });
+    const tokenKeys = tokenKeysFile ? (JSON.parse(readFileSync(tokenKeysFile, 'utf8')) as Record<string, string>) : undefined;
+    messaging = new MessagingServer({ ...serverOptions, digest: digest || undefined, logger: log, secret, tls, gatewayTrust, tokenKeys });
     server = messaging.cluster;
   } catch (e) {
     send({ type: 'failed', code: codeOf(e), message: (e as Error).message });
