@@ -90,6 +90,11 @@ export class RefusedError extends Error {
 }
 
 type Listener<T> = (value: T) => void;
+/** A place in a message stream (servers with history): `offset` counts its messages, `epoch` names its storage. */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
 type Pending = { kind: 'confirm' | 'refresh'; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout>; seq?: number };
 
 const packr = new Packr({ useRecords: false });
@@ -151,6 +156,9 @@ export class BrowserClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private allocatedToken: string | undefined;
+  /** The last message received in the user's own stream and in each room's (servers with history put `epoch`/`offset` on messages). */
+  private userPosition: StreamPosition | undefined;
+  private readonly roomPositions = new Map<string, StreamPosition>();
   /** When the current login's token expires (epoch ms), as the server said. */
   expiresAt: number | undefined;
   /** The server id of the current connection. */
@@ -250,8 +258,10 @@ export class BrowserClient {
         };
         l.onClose = () => reject(new Error(`${alloc.url} closed the connection during the login`));
         if (migrated) l.send({ type: 'ping', seq: ++this.seq, migrated: true });
-        l.send({ ...(this.options.loginFields?.() ?? {}), type: 'login', user: this.options.user, ...(token === undefined ? {} : { token }) });
-        for (const room of this.joined) l.send({ type: 'join', room });
+        // `since`: where this client is in each stream, so a server with history replays what it missed (others ignore it).
+        const since = this.userPosition ? { since: this.userPosition } : {};
+        l.send({ ...(this.options.loginFields?.() ?? {}), ...since, type: 'login', user: this.options.user, ...(token === undefined ? {} : { token }) });
+        for (const room of this.joined) l.send(this.joinFrame(room));
       }), 'login');
       if (this.phase === 'closed') {
         l.close();
@@ -272,10 +282,8 @@ export class BrowserClient {
       return;
     }
     if (e instanceof RefusedError && !RETRYABLE_LOGIN_CODES.has(e.code)) return this.stop(e.code, e.message);
-    if (this.options.reconnect === false || this.failures === 0 && !this.link) {
-      // A first connect() that fails leaves the decision to the caller.
-      if (this.failures === 0 && !this.everConnected) return this.setState('idle');
-    }
+    // A first connect() that fails leaves the decision to the caller, as does a client that does not re-connect.
+    if (!this.everConnected || this.options.reconnect === false) return this.setState('idle');
     this.emit('error', e);
     this.scheduleReconnect();
   }
@@ -298,9 +306,25 @@ export class BrowserClient {
     this.emit('connected', { server: this.server, url: l.url, ...(this.expiresAt === undefined ? {} : { expiresAt: this.expiresAt }) });
   }
 
+  private joinFrame(room: string): object {
+    const at = this.roomPositions.get(room);
+    return at ? { type: 'join', room, since: at } : { type: 'join', room };
+  }
+
+  /** Where this client is in the user's stream and in each room's (what it sends as `since`). */
+  get positions(): { user?: StreamPosition; rooms: ReadonlyMap<string, StreamPosition> } {
+    return { ...(this.userPosition ? { user: this.userPosition } : {}), rooms: this.roomPositions };
+  }
+
   private onFrame(l: Link, m: unknown): void {
     if (isFrame<MessageFrame>(m, 'message')) {
       const { type: _t, ...msg } = m;
+      const at = m as { offset?: unknown; epoch?: unknown; broadcast?: unknown };
+      if (typeof at.offset === 'number' && typeof at.epoch === 'string') {
+        const position = { epoch: at.epoch, offset: at.offset };
+        if (m.room !== undefined) this.roomPositions.set(m.room, position);
+        else if (at.broadcast !== true) this.userPosition = position;
+      }
       this.emit('message', msg as BrowserMessage);
       if (this.options.autoAck ?? true) l.send({ type: 'ack', id: m.id });
     } else if (isFrame<SentFrame>(m, 'sent')) {
@@ -413,7 +437,7 @@ export class BrowserClient {
     this.joined.add(room);
     const seq = ++this.seq;
     try {
-      await this.request<void>('confirm', [{ type: 'join', room }, { type: 'ping', seq }], seq);
+      await this.request<void>('confirm', [this.joinFrame(room), { type: 'ping', seq }], seq);
     } catch (e) {
       if (!had) this.joined.delete(room);
       throw e;
@@ -423,6 +447,7 @@ export class BrowserClient {
   /** Leaves a room (not joined again on a re-connect, even if this rejects). */
   leave(room: string): Promise<void> {
     this.joined.delete(room);
+    this.roomPositions.delete(room);
     const seq = ++this.seq;
     return this.request<void>('confirm', [{ type: 'leave', room }, { type: 'ping', seq }], seq);
   }

@@ -12,4 +12,5 @@ export {
   type BrowserClientEvents,
   type BrowserMessage,
   type Allocation,
+  type StreamPosition,
 } from './browser-client.js';
