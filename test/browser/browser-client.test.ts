@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { request } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
-import { browserMissing, launchChromium } from '../helpers/browser.js';
+import { browserMissing, launchChromium, openPage } from '../helpers/browser.js';
 import { routeIs } from '../helpers/messaging.js';
 
 const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard-try-it.png`, import.meta.url));
@@ -34,13 +34,7 @@ test('browser client - the try-it panel logs a user in from Chromium over WebSoc
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    await page.goto(f.url);
+    const { page, problems } = await openPage(browser, f.url, { width: 1280, height: 1100 });
     await page.fill('#push-auth', admin);
     await page.fill('#try-user', 'web-1');
     await page.click('#try-login');

@@ -8,22 +8,11 @@ import { adminToken } from '../../src/alloc/admin-auth.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { request } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
-import { browserMissing, launchChromium } from '../helpers/browser.js';
+import { browserMissing, launchChromium, openPage } from '../helpers/browser.js';
 import { loginOn, routeIs, type TestUser } from '../helpers/messaging.js';
 
 // A test run must not change tracked files: the picture goes to .artifacts/ unless FULCRUM_UPDATE_DOCS=1 refreshes docs/.
 const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard-messaging.png`, import.meta.url));
-
-async function openPage(browser: Browser, url: string): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  await page.goto(url);
-  return { page, problems };
-}
 
 /** The users the online panel lists, in order. */
 function shownUsers(page: Page): Promise<string[]> {
