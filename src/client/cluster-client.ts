@@ -424,7 +424,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.migrating = true;
     try {
       const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
-      if (this.phase !== 'connected' || this.current?.transport !== old || !old.isOpen) {
+      // Still current: adopt the new one even if the old one is already closing (our new login
+      // replaces it there, and a WebSocket reads as closed as soon as the server's close frame arrives).
+      if (this.phase !== 'connected' || this.current?.transport !== old) {
         // The old connection dropped meanwhile and the usual re-homing took over.
         this.release(next);
         return;

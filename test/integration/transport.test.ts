@@ -13,7 +13,7 @@ import { issueToken } from '../../src/messaging/token.js';
 import { ZkSession } from '../../src/zk/session.js';
 import { assertUsageExit, runCliCommand, startCli, type AnyCliCommand as AnyCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
-import { closeMessaging, loginOn } from '../helpers/messaging.js';
+import { closeMessaging, loginOn, startMessagingServers } from '../helpers/messaging.js';
 import { nodeData } from '../helpers/nodes.js';
 import { readmeClient } from '../helpers/readme-client.js';
 import { makeTestCa } from '../helpers/test-ca.js';
@@ -174,4 +174,38 @@ test('transport - bad TLS and token-key flags exit 2 with one line before anythi
     ca.remove();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('transport - ClusterClient over WebSocket follows migrate (logged in on the new server before the old one closes) and re-homes when its server goes', async () => {
+  await withRoot('ws-move', async ({ connect, root }) => {
+    const servers = await startMessagingServers(2, { zk: connect, root });
+    const session = new ZkSession({ connect });
+    const cache = new ServerCache({ session, root });
+    const client = new ClusterClient({ provider: new BalanceProvider({ source: cache, root, strategy: 'least' }), transport: 'ws' });
+    const migrated: [string, string][] = [];
+    const loggedIn: string[] = [];
+    client.on('migrated', (from, to) => migrated.push([from.name, to.name]));
+    client.on('loggedIn', (_u, server) => loggedIn.push(server));
+    const failures: string[] = [];
+    client.on('migrateFailed', (e) => failures.push(e.message));
+    try {
+      await cache.start();
+      assert.equal(await eventually(() => cache.current().servers.length === 2), true);
+      await client.connect({ user: 'mover' });
+      const first = servers.find((s) => s.userCount === 1)!;
+      const second = servers.find((s) => s !== first)!;
+      assert.equal(first.cluster.migrate(client.socket === undefined ? [...first.connections][0]! : [...first.connections].find((s) => s.remotePort === client.socket!.localPort)!, { reason: 'test' }), 'asked');
+      assert.equal(await eventually(() => migrated.length === 1 && first.userCount === 0 && second.userCount === 1), true, `migrated ${JSON.stringify(migrated)}, failed ${JSON.stringify(failures)}`);
+      assert.deepEqual(migrated, [[first.id, second.id]]);
+      await second.close();
+      assert.equal(await eventually(() => first.userCount === 1 && client.state === 'connected', 15_000), true, 'logged in again on the remaining server');
+      assert.deepEqual(loggedIn, [first.id, second.id, first.id]);
+      assert.equal(client.reconnects, 1);
+    } finally {
+      await client.disconnect();
+      cache.close();
+      session.close();
+      await closeMessaging(servers);
+    }
+  });
 });
