@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { request } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
-import { browserMissing, launchChromium, openPage } from '../helpers/browser.js';
+import { browserMissing, launchChromium, openPage, saveScreenshot } from '../helpers/browser.js';
 import { routeIs } from '../helpers/messaging.js';
 
-const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard-try-it.png`, import.meta.url));
 
 async function waitFor(page: Page, what: string, fn: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -61,9 +57,7 @@ test('browser client - the try-it panel logs a user in from Chromium over WebSoc
     await waitFor(page, 'the second push is not shown', async () => (await page.getAttribute('body', 'data-try-messages')) === '2');
     assert.deepEqual(await shown(page), ['push"again"', 'push{"hello":"browser"}']);
 
-    mkdirSync(dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-    t.diagnostic(`screenshot saved to ${SCREENSHOT}`);
+    t.diagnostic(`screenshot saved to ${await saveScreenshot(page, 'dashboard-try-it.png')}`);
     assert.deepEqual(problems, [], 'no script errors or CSP violations');
   } finally {
     await browser?.close();

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's Chromium: browsers are never downloaded (`npm run setup` installs it). */
@@ -27,4 +29,15 @@ export async function openPage(browser: Browser, url: string, viewport = { width
   });
   await page.goto(url);
   return { page, problems };
+}
+
+/**
+ * Saves a full-page screenshot as `name` in .artifacts/ (a test run must not change tracked files),
+ * or in docs/ with FULCRUM_UPDATE_DOCS=1; returns the path.
+ */
+export async function saveScreenshot(page: Page, name: string): Promise<string> {
+  const path = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/${name}`, import.meta.url));
+  mkdirSync(dirname(path), { recursive: true });
+  await page.screenshot({ path, fullPage: true });
+  return path;
 }
