@@ -7,7 +7,6 @@ import { browserMissing, launchChromium, saveScreenshot } from '../helpers/brows
 import { eventually } from '../helpers/eventually.js';
 import { openSocket } from '../helpers/socket.js';
 
-
 /** Balance shown in the table row of `name`, or undefined when there is no such row. */
 async function shownBalance(page: Page, name: string): Promise<string | undefined> {
   const rows = await page.$$eval('#servers tbody tr', (trs) =>
