@@ -54,7 +54,6 @@ export interface ClientProtocolOptions {
   ackTimeoutMs: number;
   limits: SessionLimits;
   authorize?: Authorize;
-  maxFrameBytes?: number;
   /** Told about every ping: the connection speaks fulcrum frames (the rebalancer may ask it to migrate). */
   onPing?: (socket: Socket, migrated: boolean) => void;
   /** A failure that is nobody's answer (the authorize hook threw, a bug): the server's error policy. */
