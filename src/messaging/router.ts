@@ -13,6 +13,7 @@ import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession, type SupervisedSession } from '../zk/session.js';
 import { GatewayDirectory } from './gateway/gateway-directory.js';
 import { GatewayPool } from './gateway/gateway-pool.js';
+import type { TlsClientOptions } from '../server/transport/tls-options.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
 import { routesRootOf, type Route } from './routes/route.js';
 import { RouteTable } from './routes/route-table.js';
@@ -55,6 +56,8 @@ export interface RouterOptions {
   routesRoot?: string;
   /** The cluster secret; required to talk to gateways of servers that have one. */
   secret?: string;
+  /** What to trust when a server's gateway speaks TLS (`gatewayTls` in its node): e.g. `{ ca }`. @default Node's CA roots */
+  tls?: TlsClientOptions;
   /** @default DEFAULT_ACK_TIMEOUT_MS (5000) */
   ackTimeoutMs?: number;
   /** @default 2000 */
@@ -209,7 +212,7 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     this.servers.on('error', forward);
     this.routes = new RouteTable({ session: this.session, routesRoot, lookupTimeoutMs: options.lookupTimeoutMs });
     this.routes.on('error', forward);
-    this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs });
+    this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs, tls: options.tls });
     const history = historyEngineOf(options.history);
     this.history = history?.engine;
     this.ownsHistory = history?.owned ?? false;
@@ -468,7 +471,7 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     const gw = this.servers.get(server);
     if (!gw) throw new GatewayUnavailableError(server, 'publishes no gateway');
     try {
-      return await this.pool.request(server, gw.ip, gw.port, body, timeoutMs);
+      return await this.pool.request(server, gw.ip, gw.port, body, timeoutMs, gw.tls === true);
     } catch (e) {
       // Maybe restarted under the same name with a new gateway port: look again (rate-limited) for the next try.
       if (e instanceof GatewayUnavailableError) this.servers.refresh(server);

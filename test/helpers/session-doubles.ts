@@ -2,7 +2,7 @@
 // the server writes, and a route store whose writes ZooKeeper acknowledges when the test says so.
 import type { Socket } from 'node:net';
 import { FrameDecoder } from '../../src/protocol/frames.js';
-import type { ClientConnection } from '../../src/messaging/sessions/client-connection.js';
+import type { ClientConnection } from '../../src/server/transport/client-connection.js';
 import type { RouteStore } from '../../src/messaging/sessions/client-protocol.js';
 
 export type Frame = Record<string, unknown>;

@@ -26,7 +26,7 @@ function setup(opts: { limits?: SessionLimitOptions; authorize?: Authorize; best
     },
     kickElsewhere: async () => undefined,
   };
-  const protocol = new ClientProtocol(users, { server: () => 'me:1', ackTimeoutMs: 1_000, limits, authorize: opts.authorize, report: (e) => reported.push(e) });
+  const protocol = new ClientProtocol(users, { server: () => 'me:1', ackTimeoutMs: 1_000, tokenGraceMs: 0, limits, authorize: opts.authorize, report: (e) => reported.push(e) });
   protocol.attach(routes, router);
   const requests = new GatewayRequests(users, 1_000);
   const connect = () => {

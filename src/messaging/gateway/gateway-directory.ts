@@ -11,6 +11,8 @@ export const GATEWAY_REFRESH_MIN_INTERVAL_MS = 1_000;
 export interface GatewayAddress {
   ip: string;
   port: number;
+  /** The gateway speaks TLS. */
+  tls?: boolean;
 }
 
 export interface GatewayDirectoryOptions {
@@ -104,7 +106,8 @@ export class GatewayDirectory extends EventEmitter<{ error: [Error]; added: [nam
   private decode(data: Buffer): Pick<Entry, 'gateway' | 'history'> {
     try {
       const d = decodeServerData(data);
-      return { gateway: d.gatewayIp !== undefined && d.gatewayPort !== undefined ? { ip: d.gatewayIp, port: d.gatewayPort } : undefined, history: d.history };
+      const gateway = d.gatewayIp !== undefined && d.gatewayPort !== undefined ? { ip: d.gatewayIp, port: d.gatewayPort, ...(d.gatewayTls ? { tls: true } : {}) } : undefined;
+      return { gateway, history: d.history };
     } catch {
       return { gateway: undefined, history: undefined };
     }
