@@ -36,12 +36,19 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'fulcrum';
 /** A Redis command that takes longer fails (the push answers 503, the login is refused and retried). @default 2000 */
 export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 2_000;
 
+/** An ioredis `Redis` or `Cluster` you made (typed loosely: fulcrum's typings do not depend on ioredis's). */
+export interface RedisClient {
+  readonly status: string;
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+}
+
 /**
  * Where the history lives: a URL (`redis://`, `rediss://`; `redis-cluster://h1:p1,h2:p2`;
- * `redis-sentinel://h1:p1,h2:p2/master-name`), ioredis options (standalone or Sentinel), a
- * Cluster spec, or an ioredis client you made (fulcrum never closes it).
+ * `redis-sentinel://h1:p1,h2:p2/master-name`), ioredis `RedisOptions` (standalone or Sentinel:
+ * `{ sentinels, name }`), a Cluster spec (`{ cluster: [{ host, port }], options }` with ioredis
+ * `ClusterOptions`), or an ioredis client you made (fulcrum never closes it).
  */
-export type RedisTarget = string | RedisOptions | { cluster: ClusterNode[]; options?: ClusterOptions } | Redis | Cluster;
+export type RedisTarget = string | Record<string, unknown> | { cluster: { host: string; port: number }[]; options?: Record<string, unknown> } | RedisClient;
 
 export interface RedisHistoryOptions extends HistoryLimitOptions {
   redis: RedisTarget;
@@ -108,6 +115,7 @@ export function checkRedisUrl(url: string): void {
 
 function connect(target: RedisTarget, commandTimeout: number): { client: Redis | Cluster; owned: boolean } {
   if (target instanceof Redis || target instanceof Cluster) return { client: target, owned: false };
+  if (typeof (target as Partial<RedisClient>).defineCommand === 'function') throw InvalidArgumentError.format('history.redis', 'must be an ioredis Redis or Cluster of the ioredis fulcrum uses');
   const common = { lazyConnect: true, enableAutoPipelining: true, commandTimeout, maxRetriesPerRequest: 2 } satisfies RedisOptions;
   if (typeof target === 'string') {
     checkRedisUrl(target);
@@ -117,8 +125,11 @@ function connect(target: RedisTarget, commandTimeout: number): { client: Redis |
     if (sentinel) return { client: new Redis({ ...common, sentinels: hostPorts(sentinel[1]!, 'redis-sentinel://'), name: decodeURIComponent(sentinel[2]!) }), owned: true };
     return { client: new Redis(target, common), owned: true };
   }
-  if ('cluster' in target) return { client: new Cluster(target.cluster, { lazyConnect: true, enableAutoPipelining: true, ...target.options, redisOptions: { commandTimeout, maxRetriesPerRequest: 2, ...target.options?.redisOptions } }), owned: true };
-  return { client: new Redis({ ...common, ...target }), owned: true };
+  if ('cluster' in target && Array.isArray(target.cluster)) {
+    const options = (target.options ?? {}) as ClusterOptions;
+    return { client: new Cluster(target.cluster as ClusterNode[], { lazyConnect: true, enableAutoPipelining: true, ...options, redisOptions: { commandTimeout, maxRetriesPerRequest: 2, ...options.redisOptions } }), owned: true };
+  }
+  return { client: new Redis({ ...common, ...(target as RedisOptions) }), owned: true };
 }
 
 function unavailable(op: string, e: unknown): HistoryUnavailableError {
@@ -134,7 +145,7 @@ function unavailable(op: string, e: unknown): HistoryUnavailableError {
 export class RedisHistory implements HistoryEngine {
   readonly kind = 'redis' as const;
   readonly limits: HistoryLimits;
-  readonly redis: Redis | Cluster;
+  private readonly redis: Redis | Cluster;
   private readonly client: Client;
   private readonly owned: boolean;
   private readonly prefix: string;

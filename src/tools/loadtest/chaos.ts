@@ -41,6 +41,8 @@ const USERS = 200;
 const ROOMS = 10;
 const SESSION_TIMEOUT_MS = 4_000;
 const ZK_OUTAGE_MS = 1_500;
+/** The run's own ZooKeeper session (cache, pusher): the most a tickTime of 1 s allows. */
+const CLIENT_SESSION_TIMEOUT_MS = 20_000;
 /** How long the end waits for every stored message to reach its users. */
 const SETTLE_MS = 30_000;
 
@@ -109,10 +111,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   admin.close();
   const history = { redis: o.redis };
   const runner = new ServerRunner({ count: 3, zk: connect, root, host: '127.0.0.1', sessionTimeoutMs: SESSION_TIMEOUT_MS, rebalance: true, history, logger: o.logger, logLevel: o.logLevel });
-  const session = new ZkSession({ connect, sessionTimeoutMs: 10_000 });
+  // One session for this process's cache and pusher, long enough to outlive the ZooKeeper restart (the
+  // servers' 4 s sessions may expire then: their catch-up is part of what the run checks).
+  const session = new ZkSession({ connect, sessionTimeoutMs: CLIENT_SESSION_TIMEOUT_MS });
   const cache = new ServerCache({ session, root });
   cache.on('error', (e) => o.logger.debug({ err: e }, `chaos cache: ${e.message}`));
-  const pusher = new Router({ zk: connect, root, history, ackTimeoutMs: 2_000 });
+  const pusher = new Router({ zk: session, root, history, ackTimeoutMs: 2_000 });
   pusher.on('error', (e) => o.logger.debug({ err: e }, `chaos router: ${e.message}`));
   let proxy: FaultProxy | undefined;
   const users: UserLog[] = [];
