@@ -3,7 +3,7 @@
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --hold-servers 6  over 6 server processes instead of 5
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push or peer
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, peer or routes
 //   npm run bench -- --peer-users 2000 the messaging peer (Socket.IO + Redis adapter) with 2,000 users per side (default 10,000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,7 @@ import { runConnectRate } from './connect-rate.js';
 import { runHold, type HoldResult } from './hold-100k.js';
 import { runLatencyBehindHaproxy } from './latency.js';
 import { runLatencyBreakdown } from './latency-breakdown.js';
+import { ROUTE_BYTES_TARGET, runRouteMemory } from './route-memory.js';
 import { renderLogLogPanels, type Series } from './log-plot.js';
 import { ratio } from './percentiles.js';
 import { clusterLoad, ENSEMBLE_READS_PER_SEC, ENSEMBLE_WRITES_PER_SEC, MODEL_SERVERS, MODEL_WATCHERS, runModel, type ModelResult } from './zk-load-model.js';
@@ -46,7 +47,7 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(2);
 }
-const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'peer'];
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'peer', 'routes'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
   process.exit(2);
@@ -278,6 +279,17 @@ try {
   if (runs('http-push')) await httpPushBench(zkConnect);
   // 8. The messaging peer: Socket.IO with the Redis adapter beside fulcrum (bench/peer.ts).
   if (runs('peer')) printPeer(await runPeer({ zk: zkConnect, base: `${base}/peer`, admin, users: peerUsers, log: args.verbose ? console.log : undefined }));
+  // 9. Bytes per route entry in a router that keeps the whole table (bench/route-memory.ts).
+  if (runs('routes')) {
+    const rows = await runRouteMemory({ zk: zkConnect, admin: NativeZkClient.of(admin), base: `${base}/routes` });
+    console.log('route table: bytes per route entry in a router holding every route (heap + external after GC, fresh process);');
+    console.log('shards written as servers write them (100,000 users per server, 11-character names), loaded by one RouteTable');
+    table(
+      ['routes', 'servers · shards', 'bytes per route', 'heap', 'external', 'ZooKeeper bytes per route', 'load', 'best() per second'],
+      rows.map((r) => [n0(r.routes), `${r.servers} · ${r.shards}`, n0(r.bytesPerRoute), n0(r.heapPerRoute), n0(r.externalPerRoute), n0(r.zkBytesPerRoute), `${n0(r.loadMs)} ms`, n0(r.lookupsPerSec)]),
+    );
+    console.log(`  target ≤ ${ROUTE_BYTES_TARGET} B per route entry: ${ok(rows.every((r) => r.bytesPerRoute <= ROUTE_BYTES_TARGET))}\n`);
+  }
 } finally {
   await stopAll();
   await deleteTree(NativeZkClient.of(admin), base).catch(() => {});
