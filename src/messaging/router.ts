@@ -12,7 +12,7 @@ import { ZkSession, type SupervisedSession } from '../zk/session.js';
 import { GatewayDirectory } from './gateway/gateway-directory.js';
 import { GatewayPool } from './gateway/gateway-pool.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
-import { routesRootOf, type Route } from './routes/route.js';
+import { routesRootOf, sameRoute } from './routes/route.js';
 import { RouteTable } from './routes/route-table.js';
 import { smallest } from './smallest.js';
 
@@ -202,11 +202,11 @@ export class Router extends EventEmitter<{ error: [Error] }> {
       }
       // A stale route (the user just moved) may already have been replaced: one immediate retry when it has.
       let next = this.routes.best(user);
-      if (route !== undefined && next === route && !synced && err instanceof UserOfflineError) {
+      if (route !== undefined && sameRoute(next, route) && !synced && err instanceof UserOfflineError) {
         synced = true;
         next = await this.routes.lookup(user, { force: true });
       }
-      const moved = route !== undefined && next !== undefined && next !== route && attempt === 0;
+      const moved = route !== undefined && next !== undefined && !sameRoute(next, route) && attempt === 0;
       const left = deadline - Date.now();
       if (!moved && left <= 0) throw err;
       if (!moved) {
@@ -279,13 +279,10 @@ export class Router extends EventEmitter<{ error: [Error] }> {
   online(query: OnlineQuery = {}): { total: number; users: OnlineUser[] } {
     const prefix = query.prefix ?? '';
     const limit = Math.max(0, query.limit ?? DEFAULT_ONLINE_LIMIT);
-    const { total, items } = smallest(this.matching(prefix), limit, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const { total, items } = smallest(this.routes.entries(prefix), limit, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return { total, users: items.map(([user, r]) => ({ user, server: r.server, since: r.since })) };
   }
 
-  private *matching(prefix: string): IterableIterator<[string, Route]> {
-    for (const e of this.routes.entries()) if (e[0].startsWith(prefix)) yield e;
-  }
 
   /** One request to a server's gateway (or the in-process one). */
   async send(server: string, body: GatewayRequestBody, timeoutMs: number): Promise<GatewayResult> {

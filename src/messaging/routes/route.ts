@@ -14,6 +14,11 @@ export function routesRootOf(serversRoot: string): string {
   return `${cut > 0 ? serversRoot.slice(0, cut) : ''}/routes`;
 }
 
+/** The same login read from the same shard (best() returns a new object each call). */
+export function sameRoute(a: Route | undefined, b: Route | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.shard === b.shard && a.since === b.since && a.seq === b.seq && a.server === b.server);
+}
+
 const SHARD_SEPARATOR = '#';
 
 /** `<server>#<k>`: one flat list of ephemeral shard nodes under the routes root. */
