@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { CLIENT_MIN_READ_INTERVAL_MS } from '../src/discovery/server-cache.js';
 import { DEFAULT_SERVER_NODE_FLAGS, ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
 import { NativeZkClient } from '../src/zk/zk-client.js';
@@ -17,10 +18,10 @@ import { messagingBench } from './messaging.js';
 import { httpPushBench } from './http-push.js';
 import { DEFAULT_PEER_USERS, RECEIPT_TIMEOUT_MS, runPeer, type PeerResult } from './peer.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
-import { raiseFdLimit } from './child-ipc.js';
+import { BenchChild, raiseFdLimit } from './child-ipc.js';
 import { runConnectRate } from './connect-rate.js';
 import { runHold, type HoldResult } from './hold-100k.js';
-import { runLatencyBehindHaproxy } from './latency.js';
+import { runLatency, withHaproxy, type LatencyRow } from './latency.js';
 import { runLatencyBreakdown } from './latency-breakdown.js';
 import { ROUTE_BYTES_TARGET, runRouteMemory } from './route-memory.js';
 import { renderLogLogPanels, type Series } from './log-plot.js';
@@ -189,33 +190,62 @@ const stopAll = async () => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stopAll().finally(() => process.exit(130)));
 try {
   console.log(`open-file limit per process: ${n0(fdLimit)}\n`);
-  // 1. Round trip and connect → first pong, fulcrum vs HAProxy in front of the same 5 servers.
+  // 1. Round trip and connect → first pong: fulcrum vs HAProxy in front of the same 5 servers, and
+  //    beside it the same pair over 5 plain net.Servers (the limit), all rounds interleaved.
   if (runs('latency')) {
     const root = `${base}/latency`;
     await mkdirp(NativeZkClient.of(admin), root);
     const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
     cleanups.push(() => runner.stop());
+    const plainServers = Array.from({ length: 5 }, () => new BenchChild('./server-plain.js'));
+    cleanups.push(async () => void (await Promise.all(plainServers.map((k) => k.stop()))));
     const servers = await runner.start();
-    const rows = await runLatencyBehindHaproxy(servers.map((s) => s.port), { zk: zkConnect, root, verbose: args.verbose });
+    const plainPorts = await Promise.all(plainServers.map((k) => k.request<number>('listen', { kind: 'plain' })));
+    const rows = await withHaproxy(servers.map((s) => s.port), (fulcrumProxy) =>
+      withHaproxy(plainPorts, (plainProxy) =>
+        runLatency(
+          [
+            { name: 'direct', target: { kind: 'fulcrum', zk: zkConnect, root } },
+            { name: 'proxy', target: { kind: 'proxy', host: '127.0.0.1', port: fulcrumProxy } },
+            { name: 'plain', target: { kind: 'list', addresses: plainPorts.map((port) => ({ host: '127.0.0.1', port })) } },
+            { name: 'plainProxy', target: { kind: 'proxy', host: '127.0.0.1', port: plainProxy } },
+          ],
+          { verbose: args.verbose },
+        ),
+      ),
+    );
     await stopAll();
+    const cell = (r: LatencyRow, side: string, k: 'p50' | 'p99' | 'p999') => r.sides[side]![k];
+    const q = (r: LatencyRow, a: string, b: string, k: 'p50' | 'p99' | 'p999') => cell(r, a, k) / cell(r, b, k);
     console.log('round trip and connection setup: fulcrum (client picks the least-loaded server, connects straight to it)');
     console.log('vs HAProxy 2.6 leastconn (mode tcp) in front of the same 5 server processes; default ping handler; one driver');
     console.log('process per side, same driver code, rounds interleaved; paced pings, ms; median over 12 rounds of each round\'s percentile');
+    console.log(`(connect → first pong: 1,200 connects per side, pooled); the fulcrum driver picks from a ServerCache with minReadIntervalMs ${CLIENT_MIN_READ_INTERVAL_MS}`);
     table(
       ['', 'direct p50', 'HAProxy p50', 'ratio', 'direct p99', 'HAProxy p99', 'ratio', 'direct p999', 'HAProxy p999', 'ratio'],
-      rows.map((r) => [r.label, ms(r.direct.p50), ms(r.proxy.p50), ratio(r.direct.p50, r.proxy.p50), ms(r.direct.p99), ms(r.proxy.p99), ratio(r.direct.p99, r.proxy.p99), ms(r.direct.p999), ms(r.proxy.p999), ratio(r.direct.p999, r.proxy.p999)]),
+      rows.map((r) => [r.label, ...(['p50', 'p99', 'p999'] as const).flatMap((k) => [ms(cell(r, 'direct', k)), ms(cell(r, 'proxy', k)), q(r, 'direct', 'proxy', k).toFixed(2)])]),
     );
-    const rt = rows.filter((r) => r.label.startsWith('round trip'));
-    console.log(`  targets direct/HAProxy ≤ 0.6 at p50: ${ok(rt.every((r) => r.direct.p50 / r.proxy.p50 <= 0.6))} · ≤ 0.8 at p99: ${ok(rt.every((r) => r.direct.p99 / r.proxy.p99 <= 0.8))}`);
+    const rt = rows.filter((r) => r.connections !== undefined);
+    const setup = rows.find((r) => r.connections === undefined)!;
+    console.log(`  targets direct/HAProxy ≤ 0.6 at p50: ${ok(rt.every((r) => q(r, 'direct', 'proxy', 'p50') <= 0.6))} · ≤ 0.8 at p99: ${ok(rt.every((r) => q(r, 'direct', 'proxy', 'p99') <= 0.8))}`);
+    console.log(`  connect → first pong p99 ≤ 0.8 × HAProxy's: ${ok(q(setup, 'direct', 'proxy', 'p99') <= 0.8)} (${q(setup, 'direct', 'proxy', 'p99').toFixed(2)})`);
     console.log('  all samples pooled (p50 / p99 / p999, direct vs HAProxy):');
-    for (const r of rows) console.log(`    ${r.label}: ${ms(r.pooled.direct.p50)} / ${ms(r.pooled.direct.p99)} / ${ms(r.pooled.direct.p999)} vs ${ms(r.pooled.proxy.p50)} / ${ms(r.pooled.proxy.p99)} / ${ms(r.pooled.proxy.p999)} (${n0(r.pooled.direct.n)} vs ${n0(r.pooled.proxy.n)} samples)`);
+    for (const r of rows) console.log(`    ${r.label}: ${ms(r.pooled.direct!.p50)} / ${ms(r.pooled.direct!.p99)} / ${ms(r.pooled.direct!.p999)} vs ${ms(r.pooled.proxy!.p50)} / ${ms(r.pooled.proxy!.p99)} / ${ms(r.pooled.proxy!.p999)} (${n0(r.pooled.direct!.n)} vs ${n0(r.pooled.proxy!.n)} samples)`);
+    console.log('  the limit at every level, in the same interleaved rounds: 5 plain net.Server processes, plain connects round-robin');
+    console.log('  (no fulcrum on either end), and a second HAProxy in front of them; fulcrum / plain compares the direct sides');
+    table(
+      ['', 'plain p50', 'its HAProxy', 'ratio', 'fulcrum / plain', 'plain p99', 'its HAProxy', 'ratio', 'fulcrum / plain'],
+      rows.map((r) => [r.connections === undefined ? 'connect → first pong' : `${n0(r.connections)} connections`, ...(['p50', 'p99'] as const).flatMap((k) => [ms(cell(r, 'plain', k)), ms(cell(r, 'plainProxy', k)), q(r, 'plain', 'plainProxy', k).toFixed(2), q(r, 'direct', 'plain', k).toFixed(2)])]),
+    );
+    const within = rt.every((r) => q(r, 'direct', 'plain', 'p50') <= 1.1 && q(r, 'direct', 'plain', 'p99') <= 1.1);
+    console.log(`  target: fulcrum's round trip within 10 % of plain's (fulcrum / plain ≤ 1.10 at p50 and p99, every level): ${ok(within)}`);
     for (const count of [1, 2]) await mkdirp(NativeZkClient.of(admin), `${root}-${count}`);
     const parts = await runLatencyBreakdown(zkConnect, root);
     const main = rows[0]!;
     console.log(`  where the direct round trip goes: the same 50 connections, 5,000 pings/s, median of 8 rounds; HAProxy in front of the same servers`);
     table(
       ['direct side connects to', 'direct p50', 'HAProxy p50', 'ratio', 'direct p99', 'HAProxy p99', 'ratio'],
-      [{ label: 'fulcrum, 5 server processes (the table above)', row: main }, ...parts].map(({ label, row: r }) => [label, ms(r.direct.p50), ms(r.proxy.p50), ratio(r.direct.p50, r.proxy.p50), ms(r.direct.p99), ms(r.proxy.p99), ratio(r.direct.p99, r.proxy.p99)]),
+      [{ label: 'fulcrum, 5 server processes (the table above)', row: main }, ...parts].map(({ label, row: r }) => [label, ...(['p50', 'p99'] as const).flatMap((k) => [ms(cell(r, 'direct', k)), ms(cell(r, 'proxy', k)), q(r, 'direct', 'proxy', k).toFixed(2)])]),
     );
     console.log('');
   }
