@@ -6,6 +6,7 @@ import { WatchedFolder } from '../../zk/watched-folder.js';
 import type { ZkNode } from '../../zk/zk-client.js';
 import { candidateShards, compareLogins, parseShardName, serverOfShard, shardName, type Route } from './route.js';
 import { RouteIndex } from './route-index.js';
+import type { RouteView, RouteViewEvents } from './route-view.js';
 import { bytesHash, encodeName, entryKey, entryName, parseShard, readEntry, sameBytes, type ShardEntry } from './shard-reader.js';
 
 /** How long lookup() waits for its synced read before answering from memory. @default 1000 */
@@ -22,12 +23,8 @@ export interface RouteTableOptions {
   logger?: Logger;
 }
 
-export interface RouteTableEvents {
-  /** After each applied shard read or removal: the users whose entries changed. */
-  changed: [users: readonly string[]];
-  /** A read failed for another reason than connection loss (it is retried with backoff); logged when nobody listens. */
-  error: [Error];
-}
+/** `changed`: after each applied shard read or removal, the users whose entries changed; `error`: a read failed for another reason than connection loss (retried with backoff). */
+export type RouteTableEvents = RouteViewEvents;
 
 export interface RouteTableStats {
   reads: number;
@@ -57,7 +54,7 @@ interface ShardState {
   next: Buffer;
 }
 
-export class RouteTable extends EventEmitter<RouteTableEvents> {
+export class RouteTable extends EventEmitter<RouteTableEvents> implements RouteView {
   private readonly folder: WatchedFolder;
   private readonly shards = new Map<string, ShardState>();
   /** Shards by index reference; freed references are reused. */
