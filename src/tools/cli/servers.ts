@@ -47,6 +47,8 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
                          logins need a token signed with it, gateway peers must prove it.
                          Without one, logins are accepted as claimed and the gateway stays on loopback.
   --gateway-host IP      address of the messaging gateway (default 127.0.0.1; another one needs a secret)
+  --routes KIND          watched (default): each server keeps the whole route table from ZooKeeper;
+                         on-demand: each keeps its own users and asks the others for the rest
 
 Per-connection limits of the messaging protocol:
   --max-queued-bytes N   bytes waiting for a client's socket before it is kicked as slow
@@ -66,7 +68,7 @@ ${ZK_HELP}`;
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' }, routes: { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -100,6 +102,8 @@ runCli('servers', async () => {
     }
     if (!secret) throw new UsageError(`--secret-file: ${values['secret-file']} is empty`);
   }
+  const routes = values.routes ?? 'watched';
+  if (routes !== 'watched' && routes !== 'on-demand') throw new UsageError(`--routes must be watched or on-demand, got ${JSON.stringify(routes)}`);
   const gatewayHost = values['gateway-host'];
   if (gatewayHost !== undefined && secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(gatewayHost)) {
     throw new UsageError('--gateway-host other than loopback needs a secret (--secret-file or FULCRUM_SECRET)');
@@ -110,7 +114,7 @@ runCli('servers', async () => {
   // (the reason), not the start-up chatter of siblings that are being stopped again.
   let held: string[] | undefined = [];
   const onStderr = (_index: number, line: string) => (held ? held.push(line) : process.stderr.write(`${line}\n`));
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, ...limits });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, routes, ...limits });
   const servers = await runner.start();
   for (const line of held) process.stderr.write(`${line}\n`);
   held = undefined;
