@@ -24,6 +24,8 @@ import { runHold, type HoldResult } from './hold-100k.js';
 import { runLatency, withHaproxy, type LatencyRow } from './latency.js';
 import { runLatencyBreakdown } from './latency-breakdown.js';
 import { ROUTE_BYTES_TARGET, runRouteMemory } from './route-memory.js';
+import { runRouteServers } from './route-servers.js';
+import { ENSEMBLE_WRITE_BYTES_PER_SEC, FULL_VIEW_ROUTERS, fits, maxUsers, runRouteModel, SMALL_SHARD_USERS } from './route-load-model.js';
 import { renderLogLogPanels, type Series } from './log-plot.js';
 import { ratio } from './percentiles.js';
 import { clusterLoad, ENSEMBLE_READS_PER_SEC, ENSEMBLE_WRITES_PER_SEC, MODEL_SERVERS, MODEL_WATCHERS, runModel, type ModelResult } from './zk-load-model.js';
@@ -92,6 +94,18 @@ function printModel(m: ModelResult): void {
   console.log(`  capacity of a 3-node ensemble: ${n0(ENSEMBLE_WRITES_PER_SEC)} writes/s, ${n0(ENSEMBLE_READS_PER_SEC)} reads/s`);
   table(['servers', 'max watchers, every change', 'max watchers, adaptive'], m.maxWatchers.map((r) => [r.servers, n0(r.off), n0(r.on)]));
   console.log('');
+}
+
+function printRouteModel(): void {
+  const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : `${(b / 1e6).toFixed(1)} MB`);
+  console.log('route load model (bench/route-load-model.ts; no processes): 100,000 users per server, each session a login and a logout, the real');
+  console.log(`route write policy on every shard; "full views" are the routers keeping the whole table (${FULL_VIEW_ROUTERS} besides the servers, or none)`);
+  table(
+    ['users', 'sessions', 'servers', 'servers keep', 'users per shard', 'full views', 'writes/s', 'write MB/s', 'shard reads/s', 'read MB/s', 'routes per server', 'per full view', 'ZooKeeper', 'gateway req/s per server', 'one ensemble'],
+    runRouteModel().map((r) => [n0(r.users), r.sessionSec >= 3_600 ? `${r.sessionSec / 3_600} h` : `${r.sessionSec / 60} min`, r.servers, r.mode === 'watched' ? 'the table' : 'own + asked', n0(Math.round(r.users / r.servers / r.shardsPerServer)), r.fullViews, n0(r.writesPerSec), (r.writeBytesPerSec / 1e6).toFixed(1), n0(r.readsPerSec), (r.readBytesPerSec / 1e6).toFixed(0), mb(r.serverBytes), mb(r.fullViewBytes), mb(r.zkBytes), n0(r.gatewayPerServer), fits(r) ? 'yes' : 'NO']),
+  );
+  console.log(`  one ensemble: ${n0(ENSEMBLE_WRITES_PER_SEC)} writes/s of 1 KB (taken as ${(ENSEMBLE_WRITE_BYTES_PER_SEC / 1e6).toFixed(1)} MB/s of writes), ${n0(ENSEMBLE_READS_PER_SEC)} reads/s`);
+  console.log(`  most users one ensemble carries (servers on demand, ${SMALL_SHARD_USERS} users per shard, no full view): ${n0(maxUsers(1_800))} at 30-minute sessions, ${n0(maxUsers(8 * 3_600))} at 8-hour sessions\n`);
 }
 
 function writeModelSvg(m: ModelResult, file: string): void {
@@ -175,6 +189,7 @@ if (args.model || args.only === 'model') {
   const m = runModel();
   printModel(m);
   writeModelSvg(m, 'docs/zk-load-model.svg');
+  printRouteModel();
   process.exit(0);
 }
 
@@ -309,7 +324,8 @@ try {
   if (runs('http-push')) await httpPushBench(zkConnect);
   // 8. The messaging peer: Socket.IO with the Redis adapter beside fulcrum (bench/peer.ts).
   if (runs('peer')) printPeer(await runPeer({ zk: zkConnect, base: `${base}/peer`, admin, users: peerUsers, log: args.verbose ? console.log : undefined }));
-  // 9. Bytes per route entry in a router that keeps the whole table (bench/route-memory.ts).
+  // 9. Routes: bytes per route in a router holding the whole table, servers that hold it beside
+  //    servers that ask, and the model up to 10 million users (bench/route-*.ts).
   if (runs('routes')) {
     const rows = await runRouteMemory({ zk: zkConnect, admin: NativeZkClient.of(admin), base: `${base}/routes` });
     console.log('route table: bytes per route entry in a router holding every route (heap + external after GC, fresh process);');
@@ -318,7 +334,15 @@ try {
       ['routes', 'servers · shards', 'bytes per route', 'heap', 'external', 'ZooKeeper bytes per route', 'load', 'best() per second'],
       rows.map((r) => [n0(r.routes), `${r.servers} · ${r.shards}`, n0(r.bytesPerRoute), n0(r.heapPerRoute), n0(r.externalPerRoute), n0(r.zkBytesPerRoute), `${n0(r.loadMs)} ms`, n0(r.lookupsPerSec)]),
     );
-    console.log(`  target ≤ ${ROUTE_BYTES_TARGET} B per route entry: ${ok(rows.every((r) => r.bytesPerRoute <= ROUTE_BYTES_TARGET))}\n`);
+    console.log(`  target ≤ ${ROUTE_BYTES_TARGET} B per route entry: ${ok(rows.every((r) => r.bytesPerRoute <= ROUTE_BYTES_TARGET))}`);
+    const sv = await runRouteServers({ zk: zkConnect, admin: NativeZkClient.of(admin), base: `${base}/routes` });
+    console.log(`servers that keep the whole table (watched) beside servers that keep their own users and ask (on-demand): 3 MessagingServers`);
+    console.log(`in this process, ${n0(sv[0]!.logins)} logins over raw TCP (100 in flight), then 1,000 private sends to users on the next server (16 in flight)`);
+    table(
+      ['servers', 'route shard reads by the servers', 'bytes read', 'asks', 'login → welcome p50 / p99', 'send → sent p50 / p99', 'undelivered'],
+      sv.map((r) => [r.mode, n0(r.shardReads), `${(r.shardReadBytes / 1e6).toFixed(1)} MB`, n0(r.asks), `${ms(r.welcome.p50)} / ${ms(r.welcome.p99)} ms`, `${ms(r.sent.p50)} / ${ms(r.sent.p99)} ms`, r.undelivered]),
+    );
+    printRouteModel();
   }
 } finally {
   await stopAll();

@@ -71,8 +71,9 @@ export interface RouterOptions {
   lookupTimeoutMs?: number;
   /**
    * `watched`: keep the whole route table from ZooKeeper watches (an allocation service, an
-   * application). `on-demand`: only a server's own users plus a bounded cache of routes it asks
-   * the other servers for (needs `local` with `holder`); nothing is read from the route shards.
+   * application). `on-demand`: a bounded cache of routes asked of the servers (gateway `where`),
+   * plus, in a server's router (`local`), its own users; nothing is read from the route shards,
+   * and online() lists only the server's own users.
    * @default 'watched'
    */
   routes?: RouteViewKind;
@@ -183,12 +184,12 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     this.view = options.routes ?? 'watched';
     if (this.view === 'on-demand') {
       const local = options.local;
-      if (!local?.holder || !local.users || !local.userCount) throw InvalidArgumentError.format('routes', "'on-demand' needs a local gateway that says which users it holds");
+      if (local && (!local.holder || !local.users || !local.userCount)) throw InvalidArgumentError.format('local', "an 'on-demand' server router needs holder(), users() and userCount()");
       this.routes = new RouteLookup({
-        server: local.server,
-        own: (user) => local.holder!(user),
-        ownUsers: () => local.users!(),
-        ownCount: () => local.userCount!(),
+        server: local?.server ?? '',
+        own: (user) => local?.holder!(user),
+        ownUsers: () => local?.users!() ?? [],
+        ownCount: () => local?.userCount!() ?? 0,
         ask: (user) => this.ask(user),
         cacheSize: options.routeCacheSize,
       });

@@ -53,6 +53,8 @@ export interface WatchedFolderStats {
   watchEvents: number;
   /** get / get_children calls issued. */
   reads: number;
+  /** Bytes of child data read. */
+  readBytes: number;
   /** Full re-reads (start, reconnect, new session, timer, retry). */
   resyncs: number;
   /** sync() calls issued for synced reads. */
@@ -105,7 +107,7 @@ function deferred(): Deferred {
  */
 export class WatchedFolder {
   readonly path: string;
-  private readonly statsNow: WatchedFolderStats = { watchEvents: 0, reads: 0, resyncs: 0, syncs: 0 };
+  private readonly statsNow: WatchedFolderStats = { watchEvents: 0, reads: 0, readBytes: 0, resyncs: 0, syncs: 0 };
   private readonly session: SupervisedSession;
   private readonly sink: FolderSink;
   private readonly accept: (name: string) => boolean;
@@ -431,6 +433,7 @@ export class WatchedFolder {
           this.statsNow.reads++;
           if (this.minReadIntervalMs > 0) this.lastReadAt.set(name, performance.now());
           const node = await zk.get(path, this.watchData);
+          this.statsNow.readBytes += node.data.length;
           this.applyData(name, node);
           ok = true;
         } catch (e) {

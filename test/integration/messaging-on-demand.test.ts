@@ -41,11 +41,21 @@ test('messaging on demand - servers keep only their own users; a send to another
     assert.deepEqual(await a.client.send('nobody', 'x'), { delivered: false, code: 'FULCRUM_USER_OFFLINE' });
     assert.deepEqual(b.messages.map((m) => [m.from, m.body]), [['a', 'hi b'], ['a', 'again']]);
     assert.deepEqual(a.messages.map((m) => [m.from, m.body]), [['b', 'hi a']]);
+    // An application's router on demand: no table at all, it asks the servers.
+    const od = new Router({ zk: connect, root, routes: 'on-demand' });
+    try {
+      assert.equal((await od.push('c', 'from an on-demand router')).server, servers[1]!.id);
+      assert.deepEqual([od.routes.size, od.online().total], [0, 0], 'it lists nobody');
+      await assert.rejects(od.push('nobody', 'x'), (e: Error & { code?: string }) => e.code === 'FULCRUM_USER_OFFLINE');
+    } finally {
+      od.close();
+    }
     // b moves to server 0: the cached route proves stale (server 1 answers offline), the router asks again.
     await b.client.disconnect();
     const b2 = await loginOn(servers[0]!, { user: 'b' });
     assert.deepEqual(await c.client.send('b', 'moved'), { delivered: true });
     assert.deepEqual(b2.messages.map((m) => m.body), ['moved']);
+    assert.deepEqual(c.messages.map((m) => m.body), ['from an on-demand router']);
     await Promise.all([a, b2, c].map((u) => u.client.disconnect()));
   } finally {
     push.close();

@@ -28,6 +28,8 @@ export type RouteTableEvents = RouteViewEvents;
 
 export interface RouteTableStats {
   reads: number;
+  /** Bytes of shard data read. */
+  readBytes: number;
   watchEvents: number;
   resyncs: number;
   /** Synced reads (lookup() of a user without a route). */
@@ -90,8 +92,8 @@ export class RouteTable extends EventEmitter<RouteTableEvents> implements RouteV
   }
 
   get stats(): RouteTableStats {
-    const { reads, watchEvents, resyncs, syncs } = this.folder.stats;
-    return { reads, watchEvents, resyncs, syncs, failures: this.failures };
+    const { reads, readBytes, watchEvents, resyncs, syncs } = this.folder.stats;
+    return { reads, readBytes, watchEvents, resyncs, syncs, failures: this.failures };
   }
 
   /** Loads every shard once; later changes arrive through watches. */
