@@ -3,7 +3,7 @@
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --hold-servers 6  over 6 server processes instead of 5
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, peer or routes
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer or routes
 //   npm run bench -- --peer-users 2000 the messaging peer (Socket.IO + Redis adapter) with 2,000 users per side (default 10,000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +15,7 @@ import { NativeZkClient } from '../src/zk/zk-client.js';
 import { DEFAULT_ZK_CONNECT } from '../src/zk/connect-string.js';
 import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { messagingBench } from './messaging.js';
+import { printWsBench, runWsBench } from './ws.js';
 import { httpPushBench } from './http-push.js';
 import { DEFAULT_PEER_USERS, RECEIPT_TIMEOUT_MS, runPeer, type PeerResult } from './peer.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
@@ -50,7 +51,7 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(2);
 }
-const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'peer', 'routes'];
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
   process.exit(2);
@@ -323,6 +324,11 @@ try {
   // 7. Pushes through the alloc service's HTTP API beside the library Router (bench/http-push.ts).
   if (runs('http-push')) await httpPushBench(zkConnect);
   // 8. The messaging peer: Socket.IO with the Redis adapter beside fulcrum (bench/peer.ts).
+  if (runs('ws')) {
+    const root = `${base}/ws`;
+    await mkdirp(NativeZkClient.of(admin), root);
+    printWsBench(await runWsBench({ zk: zkConnect, root, log: args.verbose ? console.log : undefined }), table);
+  }
   if (runs('peer')) printPeer(await runPeer({ zk: zkConnect, base: `${base}/peer`, admin, users: peerUsers, log: args.verbose ? console.log : undefined }));
   // 9. Routes: bytes per route in a router holding the whole table, servers that hold it beside
   //    servers that ask, and the model up to 10 million users (bench/route-*.ts).

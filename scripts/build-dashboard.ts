@@ -1,6 +1,8 @@
-// Builds the dashboard's static files into dist/src/alloc/dashboard/: the TypeScript module
-// bundled by esbuild (type-checked before by `tsc -p src/alloc/dashboard`), the HTML and CSS
-// copied as they are. The service inlines them into one page (see src/alloc/dashboard-page.ts).
+// Builds the browser code: the dashboard's static files into dist/src/alloc/dashboard/ (the
+// TypeScript module bundled by esbuild, type-checked before by `tsc -p src/alloc/dashboard`, the
+// HTML and CSS copied as they are; the service inlines them into one page, see
+// src/alloc/dashboard-page.ts), and the browser client `fulcrum/browser` as one ES module in
+// dist/src/browser/index.js (msgpackr's browser build inside; declarations by `tsc -p src/browser`).
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -21,3 +23,14 @@ await build({
   logLevel: 'warning',
 });
 for (const f of ['index.html', 'dashboard.css']) copyFileSync(`${SRC}/${f}`, `${OUT}/${f}`);
+await build({
+  entryPoints: ['src/browser/index.ts'],
+  outfile: 'dist/src/browser/index.js',
+  bundle: true,
+  format: 'esm',
+  target: 'es2020',
+  platform: 'browser',
+  charset: 'utf8',
+  legalComments: 'none',
+  logLevel: 'warning',
+});

@@ -62,10 +62,14 @@ export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instanc
 
 
 // Messaging: users, routes, push / private send / rooms / broadcast, kick, tokens.
-export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientFrame, BadFrameError, type ClientFrame, type MessageFrame, type MessageId, type WelcomeFrame, type ErrorFrame, type SentFrame, type KickedFrame } from './protocol/messages.js';
+export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientFrame, BadFrameError, type ClientFrame, type RefreshFrame, type RefreshedFrame, type MessageFrame, type MessageId, type WelcomeFrame, type ErrorFrame, type SentFrame, type KickedFrame } from './protocol/messages.js';
 export { isFinalLoginError, type LoginOptions } from './client/login.js';
-export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult } from './client/messaging-session.js';
-export { MessagingServer, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats, type MessagingServerEvents, type SessionEvent } from './messaging/messaging-server.js';
+export { DEFAULT_SEND_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_MS, type ReceivedMessage, type SendResult } from './client/messaging-session.js';
+export { WsTransport, wsUrl } from './client/ws-transport.js';
+export { transportsOf } from './server-data.js';
+export { WS_PATH } from './server/transport/client-port.js';
+export { TLS_HANDSHAKE_TIMEOUT_MS, type TlsServerOptions, type TlsClientOptions } from './server/transport/tls-options.js';
+export { MessagingServer, DEFAULT_TOKEN_GRACE_MS, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats, type MessagingServerEvents, type SessionEvent } from './messaging/messaging-server.js';
 export { type Authorize, type AuthorizeRequest, type AuthorizeAction } from './messaging/sessions/client-protocol.js';
 export {
   DEFAULT_MAX_QUEUED_BYTES,
@@ -75,9 +79,9 @@ export {
   DEFAULT_WELCOME_TIMEOUT_MS,
   type SessionLimitOptions,
 } from './messaging/sessions/session-limits.js';
-export { type ClientConnection } from './messaging/sessions/client-connection.js';
+export { type ClientConnection } from './server/transport/client-connection.js';
 export { Router, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/router.js';
-export { issueToken, checkToken, DEFAULT_TOKEN_TTL_MS } from './messaging/token.js';
+export { issueToken, checkToken, TokenVerifier, DEFAULT_TOKEN_TTL_MS, type TokenKeys, type SigningKey, type TokenCheck } from './messaging/token.js';
 export { RouteTable, DEFAULT_LOOKUP_TIMEOUT_MS, type RouteTableOptions, type RouteTableStats } from './messaging/routes/route-table.js';
 export { routesRootOf, type Route } from './messaging/routes/route.js';
 export { compareLogins, nextLogin, type LoginOrder } from './messaging/login-order.js';

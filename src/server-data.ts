@@ -24,6 +24,24 @@ export interface ServerData {
    * Lets independent pickers estimate how many others pick on the same picture (water-fill).
    */
   acceptRate?: number;
+  /**
+   * What the client port accepts: `tcp` (raw length-prefixed frames) and `ws` (a WebSocket upgrade
+   * at `/ws`). Absent: `['tcp']` (servers from before WebSocket, heartbeat servers).
+   */
+  transports?: string[];
+  /** The client port speaks TLS (raw frames and wss). */
+  tls?: boolean;
+  /** The messaging gateway speaks TLS. */
+  gatewayTls?: boolean;
+}
+
+/** Longest `transports` list and name a reader accepts. */
+const MAX_TRANSPORTS = 8;
+const MAX_TRANSPORT_NAME = 16;
+
+/** The transports a server accepts (`['tcp']` when it does not say). */
+export function transportsOf(data: Pick<ServerData, 'transports'>): readonly string[] {
+  return data.transports ?? ['tcp'];
 }
 
 /** Window over which a server measures `acceptRate`; short, so a burst shows within a few writes. */
@@ -59,6 +77,15 @@ export function validateServerData(v: unknown): ServerData {
   if (o.acceptRate !== undefined && o.acceptRate !== null && !(typeof o.acceptRate === 'number' && Number.isFinite(o.acceptRate) && o.acceptRate >= 0)) {
     throw new MalformedServerDataError(`bad acceptRate ${String(o.acceptRate)}`);
   }
+  if (o.transports !== undefined && o.transports !== null) {
+    const t = o.transports;
+    if (!Array.isArray(t) || t.length === 0 || t.length > MAX_TRANSPORTS || !t.every((x) => typeof x === 'string' && x.length > 0 && x.length <= MAX_TRANSPORT_NAME)) {
+      throw new MalformedServerDataError(`bad transports ${JSON.stringify(t)}`);
+    }
+  }
+  for (const flag of ['tls', 'gatewayTls'] as const) {
+    if (o[flag] !== undefined && o[flag] !== null && typeof o[flag] !== 'boolean') throw new MalformedServerDataError(`bad ${flag}`);
+  }
   const out: ServerData = { ip: o.ip, port: o.port, balance: o.balance };
   if (typeof o.id === 'string') out.id = o.id;
   if (typeof o.startedAt === 'number') out.startedAt = o.startedAt;
@@ -70,6 +97,9 @@ export function validateServerData(v: unknown): ServerData {
     out.gatewayPort = o.gatewayPort;
   }
   if (typeof o.acceptRate === 'number' && o.acceptRate > 0) out.acceptRate = o.acceptRate;
+  if (Array.isArray(o.transports)) out.transports = [...(o.transports as string[])];
+  if (o.tls === true) out.tls = true;
+  if (o.gatewayTls === true) out.gatewayTls = true;
   return out;
 }
 

@@ -8,7 +8,10 @@ import { DEFAULT_PENDING_TTL_MS } from '../balancing/pending-picks.js';
 import { type Strategy } from '../balancing/strategy.js';
 import { getStrategy } from '../balancing/strategy-registry.js';
 import { ServerCache } from '../discovery/server-cache.js';
-import { addressOf, type Snapshot } from '../discovery/snapshot.js';
+import { addressOf, type ServerInfo, type Snapshot } from '../discovery/snapshot.js';
+import { transportsOf } from '../server-data.js';
+import { wsUrl } from '../client/ws-transport.js';
+import type { TlsClientOptions } from '../server/transport/tls-options.js';
 import { FulcrumError, InvalidArgumentError, NoServersError } from '../errors.js';
 import { ListenError } from '../server/cluster-server.js';
 import { validateRoot } from '../zk/paths.js';
@@ -91,6 +94,13 @@ export interface AllocServiceOptions {
   authorizeToken?: AuthorizeToken;
   /** Serve HTTPS with this PEM certificate (chain) and key. @default plain HTTP */
   tls?: TlsOptions;
+  /**
+   * With a secret: sign the login tokens `/allocate?user=U` issues with this key (its `kid` in the
+   * token header; servers list it in `tokenKeys`) instead of the secret. @default the secret
+   */
+  tokenKey?: { kid: string; secret: string };
+  /** What the service's router trusts when a server's gateway speaks TLS, e.g. `{ ca }`. @default Node's CA roots */
+  gatewayTrust?: TlsClientOptions;
   /** Lifetime of the tokens `/allocate?user=` issues. @default DEFAULT_TOKEN_TTL_MS (1 h) */
   tokenTtlMs?: number;
   /** Largest body of push / publish / broadcast. @default DEFAULT_MAX_MESSAGE_BODY_BYTES (256 KiB) */
@@ -104,6 +114,12 @@ export interface AllocAddress {
   port: number;
   /** e.g. `http://127.0.0.1:9999/` (`https://…` with `tls`) */
   url: string;
+}
+
+/** What a server's client port accepts, as /servers and /allocate say it. */
+function transportFields(s: ServerInfo): Pick<ServerListing, 'transports' | 'tls' | 'ws'> {
+  const transports = [...transportsOf(s)];
+  return { transports, tls: s.tls === true, ws: transports.includes('ws') ? wsUrl(s) : null };
 }
 
 /** fulcrum's version, for the OpenAPI document (dist/src/alloc/ is three levels below package.json). */
@@ -201,7 +217,7 @@ export class AllocService {
     this.tokenTtlMs = options.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS;
     if (!(Number.isFinite(this.tokenTtlMs) && this.tokenTtlMs > 0)) throw InvalidArgumentError.format('tokenTtlMs', `must be positive, got ${this.tokenTtlMs}`);
     this.cache = new ServerCache({ session: this.session, root: this.root });
-    this.push = new Router({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs });
+    this.push = new Router({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs, tls: options.gatewayTrust });
     this.provider = new BalanceProvider({ source: this.cache, strategy, pending: true, pendingTtlMs: ttl, root: this.root });
     this.heartbeats = new HeartbeatRegistry({ session: this.session, root: this.root, maxServers: options.maxHeartbeatServers });
     this.events = new EventStream({
@@ -322,6 +338,7 @@ export class AllocService {
         updatedAt: s.updatedAt ?? null,
         startedAt: s.startedAt ?? null,
         source: s.id?.startsWith(HEARTBEAT_ID_PREFIX) ? 'heartbeat' : 'native',
+        ...transportFields(s),
         ...(hb ? { heartbeat: { ttlMs: hb.ttlMs, expiresAt: hb.expiresAt, lastHeartbeatAt: hb.lastHeartbeatAt } } : {}),
       };
     });
@@ -337,7 +354,7 @@ export class AllocService {
     // Decided before the pick, so a refused or failed decision reserves nothing.
     const token =
       user !== undefined && (await mayIssueToken(this.secret, this.options.authorizeToken, { user, headers: req.headers, remoteAddress: req.socket.remoteAddress }))
-        ? { token: issueToken(this.secret!, user, this.tokenTtlMs), tokenTtlMs: this.tokenTtlMs }
+        ? { token: issueToken(this.options.tokenKey ?? this.secret!, user, this.tokenTtlMs), tokenTtlMs: this.tokenTtlMs }
         : {};
     const strategy = key === undefined ? this.strategyName : 'hash';
     let chosen;
@@ -358,6 +375,7 @@ export class AllocService {
       pending: this.provider.pending.get(chosen.name) ?? 0,
       maxConnections: chosen.maxConnections ?? null,
       strategy,
+      ...transportFields(chosen),
       ...(user === undefined ? {} : { user }),
       ...token,
     };

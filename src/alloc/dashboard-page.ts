@@ -47,7 +47,8 @@ export function loadDashboard(dir = DASHBOARD_DIR): DashboardPage {
   const page = inline(inline(html, '<link rel="stylesheet" href="dashboard.css">', `<style>${css}</style>`), '<script src="dashboard.js"></script>', `<script>${js}</script>`);
   const csp = [
     "default-src 'none'",
-    "connect-src 'self'",
+    // The try-it panel's WebSocket goes to whichever server /allocate names.
+    "connect-src 'self' ws: wss:",
     'img-src data:',
     `style-src ${hashOf(css)}`,
     `script-src ${hashOf(js)}`,

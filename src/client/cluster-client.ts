@@ -10,8 +10,14 @@ import { KICK_REASONS, type MessageId } from '../protocol/messages.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
 import { isFinalLoginError, type LoginOptions } from './login.js';
 import { DEFAULT_SEND_TIMEOUT_MS, MessagingSession, type ReceivedMessage, type Resumed, type SendResult } from './messaging-session.js';
+import { transportsOf } from '../server-data.js';
+import type { TlsClientOptions } from '../server/transport/tls-options.js';
 import { TcpTransport } from './tcp-transport.js';
-import { nextFrame } from './transport.js';
+import { nextFrame, type Transport } from './transport.js';
+import { WsTransport, wsUrl } from './ws-transport.js';
+
+/** A transport over a socket of ours (raw framed TCP or a WebSocket, either over TLS or not). */
+type SocketTransport = Transport & { readonly socket: Socket };
 
 export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult } from './messaging-session.js';
 
@@ -58,6 +64,23 @@ export interface ClusterClientOptions {
   autoAck?: boolean;
   /** send(), join() and leave() give up waiting for the server's answer after this. @default 10000 */
   sendTimeoutMs?: number;
+  /**
+   * `tcp`: raw length-prefixed frames; `ws`: a WebSocket to the server's `/ws` (the same frames as
+   * binary messages; needs the default protocol). A server that does not list the transport in its
+   * `transports` counts as a failed attempt. @default 'tcp'
+   */
+  transport?: 'tcp' | 'ws';
+  /**
+   * With a login whose `token` is a function and a server that checks tokens: the function is
+   * called again this long before the token expires (or halfway through its remaining life if
+   * sooner) and the result sent as `refresh` on the live connection. @default DEFAULT_REFRESH_BEFORE_MS (60000)
+   */
+  refreshBeforeMs?: number;
+  /**
+   * What to trust on servers that publish `tls: true` (raw TLS or wss). Given, it also makes TLS
+   * required: a server without `tls` counts as a failed attempt. @default Node's CA roots; plaintext servers allowed
+   */
+  tls?: TlsClientOptions;
 }
 
 /**
@@ -103,11 +126,15 @@ export interface ClusterClientEvents {
    * re-connect follows, and every connect() waiting for that attempt rejects with the same error.
    */
   stopped: [err: LoginError | KickedError];
+  /** A token refresh on the live connection was accepted: it now lives until `expiresAt` (epoch ms). */
+  refreshed: [expiresAt: number | undefined];
+  /** An automatic token refresh failed; it is tried again while the old token lasts (then the server kicks `expired` and the client logs in again). Logged (warn) when nobody listens. */
+  refreshFailed: [err: Error];
 }
 
 /** An opened (and, with a login, logged-in) connection not yet adopted. */
 interface Dialed {
-  transport: TcpTransport;
+  transport: SocketTransport;
   server: ServerInfo;
   pongId: string | undefined;
   resumed: Resumed;
@@ -121,7 +148,7 @@ interface Dialed {
  */
 export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   private phase: ClientState = 'idle';
-  private current: { transport: TcpTransport; server: ServerInfo } | undefined;
+  private current: { transport: SocketTransport; server: ServerInfo } | undefined;
   private attempt: Promise<Socket> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Failed re-homing rounds since the last connection: the backoff exponent. */
@@ -137,11 +164,16 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
 
   constructor(private readonly options: ClusterClientOptions) {
     super();
+    if (options.transport !== undefined && options.transport !== 'tcp' && options.transport !== 'ws') throw InvalidArgumentError.format('transport', `must be 'tcp' or 'ws', got ${String(options.transport)}`);
+    if (options.transport === 'ws' && options.ping === false) throw InvalidArgumentError.format('transport', "'ws' needs the default protocol (ping: true)");
     this.session = new MessagingSession({
       autoAck: options.autoAck ?? true,
       timeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
       onMessage: (m) => this.emit('message', m),
       onRefused: (e) => this.warn(e, `${e.message} (${e.code})`),
+      refreshBeforeMs: options.refreshBeforeMs,
+      onRefreshed: (at) => this.emit('refreshed', at),
+      onRefreshFailed: (e) => (this.listenerCount('refreshFailed') > 0 ? this.emit('refreshFailed', e) : this.warn(e, `token refresh failed: ${e.message}`)),
     });
     this.session.login = options.login;
   }
@@ -276,9 +308,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         }
         throw e;
       }
-      let transport: TcpTransport | undefined;
+      let transport: SocketTransport | undefined;
       try {
-        transport = await TcpTransport.dial(server.ip, server.port, { timeoutMs: this.timeoutMs, noDelay: this.options.noDelay ?? true });
+        transport = await this.open(server);
         const pongId = this.options.ping === false ? undefined : await this.prove(transport, migrated);
         const resumed = await this.session.resume(transport, this.timeoutMs);
         if (this.closed) throw new ClosedError('client');
@@ -297,6 +329,17 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     throw new AllServersFailedError(maxAttempts, lastError);
   }
 
+  /** Connects to `server` over the configured transport, with TLS when the server speaks it. */
+  private open(server: ServerInfo): Promise<SocketTransport> {
+    const kind = this.options.transport ?? 'tcp';
+    if (!transportsOf(server).includes(kind)) return Promise.reject(new ProtocolError(`${server.name} does not accept ${kind} connections`));
+    if (this.options.tls && !server.tls) return Promise.reject(new ProtocolError(`${server.name} does not speak TLS`));
+    const tls = server.tls ? (this.options.tls ?? {}) : undefined;
+    return kind === 'ws'
+      ? WsTransport.dial(wsUrl(server), { timeoutMs: this.timeoutMs, tls })
+      : TcpTransport.dial(server.ip, server.port, { timeoutMs: this.timeoutMs, noDelay: this.options.noDelay ?? true, tls });
+  }
+
   /** A getter, so checks after an await are not narrowed away. */
   private get closed(): boolean {
     return this.phase === 'closed';
@@ -307,7 +350,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   }
 
   /** The default protocol's first ping: the answer proves the server serves us (a full or draining one closes instead). */
-  private async prove(t: TcpTransport, migrated: boolean): Promise<string> {
+  private async prove(t: Transport, migrated: boolean): Promise<string> {
     const seq = ++this.seq;
     const hello: PingMessage = migrated ? { type: 'ping', seq, migrated: true } : { type: 'ping', seq };
     t.send(hello);
@@ -331,7 +374,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     const { transport, server } = d;
     this.current = { transport, server };
     if (this.options.ping === false) {
-      transport.raw();
+      (transport as TcpTransport).raw();
     } else {
       this.session.attach(transport, d.resumed);
       // Frames already in right behind the welcome (a kick from a login elsewhere, say) are handled
@@ -341,7 +384,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     void transport.closed.then((cause) => this.onClosed(transport, server, cause));
   }
 
-  private onClosed(t: TcpTransport, server: ServerInfo, cause: Error | undefined): void {
+  private onClosed(t: Transport, server: ServerInfo, cause: Error | undefined): void {
     this.session.detach(t, cause);
     if (this.current?.transport !== t) return; // one we left behind (migration, disconnect)
     this.current = undefined;
@@ -359,7 +402,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     }
   }
 
-  private onFrame(t: TcpTransport, server: ServerInfo, m: unknown): void {
+  private onFrame(t: Transport, server: ServerInfo, m: unknown): void {
     if (isMigrate(m)) {
       if (this.options.migrate ?? true) void this.follow(t, server, m);
       return;
@@ -368,8 +411,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     // A connection we left behind (or are leaving: our new login there replaces it) does not count.
     if (outcome.kind === 'kicked' && t === this.current?.transport && !this.migrating) {
       this.emit('kicked', outcome.reason);
-      // A slow reader may come back (the server only shed its backlog); replaced or kicked may not.
-      if (outcome.reason === KICK_REASONS.slow) return;
+      // A slow reader may come back (the server only shed its backlog), and so may an expired login
+      // (its next login asks the token function again); replaced or kicked may not.
+      if (outcome.reason === KICK_REASONS.slow || outcome.reason === KICK_REASONS.expired) return;
       this.kickedReason = outcome.reason;
       this.stop(new KickedError(outcome.reason));
       t.end(DISCONNECT_LINGER_MS);
@@ -377,12 +421,14 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   }
 
   /** Make-before-break: the new connection answers its ping (and welcomes the login) before the old one is closed. */
-  private async follow(old: TcpTransport, from: ServerInfo, m: MigrateMessage): Promise<void> {
+  private async follow(old: Transport, from: ServerInfo, m: MigrateMessage): Promise<void> {
     if (this.migrating || this.phase !== 'connected' || this.current?.transport !== old) return;
     this.migrating = true;
     try {
       const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
-      if (this.phase !== 'connected' || this.current?.transport !== old || !old.isOpen) {
+      // Still current: adopt the new one even if the old one is already closing (our new login
+      // replaces it there, and a WebSocket reads as closed as soon as the server's close frame arrives).
+      if (this.phase !== 'connected' || this.current?.transport !== old) {
         // The old connection dropped meanwhile and the usual re-homing took over.
         this.release(next);
         return;
@@ -417,6 +463,21 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   /** Leaves a room; same errors as join(), and the room is left (not joined again) even then. */
   leave(room: string): Promise<void> {
     return this.session.leave(room);
+  }
+
+  /**
+   * Sends a fresh login token on the live connection (`token`, or the login's token function
+   * called again); resolves with the new expiry (epoch ms) once the server answers `refreshed`.
+   * Rejects with RequestRefusedError (the server's TOKEN_* code; the connection and its old token
+   * stay), DisconnectedError or RequestTimeoutError. Automatic when the token is a function.
+   */
+  refresh(token?: string): Promise<number | undefined> {
+    return this.session.refresh(token);
+  }
+
+  /** When the current connection's login token expires (epoch ms), as the server said; undefined when it checks none. */
+  get tokenExpiresAt(): number | undefined {
+    return this.session.tokenExpiresAt;
   }
 
   /** A private message to another user, routed through the cluster; resolves with the `sent` answer. */

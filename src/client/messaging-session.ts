@@ -1,10 +1,17 @@
 import { DisconnectedError, LoginError, RequestRefusedError, RequestTimeoutError } from '../errors.js';
 import { isPong } from '../protocol/frames.js';
-import { isFrameOf, type ErrorFrame, type KickedFrame, type LoginFrame, type MessageFrame, type MessageId, type SentFrame, type WelcomeFrame } from '../protocol/messages.js';
+import { isFrameOf, type ErrorFrame, type KickedFrame, type LoginFrame, type MessageFrame, type MessageId, type RefreshedFrame, type SentFrame, type WelcomeFrame } from '../protocol/messages.js';
 import { LOGIN_CLOSED, LOGIN_TIMEOUT, type LoginOptions } from './login.js';
 import { nextFrame, type Transport } from './transport.js';
 
 export const DEFAULT_SEND_TIMEOUT_MS = 10_000;
+/**
+ * A token is refreshed this long before it expires (or halfway through its remaining life, if
+ * that is sooner), by calling the login's token function again. @default 60000
+ */
+export const DEFAULT_REFRESH_BEFORE_MS = 60_000;
+/** After a failed refresh, the next try waits at least this long. */
+const REFRESH_RETRY_MIN_MS = 1_000;
 
 /** A message pushed to this client (`message` frame). */
 export type ReceivedMessage = Omit<MessageFrame, 'type'>;
@@ -19,6 +26,8 @@ export interface SendResult {
 export interface Resumed {
   server: string | undefined;
   rooms: ReadonlySet<string>;
+  /** When the login's token expires (epoch ms), as `welcome` said; undefined when the server checks no tokens. */
+  expiresAt?: number;
 }
 
 /** What a frame meant to the session. */
@@ -32,6 +41,19 @@ export interface MessagingSessionOptions {
   onMessage: (message: ReceivedMessage) => void;
   /** The server sent an `error` frame that answers no request of ours (it closes that connection next). */
   onRefused: (err: RequestRefusedError) => void;
+  /** @default DEFAULT_REFRESH_BEFORE_MS */
+  refreshBeforeMs?: number;
+  /** A token refresh was answered `refreshed`: the connection lives until `expiresAt`. */
+  onRefreshed?: (expiresAt: number | undefined) => void;
+  /** An automatic refresh failed (the token function threw, the server refused the token, no answer); it is tried again while the old token lasts. */
+  onRefreshFailed?: (err: Error) => void;
+}
+
+interface PendingRefresh {
+  transport: Transport;
+  resolve: (expiresAt: number | undefined) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 /** A join or leave waiting for the pong that follows it on the same connection. */
@@ -68,6 +90,10 @@ export class MessagingSession {
   private readonly refusals = new WeakMap<Transport, RequestRefusedError>();
   private seq = 0;
   private sendSeq = 0;
+  private refreshes: PendingRefresh[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** When the token of the current connection expires, as its server said. */
+  private expiresAt: number | undefined;
 
   constructor(private readonly options: MessagingSessionOptions) {}
 
@@ -94,12 +120,76 @@ export class MessagingSession {
     if (answer.type === 'error') throw new LoginError(String(answer.code), `login as ${login.user} refused: ${String(answer.message)}`);
     const rooms = new Set(this.rooms);
     for (const room of rooms) t.send({ type: 'join', room });
-    return { server: String(answer.server), rooms };
+    return { server: String(answer.server), rooms, ...(typeof answer.expiresAt === 'number' ? { expiresAt: answer.expiresAt } : {}) };
+  }
+
+  /** When the current connection's token expires (epoch ms); undefined when the server checks no tokens. */
+  get tokenExpiresAt(): number | undefined {
+    return this.expiresAt;
+  }
+
+  /**
+   * Sends a fresh token on the current connection (`token`, or the login's token function called
+   * again) and resolves with the new expiry once the server answers `refreshed`. Rejects with
+   * RequestRefusedError (the server's TOKEN_* code; the old token stays in force), DisconnectedError or RequestTimeoutError.
+   */
+  async refresh(token?: string): Promise<number | undefined> {
+    const t = this.transport;
+    if (!t) throw new DisconnectedError('refresh');
+    const fresh = token ?? (typeof this.login?.token === 'function' ? await this.login.token() : this.login?.token);
+    if (fresh === undefined) throw new DisconnectedError('refresh', { cause: new Error('no token to refresh with') });
+    if (this.transport !== t || !t.send({ type: 'refresh', token: fresh })) throw new DisconnectedError('refresh');
+    return new Promise((resolve, reject) => {
+      const r: PendingRefresh = {
+        transport: t,
+        resolve,
+        reject,
+        timer: setTimeout(() => this.settleRefresh(r, new RequestTimeoutError('FULCRUM_REQUEST_TIMEOUT', 'refresh', this.options.timeoutMs)), this.options.timeoutMs),
+      };
+      this.refreshes.push(r);
+    });
+  }
+
+  private settleRefresh(r: PendingRefresh, err: Error | undefined, expiresAt?: number): void {
+    this.refreshes = this.refreshes.filter((x) => x !== r);
+    clearTimeout(r.timer);
+    if (err) return r.reject(err);
+    if (r.transport === this.transport) {
+      this.expiresAt = expiresAt;
+      this.scheduleRefresh();
+    }
+    r.resolve(expiresAt);
+  }
+
+  /** Refreshes before the current token expires, when the login has a token function to ask. */
+  private scheduleRefresh(retry = false): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    const expiresAt = this.expiresAt;
+    if (expiresAt === undefined || typeof this.login?.token !== 'function') return;
+    const left = expiresAt - Date.now();
+    if (retry && left <= 0) return; // too late: the server kicks the connection (expired) and a re-login gets a fresh token
+    const lead = Math.min(this.options.refreshBeforeMs ?? DEFAULT_REFRESH_BEFORE_MS, left / 2);
+    const delay = retry ? Math.max(REFRESH_RETRY_MIN_MS, left / 2) : Math.max(0, left - lead);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refresh().then(
+        (at) => this.options.onRefreshed?.(at),
+        (e: Error) => {
+          if (!this.transport) return;
+          this.options.onRefreshFailed?.(e);
+          this.scheduleRefresh(true);
+        },
+      );
+    }, delay);
+    this.refreshTimer.unref?.();
   }
 
   /** `t` (resumed) carries the session from now on: rooms changed since resume() are caught up, waiting joins and leaves are confirmed there. */
   attach(t: Transport, resumed: Resumed): void {
     this.transport = t;
+    this.expiresAt = resumed.expiresAt;
+    this.scheduleRefresh();
     for (const room of this.rooms) if (!resumed.rooms.has(room)) t.send({ type: 'join', room });
     for (const room of resumed.rooms) if (!this.rooms.has(room)) t.send({ type: 'leave', room });
     for (const c of this.confirmations) {
@@ -112,7 +202,13 @@ export class MessagingSession {
 
   /** `t` closed: every request that waits for an answer on it fails now. */
   detach(t: Transport, cause: Error | undefined): void {
-    if (this.transport === t) this.transport = undefined;
+    if (this.transport === t) {
+      this.transport = undefined;
+      this.expiresAt = undefined;
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = undefined;
+    }
+    for (const r of this.refreshes.filter((x) => x.transport === t)) this.settleRefresh(r, new DisconnectedError('refresh', { cause }));
     const why = this.refusals.get(t) ?? cause;
     const failing = this.confirmations.filter((c) => c.transport === t);
     this.confirmations = this.confirmations.filter((c) => c.transport !== t);
@@ -143,6 +239,12 @@ export class MessagingSession {
     } else if (isPong(m)) {
       const c = this.confirmations.find((x) => x.transport === t && x.seq === m.seq);
       if (c) this.settle(c, undefined);
+    } else if (isFrameOf<RefreshedFrame>(m, 'refreshed')) {
+      const r = this.refreshes.find((x) => x.transport === t);
+      if (r) this.settleRefresh(r, undefined, typeof m.expiresAt === 'number' ? m.expiresAt : undefined);
+    } else if (isFrameOf<ErrorFrame>(m, 'error') && m.refresh === true) {
+      const r = this.refreshes.find((x) => x.transport === t);
+      if (r) this.settleRefresh(r, new RequestRefusedError(String(m.code), 'refresh', String(m.message)));
     } else if (isFrameOf<ErrorFrame>(m, 'error')) {
       // The server answers frames in order: an error before a join's pong is that join's answer.
       const c = this.confirmations.find((x) => x.transport === t);

@@ -1,6 +1,8 @@
 import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
 import { ProtocolError } from '../errors.js';
 import { encodeFrame, FrameDecoder } from '../protocol/frames.js';
+import type { TlsClientOptions } from '../server/transport/tls-options.js';
 import type { FrameReceiver, Transport } from './transport.js';
 
 export interface TcpDialOptions {
@@ -8,6 +10,8 @@ export interface TcpDialOptions {
   timeoutMs: number;
   /** Disable Nagle so a small frame leaves at once. */
   noDelay: boolean;
+  /** Speak TLS (the server publishes `tls: true`), trusting these. @default plain TCP */
+  tls?: TlsClientOptions;
 }
 
 /** Length-prefixed MessagePack frames over one TCP socket (the wire protocol of the README). */
@@ -26,10 +30,11 @@ export class TcpTransport implements Transport {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve(this.broken)));
   }
 
-  /** Opens a TCP connection; rejects when it is refused, fails or takes longer than `timeoutMs`. */
+  /** Opens a TCP (or TLS) connection; rejects when it is refused, fails or takes longer than `timeoutMs`. */
   static dial(ip: string, port: number, options: TcpDialOptions): Promise<TcpTransport> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: ip, port, noDelay: options.noDelay });
+      const socket = options.tls ? tls.connect({ host: ip, port, ...options.tls }) : net.connect({ host: ip, port, noDelay: options.noDelay });
+      if (options.tls) socket.setNoDelay(options.noDelay);
       const fail = (err: Error) => {
         clearTimeout(timer);
         socket.destroy();
@@ -39,7 +44,7 @@ export class TcpTransport implements Transport {
       const onClose = () => fail(new ProtocolError(`${ip}:${port} closed the connection`));
       socket.once('error', fail);
       socket.once('close', onClose);
-      socket.once('connect', () => {
+      socket.once(options.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', fail);
         socket.off('close', onClose);

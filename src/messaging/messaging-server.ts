@@ -5,9 +5,11 @@ import { reportError } from '../log/report-error.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
+import { checkTlsServerOptions, type TlsClientOptions, type TlsServerOptions } from '../server/transport/tls-options.js';
 import { GatewayServer } from './gateway/gateway-server.js';
 import { DEFAULT_ACK_TIMEOUT_MS, Router, type RouteViewKind } from './router.js';
 import { routesRootOf } from './routes/route.js';
+import { TokenVerifier } from './token.js';
 import { RouteShards } from './routes/route-shards.js';
 import { ClientProtocol, type Authorize, type SessionRouter } from './sessions/client-protocol.js';
 import type { EndReason } from './sessions/client-session.js';
@@ -17,10 +19,29 @@ import { UserSessions, type MessagingStats, type SessionEvent } from './sessions
 
 /** Where the gateway listens unless told otherwise; without a secret it must stay on loopback. */
 export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
+/** How long after its token's expiry a connection that did not refresh is kicked (`expired`). @default 30000 */
+export const DEFAULT_TOKEN_GRACE_MS = 30_000;
+/** Longest grace accepted (a day). */
+export const MAX_TOKEN_GRACE_MS = 86_400_000;
 
-export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway'>, SessionLimitOptions {
-  /** Cluster secret: logins need a token signed with it, gateway peers must prove it. @default none (logins as claimed, gateway on loopback only) */
+export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway' | 'gatewayTls' | 'protocol'>, SessionLimitOptions {
+  /**
+   * Cluster secret: logins need a token signed with it (or with one of `tokenKeys`), gateway peers
+   * must prove it (and the gateway proves it back). @default none (logins as claimed, gateway on loopback only)
+   */
   secret?: string;
+  /**
+   * More keys login tokens may be signed with, by key id (the token's `kid` header): add a new key
+   * here, move the issuers to it, drop the old one once its last tokens expired — nobody is logged
+   * out. Tokens without `kid` are checked with `secret`. With keys and no secret, logins need tokens
+   * and the gateway stays on loopback. @default none
+   */
+  tokenKeys?: Readonly<Record<string, string>>;
+  /**
+   * A logged-in connection whose token expired without a `refresh` gets `kicked {reason:'expired'}`
+   * this long after the expiry (a sweep once a second: up to a second later). @default DEFAULT_TOKEN_GRACE_MS (30000)
+   */
+  tokenGraceMs?: number;
   /** @default DEFAULT_GATEWAY_HOST ('127.0.0.1') */
   gatewayHost?: string;
   /** @default 0 (any free port) */
@@ -29,6 +50,14 @@ export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'hand
   gatewayAdvertise?: string;
   /** @default routesRootOf(root) ('/fulcrum/routes') */
   routesRoot?: string;
+  /**
+   * Serve the gateway over TLS with this certificate and key (published as `gatewayTls: true`);
+   * `false` keeps it plain while the client port has `tls`. The secret still authenticates peers,
+   * both ways. @default `tls` (the client port's certificate), else plain TCP
+   */
+  gatewayTls?: TlsServerOptions | false;
+  /** What this server (its router) trusts when a peer's gateway speaks TLS, e.g. `{ ca }`. @default Node's CA roots */
+  gatewayTrust?: TlsClientOptions;
   /** How long a pushed message waits for the client's ack. @default DEFAULT_ACK_TIMEOUT_MS (5000) */
   ackTimeoutMs?: number;
   /** Gap between two writes of one route shard. @default 20 */
@@ -108,6 +137,10 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
     if (options.secret === undefined && !isLoopback(gwHost)) {
       throw InvalidArgumentError.format('gatewayHost', `must be a loopback address without a secret (got ${gwHost}): anyone reaching it could deliver`);
     }
+    const gatewayTls = options.gatewayTls === undefined ? options.tls : options.gatewayTls || undefined;
+    checkTlsServerOptions('gatewayTls', gatewayTls);
+    const tokenGraceMs = options.tokenGraceMs ?? DEFAULT_TOKEN_GRACE_MS;
+    if (!Number.isInteger(tokenGraceMs) || tokenGraceMs < 0 || tokenGraceMs > MAX_TOKEN_GRACE_MS) throw InvalidArgumentError.format('tokenGraceMs', `must be an integer from 0 to ${MAX_TOKEN_GRACE_MS}, got ${tokenGraceMs}`);
     if (options.authorize !== undefined && typeof options.authorize !== 'function') throw InvalidArgumentError.format('authorize', 'must be a function');
     const limits = resolveSessionLimits(options);
     const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
@@ -131,7 +164,8 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
     });
     this.protocol = new ClientProtocol(this.sessions, {
       server: id,
-      secret: options.secret,
+      tokens: new TokenVerifier({ secret: options.secret, keys: options.tokenKeys }),
+      tokenGraceMs,
       ackTimeoutMs,
       limits,
       authorize: options.authorize,
@@ -140,17 +174,18 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       debug: (fields, message) => options.logger?.debug({ ...fields, component: 'MessagingServer', server: this.id }, message),
     });
     const requests = new GatewayRequests(this.sessions, ackTimeoutMs);
-    this.gateway = new GatewayServer({ server: id, secret: options.secret, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
+    this.gateway = new GatewayServer({ server: id, secret: options.secret, tls: gatewayTls, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
     const {
-      secret: _s, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z, routes: _v,
+      secret: _s, tokenKeys: _k, tokenGraceMs: _g, gatewayTls: _gt, gatewayTrust: _gr, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z, routes: _v,
       maxQueuedBytes: _q, maxRoomsPerConnection: _rc, maxInboundFramesPerSecond: _f, maxInboundBytesPerSecond: _b, welcomeTimeoutMs: _wt,
       ...clusterOptions
     } = options;
     this.clusterServer = new ClusterServer({
       ...clusterOptions,
       zk: this.session,
-      handler: (s) => this.protocol.accept(s),
+      protocol: this.protocol,
       gateway: () => this.gatewayAddress,
+      gatewayTls: gatewayTls !== undefined,
       // The client port first (a port in use fails at once, as for a plain server), the gateway before the node is published.
       beforeRegister: () => this.openGateway(),
     });
@@ -227,6 +262,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
         root: this.root,
         routesRoot: this.routesRoot,
         secret: this.options.secret,
+        tls: this.options.gatewayTrust,
         logger: this.options.logger,
         routes: this.options.routes ?? 'watched',
         local: {

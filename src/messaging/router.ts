@@ -12,6 +12,7 @@ import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession, type SupervisedSession } from '../zk/session.js';
 import { GatewayDirectory } from './gateway/gateway-directory.js';
 import { GatewayPool } from './gateway/gateway-pool.js';
+import type { TlsClientOptions } from '../server/transport/tls-options.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
 import { compareLogins, type LoginOrder } from './login-order.js';
 import { routesRootOf, sameRoute } from './routes/route.js';
@@ -59,6 +60,8 @@ export interface RouterOptions {
   routesRoot?: string;
   /** The cluster secret; required to talk to gateways of servers that have one. */
   secret?: string;
+  /** What to trust when a server's gateway speaks TLS (`gatewayTls` in its node): e.g. `{ ca }`. @default Node's CA roots */
+  tls?: TlsClientOptions;
   /** @default DEFAULT_ACK_TIMEOUT_MS (5000) */
   ackTimeoutMs?: number;
   /** @default 2000 */
@@ -197,7 +200,7 @@ export class Router extends EventEmitter<{ error: [Error] }> {
       this.routes = new RouteTable({ session: this.session, routesRoot, lookupTimeoutMs: options.lookupTimeoutMs });
     } else throw InvalidArgumentError.format('routes', `must be 'watched' or 'on-demand', got ${JSON.stringify(this.view)}`);
     this.routes.on('error', forward);
-    this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs });
+    this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs, tls: options.tls });
   }
 
   private report(e: Error, context: Record<string, unknown>): void {
@@ -394,7 +397,7 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     const gw = this.servers.get(server);
     if (!gw) throw new GatewayUnavailableError(server, 'publishes no gateway');
     try {
-      return await this.pool.request(server, gw.ip, gw.port, body, timeoutMs);
+      return await this.pool.request(server, gw.ip, gw.port, body, timeoutMs, gw.tls === true);
     } catch (e) {
       // Maybe restarted under the same name with a new gateway port: look again (rate-limited) for the next try.
       if (e instanceof GatewayUnavailableError) this.servers.refresh(server);

@@ -90,6 +90,8 @@ export class ServerMetrics {
       mirror('fulcrum_server_messaging_refused_total', 'Connections closed with an error frame (bad frame, refused login, rate limit).', () => messaging.stats.refused);
       mirror('fulcrum_server_rate_limited_total', 'Connections closed for sending more frames or bytes per second than allowed.', () => messaging.stats.rateLimited);
       mirror('fulcrum_server_forbidden_total', 'Joins refused (authorize hook or rooms limit) and sends refused by the authorize hook.', () => messaging.stats.forbidden);
+      mirror('fulcrum_server_expired_kicks_total', 'Connections kicked because their login token expired without a refresh (after the grace period).', () => messaging.stats.expiredKicks);
+      mirror('fulcrum_server_refresh_refused_total', 'Token refreshes refused (bad, expired or another user\'s token); the connection stayed.', () => messaging.stats.refreshRefused);
       mirror('fulcrum_server_messages_total', 'Message frames written to clients.', () => messaging.stats.messages);
       mirror('fulcrum_server_route_writes_total', 'Route shard writes (creates and setData) to ZooKeeper.', () => messaging.stats.routeWrites);
       mirror('fulcrum_server_gateway_bad_requests_total', 'Gateway requests that broke the rules (the peer was closed).', () => messaging.stats.gatewayBadRequests);

@@ -10,6 +10,11 @@ const packr = new Packr({ useRecords: false });
 const EMPTY = Buffer.alloc(0);
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'number' });
 
+/** One message as a frame body: plain MessagePack (what a WebSocket message carries). */
+export function encodeBody(message: unknown): Buffer {
+  return packr.pack(message);
+}
+
 /** One message as a frame: a 4-byte big-endian body length, then a MessagePack body. */
 export function encodeFrame(message: unknown): Buffer {
   const body = packr.pack(message);
@@ -17,6 +22,23 @@ export function encodeFrame(message: unknown): Buffer {
   frame.writeUInt32BE(body.length, 0);
   body.copy(frame, HEADER_BYTES);
   return frame;
+}
+
+/**
+ * One frame body (exactly one MessagePack value; a WebSocket message is one body without the
+ * length prefix). Throws ProtocolError when it is not.
+ */
+export function decodeBody(body: Buffer): unknown {
+  if (body.length === 0) throw new ProtocolError('empty frame');
+  let message: unknown;
+  try {
+    message = unpackr.unpack(body);
+  } catch (cause) {
+    throw new ProtocolError('undecodable frame', { cause });
+  }
+  // msgpackr maps the never-used byte 0xc1 to a marker object instead of failing.
+  if (message === C1) throw new ProtocolError('undecodable frame (0xc1)');
+  return message;
 }
 
 /**
@@ -39,15 +61,7 @@ export class FrameDecoder {
       if (this.buffered.length < HEADER_BYTES + len) break;
       const body = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + len);
       this.buffered = this.buffered.length === HEADER_BYTES + len ? EMPTY : this.buffered.subarray(HEADER_BYTES + len);
-      let message: unknown;
-      try {
-        message = unpackr.unpack(body);
-      } catch (cause) {
-        throw new ProtocolError('undecodable frame', { cause });
-      }
-      // msgpackr maps the never-used byte 0xc1 to a marker object instead of failing.
-      if (message === C1) throw new ProtocolError('undecodable frame (0xc1)');
-      out.push(message);
+      out.push(decodeBody(body));
     }
     return out;
   }

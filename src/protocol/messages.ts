@@ -4,10 +4,13 @@
 export const MAX_NAME_BYTES = 128;
 /** Longest string `id`, in UTF-8 bytes. */
 export const MAX_ID_BYTES = 128;
+/** Longest `token`, in characters. */
+export const MAX_TOKEN_LENGTH = 4096;
 
 /**
  * Stable codes of `error` frames. The socket is closed right after one, except for an `error`
- * that names a `room`: it refuses that one `join` (FORBIDDEN, TOO_MANY_ROOMS) and the connection stays.
+ * that names a `room` (it refuses that one `join`: FORBIDDEN, TOO_MANY_ROOMS) or carries
+ * `refresh: true` (it refuses that one `refresh`: a TOKEN_* code): then the connection stays.
  */
 export const WIRE_ERRORS = {
   badFrame: 'FULCRUM_BAD_FRAME',
@@ -41,9 +44,10 @@ export const DELIVERY_CODES = {
 
 /**
  * Why a server closed a connection on purpose (`kicked` frame): logged in elsewhere, by an
- * operator, or read too slowly (more than the queued-bytes limit waiting for the socket).
+ * operator, read too slowly (more than the queued-bytes limit waiting for the socket), or its
+ * login token expired without a refresh (past the grace period).
  */
-export const KICK_REASONS = { replaced: 'replaced', kicked: 'kicked', slow: 'slow' } as const;
+export const KICK_REASONS = { replaced: 'replaced', kicked: 'kicked', slow: 'slow', expired: 'expired' } as const;
 
 export type MessageId = string | number;
 
@@ -70,6 +74,11 @@ export interface LeaveFrame {
   type: 'leave';
   room: string;
 }
+/** A fresh token for the logged-in user, on the live connection. */
+export interface RefreshFrame {
+  type: 'refresh';
+  token: string;
+}
 export interface ClientPingFrame {
   type: 'ping';
   seq: number;
@@ -78,12 +87,20 @@ export interface ClientPingFrame {
 }
 
 /** Every frame a client may send. */
-export type ClientFrame = LoginFrame | AckFrame | SendFrame | JoinFrame | LeaveFrame | ClientPingFrame;
+export type ClientFrame = LoginFrame | AckFrame | SendFrame | JoinFrame | LeaveFrame | ClientPingFrame | RefreshFrame;
 
 export interface WelcomeFrame {
   type: 'welcome';
   user: string;
   server: string;
+  /** Epoch ms when the login's token expires (servers that check tokens). */
+  expiresAt?: number;
+}
+/** The answer to a good `refresh`: the connection now lives until the new token's expiry. */
+export interface RefreshedFrame {
+  type: 'refreshed';
+  /** Epoch ms; absent on a server that checks no tokens. */
+  expiresAt?: number;
 }
 export interface ErrorFrame {
   type: 'error';
@@ -91,6 +108,8 @@ export interface ErrorFrame {
   message: string;
   /** Set when the error refuses one `join` of this room; the connection stays open. */
   room?: string;
+  /** Set when the error refuses one `refresh` (the token before it stays in force); the connection stays open. */
+  refresh?: true;
 }
 export interface MessageFrame {
   type: 'message';
@@ -148,8 +167,11 @@ export function parseClientFrame(m: unknown): ClientFrame {
       return o.migrated === true ? { type: 'ping', seq: o.seq as number, migrated: true } : { type: 'ping', seq: o.seq as number };
     case 'login':
       field(o, 'user', isName, NAME);
-      if (o.token !== undefined && o.token !== null) field(o, 'token', (v) => typeof v === 'string' && v.length <= 4096, 'a string');
+      if (o.token !== undefined && o.token !== null) field(o, 'token', (v) => typeof v === 'string' && v.length <= MAX_TOKEN_LENGTH, 'a string');
       return typeof o.token === 'string' ? { type: 'login', user: o.user as string, token: o.token } : { type: 'login', user: o.user as string };
+    case 'refresh':
+      field(o, 'token', (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_TOKEN_LENGTH, `a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`);
+      return { type: 'refresh', token: o.token as string };
     case 'ack':
       field(o, 'id', isMessageId, ID);
       return { type: 'ack', id: o.id as MessageId };

@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Snapshot } from '../discovery/snapshot.js';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { encodeFrame, type MigrateMessage } from '../protocol/frames.js';
@@ -11,7 +12,10 @@ import { publishDelay, type PublishPolicyOptions } from '../registry/publish-pol
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { AcceptRateMeter } from './accept-rate.js';
-import { pingHandler } from './ping-handler.js';
+import { PingProtocol } from './ping-handler.js';
+import { connectionOf, type FrameProtocol } from './transport/client-connection.js';
+import { ClientPort } from './transport/client-port.js';
+import { checkTlsServerOptions, TLS_HANDSHAKE_TIMEOUT_MS, type TlsServerOptions } from './transport/tls-options.js';
 import type { ConnectionInfo } from './rebalance-plan.js';
 import { Rebalancer, resolveRebalancerOptions, type RebalancerOptions, type RebalancerStats } from './rebalancer.js';
 
@@ -47,8 +51,23 @@ export interface ClusterServerOptions {
   id?: string;
   /** Connections beyond this are closed at once and never counted. @default unlimited */
   maxConnections?: number;
-  /** Your connection handler; the default answers length-prefixed msgpack pings. */
+  /**
+   * Your connection handler: it gets each accepted socket's bytes as they come (no WebSocket on
+   * the port). Default: fulcrum frames (the ping protocol, or `protocol`), raw or over WebSocket.
+   */
   handler?: (socket: Socket, server: ClusterServer) => void;
+  /** The frame protocol spoken on the port when there is no `handler` (a MessagingServer passes its own). @default ping/pong */
+  protocol?: FrameProtocol;
+  /**
+   * Accept WebSocket clients on the same port (an upgrade at `/ws`; binary messages carry the
+   * frames) besides raw frames. Ignored with a `handler`. @default true
+   */
+  websocket?: boolean;
+  /**
+   * Serve the client port over TLS with this certificate and key: raw frames and WebSocket (wss)
+   * alike; a client that does not speak TLS is closed before anything it sent is read. @default plain TCP
+   */
+  tls?: TlsServerOptions;
   /** Gap between balance writes; events inside it are batched. @default 20 */
   minWriteIntervalMs?: number;
   /** @default 10000 */
@@ -65,6 +84,8 @@ export interface ClusterServerOptions {
   drainMs?: number;
   /** Messaging gateway address to publish in the node, read at each write (see MessagingServer). @default none */
   gateway?: () => { ip: string; port: number } | undefined;
+  /** The gateway speaks TLS (published as `gatewayTls`; see MessagingServer). @default false */
+  gatewayTls?: boolean;
   /** Runs after the port is bound and before the node is registered (e.g. open the messaging gateway). @default none */
   beforeRegister?: () => Promise<void>;
   /**
@@ -132,6 +153,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
   private readonly startedAt = Date.now();
   private readonly counters = { accepted: 0, refused: 0, protocolErrors: 0 };
   private readonly acceptRate = new AcceptRateMeter();
+  private readonly port: ClientPort | undefined;
 
   constructor(private readonly options: ClusterServerOptions) {
     super();
@@ -143,6 +165,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     if (WILDCARD.has(advertise)) throw InvalidArgumentError.format('advertise', `must be a reachable address when listening on ${host || 'all interfaces'}`);
     if (options.id !== undefined && !isServerId(options.id)) throw InvalidArgumentError.format('id', `must be a ZooKeeper node name (no '/', not '.' or '..', no control characters, 1-${MAX_SERVER_ID_BYTES} bytes), got ${JSON.stringify(options.id)}`);
     if (options.digest !== undefined) digestId(options.digest); // throws InvalidArgumentError unless user:password
+    checkTlsServerOptions('tls', options.tls);
     if (options.rebalance) resolveRebalancerOptions(options.rebalance === true ? {} : options.rebalance); // fail now, not at listen()
     if (typeof options.zk === 'string') {
       this.session = new ZkSession({ connect: options.zk, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, digest: options.digest, logger: options.logger });
@@ -151,7 +174,12 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       this.session = options.zk;
       this.ownsSession = false;
     }
-    this.server = net.createServer((socket) => this.accept(socket));
+    // On a TLS port a socket is counted once its handshake is done: one that never completes it is never counted.
+    this.server = options.tls
+      ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, (socket) => this.accept(socket))
+      : net.createServer((socket) => this.accept(socket));
+    if (options.tls) this.server.on('tlsClientError', (_e, socket: Socket) => socket.destroy());
+    this.port = options.handler ? undefined : new ClientPort({ protocol: options.protocol ?? this.pingProtocol(), websocket: options.websocket ?? true });
   }
 
   get id(): string {
@@ -221,6 +249,9 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.draining ? { draining: true } : {}),
       ...((g) => (g ? { gatewayIp: g.ip, gatewayPort: g.port } : {}))(gateway?.()),
       ...acceptRateField(this.acceptRate.perSecond()),
+      transports: [...this.transports],
+      ...(this.options.tls ? { tls: true } : {}),
+      ...(this.options.gatewayTls ? { gatewayTls: true } : {}),
     });
     const policy = this.options.publishPolicy ?? true;
     const policyOpts: PublishPolicyOptions | undefined = policy === true ? {} : policy || undefined;
@@ -293,8 +324,8 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     this.acceptRate.record();
     this.updater?.increase();
     socket.on('close', this.onSocketClose);
-    const handler = this.options.handler ?? this.defaultHandler();
-    handler(socket, this);
+    if (this.options.handler) this.options.handler(socket, this);
+    else this.port!.accept(socket);
     this.emit('connection', socket);
   }
 
@@ -304,10 +335,26 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       if (server.sockets.delete(this)) server.updater?.decrease();
     })(this);
 
-  private defaultHandlerFn: ((socket: Socket) => void) | undefined;
-  private defaultHandler(): (socket: Socket) => void {
-    this.defaultHandlerFn ??= pingHandler({ id: this.id, onProtocolError: () => this.counters.protocolErrors++, onPing: (socket, ping) => this.markProtocol(socket, { migrated: ping.migrated === true }) });
-    return this.defaultHandlerFn;
+  private pingProtocol(): FrameProtocol {
+    // The id is known once listening; the protocol reads it per pong.
+    const server = this;
+    return new PingProtocol({
+      get id() {
+        return server.id;
+      },
+      onProtocolError: () => this.counters.protocolErrors++,
+      onPing: (socket, ping) => this.markProtocol(socket, { migrated: ping.migrated === true }),
+    });
+  }
+
+  /** What the client port accepts: `tcp` (raw frames) and, for frame protocols unless turned off, `ws`. */
+  get transports(): readonly string[] {
+    return this.port?.transports ?? ['tcp'];
+  }
+
+  /** Whether the client port speaks TLS. */
+  get tls(): boolean {
+    return this.options.tls !== undefined;
   }
 
   /**
@@ -344,7 +391,10 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     if (!info || socket.destroyed) return 'gone';
     if (info.protocol) {
       const frame: MigrateMessage = { type: 'migrate', reason: opts.reason ?? 'rebalance', exclude: [...new Set([this.id, ...(opts.exclude ?? [])])] };
-      socket.write(encodeFrame(frame));
+      // Through the connection's transport (a WebSocket frames it); a custom handler's socket gets the raw frame.
+      const conn = connectionOf(socket);
+      if (conn) conn.write(encodeFrame(frame));
+      else socket.write(encodeFrame(frame));
       return 'asked';
     }
     socket.end();

@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { adminToken } from '../../src/alloc/admin-auth.js';
 import { issueToken } from '../../src/messaging/token.js';
 import { request } from '../helpers/alloc-fixture.js';
 import { startMessagingAlloc } from '../helpers/alloc-messaging.js';
-import { browserMissing, launchChromium } from '../helpers/browser.js';
+import { browserMissing, launchChromium, openPage, saveScreenshot } from '../helpers/browser.js';
 import { loginOn, routeIs, type TestUser } from '../helpers/messaging.js';
 
-// A test run must not change tracked files: the picture goes to .artifacts/ unless FULCRUM_UPDATE_DOCS=1 refreshes docs/.
-const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard-messaging.png`, import.meta.url));
-
-async function openPage(browser: Browser, url: string): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  await page.goto(url);
-  return { page, problems };
-}
 
 /** The users the online panel lists, in order. */
 function shownUsers(page: Page): Promise<string[]> {
@@ -105,9 +89,7 @@ test('dashboard messaging - the online panel follows logins and kicks live; the 
     assert.match(acked.text, new RegExp(`^acked by zoe on ${f.servers[1]!.id.replace(/\./g, '\\.')} · id ${zoe.messages[0]!.id} · \\d+ ms$`));
     assert.deepEqual(users.filter((u) => u !== zoe).map((u) => u.messages.length), Array(names.length).fill(0), 'nobody else got anything');
 
-    mkdirSync(dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-    t.diagnostic(`screenshot saved to ${SCREENSHOT}`);
+    t.diagnostic(`screenshot saved to ${await saveScreenshot(page, 'dashboard-messaging.png')}`);
     // Chromium logs every 4xx answer as a failed resource: exactly the one of the offline push.
     assert.deepEqual(problems.filter((p) => !/status of 404 \(Not Found\)/.test(p)), [], 'no script errors or CSP violations');
     assert.equal(problems.length, 1, problems.join('\n'));

@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { addressOf } from '../../src/discovery/snapshot.js';
 import { request, withAlloc } from '../helpers/alloc-fixture.js';
-import { browserMissing, launchChromium } from '../helpers/browser.js';
+import { browserMissing, launchChromium, saveScreenshot } from '../helpers/browser.js';
 import { eventually } from '../helpers/eventually.js';
 import { openSocket } from '../helpers/socket.js';
-
-// dist/test/browser/ → repository root; the screenshot is part of the docs.
-// A test run must not change tracked files: the picture goes to .artifacts/ unless FULCRUM_UPDATE_DOCS=1 refreshes docs/.
-const SCREENSHOT = fileURLToPath(new URL(`../../../${process.env.FULCRUM_UPDATE_DOCS === '1' ? 'docs' : '.artifacts'}/dashboard.png`, import.meta.url));
 
 /** Balance shown in the table row of `name`, or undefined when there is no such row. */
 async function shownBalance(page: Page, name: string): Promise<string | undefined> {
@@ -89,9 +82,7 @@ test('dashboard - shows live balances, one chart series per server, and follows 
       assert.equal(await page.$$eval('#chart .series', (ps) => ps.length), 3);
       await new Promise((r) => setTimeout(r, 1_100)); // one more chart tick so the lines reach "now"
 
-      mkdirSync(dirname(SCREENSHOT), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      t.diagnostic(`screenshot saved to ${SCREENSHOT}`);
+      t.diagnostic(`screenshot saved to ${await saveScreenshot(page, 'dashboard.png')}`);
       assert.deepEqual(problems, [], 'no script errors or CSP violations');
     } finally {
       await browser?.close();

@@ -57,15 +57,19 @@ test('messaging security - tokens: issued ones log in; wrong, expired, missing a
   }
 });
 
-test('messaging security - checkToken: expiry is checked against the clock, the signature covers user and expiry', () => {
+test('messaging security - checkToken: a JWT (HS256) whose expiry is checked against the clock and whose signature covers header and claims', async () => {
   const t = issueToken(SECRET, 'eve', 1_000, 10_000);
-  assert.equal(checkToken(SECRET, 'eve', t, 10_500), undefined);
-  assert.equal(checkToken(SECRET, 'eve', t, 11_000), 'FULCRUM_TOKEN_EXPIRED');
-  assert.equal(checkToken(SECRET + 'x', 'eve', t, 10_500), 'FULCRUM_TOKEN_INVALID');
-  const [payload, mac] = t.split('.');
-  const forged = Buffer.from(JSON.stringify({ u: 'eve', exp: 99_999_999 })).toString('base64url');
-  assert.equal(checkToken(SECRET, 'eve', `${forged}.${mac}`, 10_500), 'FULCRUM_TOKEN_INVALID');
-  assert.equal(checkToken(SECRET, 'eve', `${payload}.`, 10_500), 'FULCRUM_TOKEN_INVALID');
+  const [header, claims, mac] = t.split('.') as [string, string, string];
+  assert.deepEqual(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' });
+  assert.deepEqual(JSON.parse(Buffer.from(claims, 'base64url').toString()), { sub: 'eve', iat: 10, exp: 11 });
+  assert.equal(await checkToken(SECRET, 'eve', t, 10_500), undefined);
+  assert.equal(await checkToken(SECRET, 'eve', t, 11_000), 'FULCRUM_TOKEN_EXPIRED');
+  assert.equal(await checkToken(SECRET + 'x', 'eve', t, 10_500), 'FULCRUM_TOKEN_INVALID');
+  assert.equal(await checkToken(SECRET, 'mallory', t, 10_500), 'FULCRUM_TOKEN_WRONG_USER');
+  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  assert.equal(await checkToken(SECRET, 'eve', `${header}.${enc({ sub: 'eve', exp: 99_999_999 })}.${mac}`, 10_500), 'FULCRUM_TOKEN_INVALID');
+  assert.equal(await checkToken(SECRET, 'eve', `${header}.${claims}.`, 10_500), 'FULCRUM_TOKEN_INVALID');
+  assert.equal(await checkToken(SECRET, 'eve', `${enc({ alg: 'none', typ: 'JWT' })}.${claims}.`, 10_500), 'FULCRUM_TOKEN_INVALID', 'alg none is refused');
   assert.throws(() => issueToken('', 'eve'), InvalidArgumentError);
 });
 

@@ -89,7 +89,7 @@ test('alloc cli - with --secret-file, /allocate?user=U returns a login token and
       assert.equal((await request(`${url}healthz`)).json<{ messaging: { secret: boolean } }>().messaging.secret, true);
       const a = (await request(`${url}allocate?user=u1`, { headers: { authorization: `Bearer ${adminToken(secret)}` } })).json<{ token: string; name: string }>();
       assert.equal(a.name, server!.id);
-      assert.equal(checkToken(secret, 'u1', a.token), undefined, "the token is signed with the file's secret");
+      assert.equal(await checkToken(secret, 'u1', a.token), undefined, "the token is signed with the file's secret");
       const stranger = (await request(`${url}allocate?user=u1`)).json<{ token?: string; name: string }>();
       assert.deepEqual([stranger.name, stranger.token], [server!.id, undefined], 'no token without the admin token');
       const push = (auth?: string) => request(`${url}push`, { method: 'POST', body: { user: 'u1', message: 1 }, headers: auth ? { authorization: `Bearer ${auth}` } : {} });

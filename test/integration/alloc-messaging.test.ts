@@ -208,7 +208,7 @@ test('alloc messaging - with a secret, /allocate?user=U returns a token the serv
     const given = a.json<{ name: string; user: string; token: string; tokenTtlMs: number }>();
     assert.equal(given.user, 'alice');
     assert.equal(given.name, f.servers[0]!.id);
-    assert.match(given.token, /^[\w-]+\.[\w-]+$/);
+    assert.match(given.token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
     assert.equal('token' in (await request(`${f.url}allocate`, { headers: { authorization: `Bearer ${adminToken(secret)}` } })).json<object>(), false, 'no user, no token');
     // Anyone else gets the allocation, never a token: a stranger cannot log in as alice.
     for (const headers of [{}, { authorization: `Bearer ${adminToken('other')}` }, { authorization: `Bearer ${given.token}` }] as Record<string, string>[]) {

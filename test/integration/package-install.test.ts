@@ -132,7 +132,7 @@ console.log(JSON.stringify({
     assert.ok(realpathSync(zkDir).startsWith(realpathSync(app) + '/node_modules/'), `zookeeper resolves inside the application: ${zkDir}`);
     assert.deepEqual(seen.addons, [join(zkDir, 'build', 'Release', 'zookeeper.node')]);
     assert.equal(seen.patched, true, `the loaded addon defines ${PATCH_MARK}, which only the patched source has`);
-    const entries = { fulcrum: ['ClusterServer', 'ZkAddonUnpatchedError'], 'fulcrum/alloc': ['AllocService'], 'fulcrum/metrics': ['ServerMetrics'] };
+    const entries = { fulcrum: ['ClusterServer', 'ZkAddonUnpatchedError'], 'fulcrum/alloc': ['AllocService'], 'fulcrum/metrics': ['ServerMetrics'], 'fulcrum/browser': ['BrowserClient'] };
     for (const [entry, names] of Object.entries(entries)) {
       const r = await runProcess(process.execPath, ['--input-type=module', '-e', `console.log(Object.keys(await import('${entry}')).join(' '))`], { cwd: app, env: npmEnv, label: entry });
       assert.equal(r.code, 0, `${entry}: ${show(r)}`);

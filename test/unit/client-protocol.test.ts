@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { FrameDecoder } from '../../src/protocol/frames.js';
 import type { LoginOrder } from '../../src/messaging/login-order.js';
-import type { ClientConnection } from '../../src/messaging/sessions/client-connection.js';
+import type { ClientConnection } from '../../src/server/transport/client-connection.js';
 import { ClientProtocol, type Authorize, type RouteStore, type SessionRouter } from '../../src/messaging/sessions/client-protocol.js';
 import type { ClientSession } from '../../src/messaging/sessions/client-session.js';
 import { GatewayRequests } from '../../src/messaging/sessions/gateway-requests.js';
@@ -77,7 +77,7 @@ function setup(opts: { limits?: SessionLimitOptions; authorize?: Authorize; best
     push: async (to, body) => void pushed.push([to, body]),
     kickElsewhere: async () => undefined,
   };
-  const protocol = new ClientProtocol(users, { server: () => 'me:1', ackTimeoutMs: 1_000, limits, authorize: opts.authorize, report: (e) => reported.push(e) });
+  const protocol = new ClientProtocol(users, { server: () => 'me:1', ackTimeoutMs: 1_000, tokenGraceMs: 0, limits, authorize: opts.authorize, report: (e) => reported.push(e) });
   protocol.attach(routes, router);
   const requests = new GatewayRequests(users, 1_000);
   const connect = () => {

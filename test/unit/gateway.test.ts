@@ -7,6 +7,7 @@ import { GatewayDirectory } from '../../src/messaging/gateway/gateway-directory.
 import { GatewayPool, GATEWAY_RETRY_AFTER_MS } from '../../src/messaging/gateway/gateway-pool.js';
 import { GatewayServer } from '../../src/messaging/gateway/gateway-server.js';
 import { encodeServerData } from '../../src/server-data.js';
+import { encodeFrame } from '../../src/protocol/frames.js';
 import { C } from '../../src/zk/codes.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { MemoryZk } from '../helpers/memory-zk.js';
@@ -92,6 +93,32 @@ test('gateway pool - a failed connect fails the next requests at once for a back
   } finally {
     pool.close();
     refusing.close();
+  }
+});
+
+test('gateway auth - both ways: a peer with the secret refuses a gateway that cannot prove it, and a gateway with it answers the peer\'s challenge', async () => {
+  // An impostor: the first half of the handshake right (hello), then ready without a proof.
+  const impostor = net.createServer((s) => {
+    s.on('error', () => {});
+    s.write(encodeFrame({ type: 'hello', server: 'g1', nonce: 'ab' }));
+    s.on('data', () => s.write(encodeFrame({ type: 'ready', proof: '00' })));
+  });
+  impostor.listen(0, '127.0.0.1');
+  await once(impostor, 'listening');
+  const real = new GatewayServer({ server: () => 'g2', secret: 'gw-secret', handle: async () => ({ ok: true, recipients: 1 }) });
+  const { port } = await real.listen('127.0.0.1', 0);
+  const pool = new GatewayPool({ secret: 'gw-secret' });
+  const body = { type: 'publish', id: 1, body: 'x' } as const;
+  try {
+    await assert.rejects(pool.request('g1', '127.0.0.1', (impostor.address() as net.AddressInfo).port, body, 2_000), /did not prove the cluster secret/);
+    assert.equal((await pool.request('g2', '127.0.0.1', port, body, 2_000)).ok, true);
+    const wrong = new GatewayPool({ secret: 'other' });
+    await assert.rejects(wrong.request('g2', '127.0.0.1', port, body, 2_000), GatewayUnavailableError);
+    wrong.close();
+  } finally {
+    pool.close();
+    impostor.close();
+    await real.close();
   }
 });
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr, pack } from 'msgpackr';
-import { decodeServerData, encodeServerData, validateServerData, type ServerData } from '../../src/server-data.js';
+import { decodeServerData, encodeServerData, transportsOf, validateServerData, type ServerData } from '../../src/server-data.js';
 import { MalformedServerDataError } from '../../src/errors.js';
 import { plainDecode, PlainMsgpackError } from '../helpers/plain-msgpack.js';
 
@@ -73,6 +73,9 @@ test('server-data - decodes with an independent msgpack reader', () => {
     maxConnections: 500,
     draining: true,
     acceptRate: 1240,
+    transports: ['tcp', 'ws'],
+    tls: true,
+    gatewayTls: true,
   };
   assert.deepEqual(plainDecode(encodeServerData(full)), { ...full });
   // Many encodes in a row (msgpackr reuses an arena) still give standalone plain maps.
@@ -86,6 +89,18 @@ test('server-data - round trip through decodeServerData', () => {
   assert.deepEqual(decodeServerData(encodeServerData(GOOD)), GOOD);
   const full: ServerData = { ip: '::1', port: 1, balance: 0, id: 'x', startedAt: 1, updatedAt: 2, maxConnections: 0, draining: true, acceptRate: 12.5 };
   assert.deepEqual(decodeServerData(encodeServerData(full)), full);
+});
+
+test('server-data - transports, tls and gatewayTls: decoded when well-formed, absent transports mean tcp, bad ones rejected', () => {
+  const base = { ip: '127.0.0.1', port: 7001, balance: 0 };
+  assert.deepEqual(decodeServerData(encodeServerData({ ...base, transports: ['tcp', 'ws'], tls: true, gatewayTls: true })), { ...base, transports: ['tcp', 'ws'], tls: true, gatewayTls: true });
+  assert.deepEqual(transportsOf(decodeServerData(encodeServerData(base))), ['tcp']);
+  assert.deepEqual(decodeServerData(pack({ ...base, tls: false, gatewayTls: null })), base);
+  for (const transports of [[], 'ws', [1], [''], ['x'.repeat(17)], Array(9).fill('tcp')]) {
+    assert.throws(() => validateServerData({ ...base, transports }), MalformedServerDataError, JSON.stringify(transports));
+  }
+  assert.throws(() => validateServerData({ ...base, tls: 'yes' }), /bad tls/);
+  assert.throws(() => validateServerData({ ...base, gatewayTls: 1 }), /bad gatewayTls/);
 });
 
 test('server-data - rejects garbage bytes', () => {

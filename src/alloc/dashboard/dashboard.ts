@@ -14,7 +14,14 @@
  * changed (`online.version`). The push form (#push-form: #push-user, #push-message, #push-auth,
  * #push-send) posts to `/push`; #push-result[data-state] is sending, acked, offline, timeout or
  * error, and body[data-pushes] counts the answers shown.
+ *
+ * Try it: #try-form (#try-user, #try-login, #try-logout) logs a user in from the page with the
+ * browser client (allocation, WebSocket, login; the admin token of the push form fetches the login
+ * token when the service has a secret); #try-status[data-state] follows the client's state
+ * (connected, connecting, reconnecting, stopped, error); #try-messages li, one per message
+ * received, and body[data-try-messages] counts them.
  */
+import { BrowserClient, type BrowserMessage } from '../../browser/index.js';
 import type { EventPayload } from '../event-payload.js';
 
 /** `GET /online`'s answer. */
@@ -364,6 +371,63 @@ byId<HTMLFormElement>('push-form').addEventListener('submit', (ev) => {
     return;
   }
   void push(user);
+});
+
+// ---- try it: a user logged in from this page ----------------------------------------------
+const tryUser = byId<HTMLInputElement>('try-user');
+const tryLogin = byId<HTMLButtonElement>('try-login');
+const tryLogout = byId<HTMLButtonElement>('try-logout');
+const tryMessages = byId<HTMLOListElement>('try-messages');
+let tryClient: BrowserClient | undefined;
+let tryReceived = 0;
+
+function tryStatus(state: string, text: string): void {
+  const s = byId('try-status');
+  s.dataset.state = state;
+  s.textContent = text;
+}
+
+function showMessage(m: BrowserMessage): void {
+  const li = el('li');
+  li.append(el('span', { class: 'meta' }, m.room !== undefined ? `room ${m.room}` : m.from !== undefined ? `from ${m.from}` : 'push'), document.createTextNode(JSON.stringify(m.body)));
+  tryMessages.prepend(li);
+  document.body.dataset.tryMessages = String(++tryReceived);
+}
+
+async function tryIt(user: string): Promise<void> {
+  tryClient?.close();
+  const auth = pushAuth.value.trim();
+  const client = new BrowserClient({ user, allocUrl: './', allocHeaders: auth ? { authorization: `Bearer ${auth}` } : {} });
+  tryClient = client;
+  client.on('state', (s) => {
+    if (s === 'connecting' || s === 'reconnecting') tryStatus(s, `${s}…`);
+  });
+  client.on('connected', ({ server }) => {
+    tryStatus('connected', `logged in as ${user} on ${server}`);
+    pushUser.value = user;
+  });
+  client.on('message', showMessage);
+  client.on('stopped', ({ code, message }) => tryStatus('stopped', `${code}: ${message}`));
+  tryLogout.disabled = false;
+  try {
+    await client.connect();
+  } catch (e) {
+    if (tryClient === client && client.state !== 'stopped') tryStatus('error', (e as Error).message);
+  }
+}
+
+byId<HTMLFormElement>('try-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const user = tryUser.value.trim();
+  if (!user) return tryStatus('error', 'name a user to log in as');
+  tryLogin.textContent = 'Log in again';
+  void tryIt(user);
+});
+tryLogout.addEventListener('click', () => {
+  tryClient?.close();
+  tryClient = undefined;
+  tryLogout.disabled = true;
+  tryStatus('idle', 'not logged in');
 });
 
 const source = new EventSource('events');

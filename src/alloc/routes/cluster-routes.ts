@@ -26,6 +26,12 @@ export interface ServerListing {
   source: 'heartbeat' | 'native';
   /** Present for heartbeat servers held by this service instance. */
   heartbeat?: { ttlMs: number; expiresAt: number; lastHeartbeatAt: number };
+  /** What the client port accepts: `tcp` (raw frames), `ws` (WebSocket at /ws). */
+  transports: string[];
+  /** The client port speaks TLS (raw and wss). */
+  tls: boolean;
+  /** Where a WebSocket client connects (`ws://ip:port/ws`, `wss://…` with TLS); null when the server takes raw TCP only. */
+  ws: string | null;
 }
 
 /** `GET /allocate`'s query after validation. */
@@ -35,7 +41,7 @@ export interface AllocateQuery {
 }
 
 /** `GET /allocate`'s answer: the server as `/servers` lists it, and for whom. */
-export interface Allocation extends Pick<ServerListing, 'name' | 'ip' | 'port' | 'address' | 'balance' | 'pending' | 'maxConnections'> {
+export interface Allocation extends Pick<ServerListing, 'name' | 'ip' | 'port' | 'address' | 'balance' | 'pending' | 'maxConnections' | 'transports' | 'tls' | 'ws'> {
   strategy: string;
   user?: string;
   token?: string;
@@ -64,9 +70,15 @@ export interface ClusterRoutesDeps {
 
 const NULLABLE_INT: Schema = { type: ['integer', 'null'] };
 
+const TRANSPORT_FIELDS: Record<string, Schema> = {
+  transports: { type: 'array', items: { type: 'string' }, description: 'what the client port accepts: `tcp` (raw length-prefixed frames), `ws` (a WebSocket upgrade at `/ws`)' },
+  tls: { type: 'boolean', description: 'the client port speaks TLS (raw frames and wss)' },
+  ws: { type: ['string', 'null'], description: 'the WebSocket URL (`ws://ip:port/ws`, `wss://…` with TLS), null when the server takes raw TCP only' },
+};
+
 const LISTING: Schema = {
   type: 'object',
-  required: ['name', 'ip', 'port', 'address', 'balance', 'pending', 'maxConnections', 'draining', 'updatedAt', 'startedAt', 'source'],
+  required: ['name', 'ip', 'port', 'address', 'balance', 'pending', 'maxConnections', 'draining', 'updatedAt', 'startedAt', 'source', 'transports', 'tls', 'ws'],
   properties: {
     name: { type: 'string', description: 'the node name, `ip:port` (`[v6]:port`)' },
     ip: { type: 'string' },
@@ -79,6 +91,7 @@ const LISTING: Schema = {
     updatedAt: { ...NULLABLE_INT, description: "epoch ms of the server's last write" },
     startedAt: NULLABLE_INT,
     source: { type: 'string', enum: ['heartbeat', 'native'] },
+    ...TRANSPORT_FIELDS,
     heartbeat: {
       type: 'object',
       description: 'present for servers registered over HTTP with this service',
@@ -91,7 +104,7 @@ const LISTING: Schema = {
 const ALLOCATION: Schema = {
   description: 'one server for this caller, counted as a reservation until the server reports it',
   type: 'object',
-  required: ['name', 'ip', 'port', 'address', 'balance', 'pending', 'maxConnections', 'strategy'],
+  required: ['name', 'ip', 'port', 'address', 'balance', 'pending', 'maxConnections', 'strategy', 'transports', 'tls', 'ws'],
   properties: {
     name: { type: 'string' },
     ip: { type: 'string' },
@@ -101,6 +114,7 @@ const ALLOCATION: Schema = {
     pending: { type: 'integer' },
     maxConnections: NULLABLE_INT,
     strategy: { type: 'string', description: '`hash` with a key, else the configured strategy' },
+    ...TRANSPORT_FIELDS,
     user: { type: 'string', description: 'the `user` asked for' },
     token: {
       type: 'string',

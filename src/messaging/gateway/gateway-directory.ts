@@ -11,6 +11,8 @@ export const GATEWAY_REFRESH_MIN_INTERVAL_MS = 1_000;
 export interface GatewayAddress {
   ip: string;
   port: number;
+  /** The gateway speaks TLS. */
+  tls?: boolean;
 }
 
 export interface GatewayDirectoryOptions {
@@ -96,7 +98,7 @@ export class GatewayDirectory extends EventEmitter<{ error: [Error] }> {
   private decode(data: Buffer): GatewayAddress | undefined {
     try {
       const d = decodeServerData(data);
-      return d.gatewayIp !== undefined && d.gatewayPort !== undefined ? { ip: d.gatewayIp, port: d.gatewayPort } : undefined;
+      return d.gatewayIp !== undefined && d.gatewayPort !== undefined ? { ip: d.gatewayIp, port: d.gatewayPort, ...(d.gatewayTls ? { tls: true } : {}) } : undefined;
     } catch {
       return undefined;
     }

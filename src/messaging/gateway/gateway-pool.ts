@@ -1,8 +1,10 @@
 import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
+import type { TlsClientOptions } from '../../server/transport/tls-options.js';
 import { backoffDelay } from '../../backoff.js';
 import { GatewayUnavailableError } from '../../errors.js';
 import { encodeFrame, FrameDecoder } from '../../protocol/frames.js';
-import { gatewayProof } from './gateway-auth.js';
+import { checkGatewayServerProof, gatewayNonce, gatewayProof } from './gateway-auth.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway-protocol.js';
 import { DEFAULT_GATEWAY_MAX_FRAME_BYTES } from './gateway-server.js';
 
@@ -37,9 +39,13 @@ class GatewayConnection {
     secret: string | undefined,
     connectTimeoutMs: number,
     private readonly onGone: (c: GatewayConnection) => void,
+    /** Set when the gateway speaks TLS: what to trust. */
+    tlsOptions: TlsClientOptions | undefined,
   ) {
     this.ready = new Promise<void>((resolve, reject) => {
-      const s = net.connect({ host: ip, port });
+      const s = tlsOptions ? tls.connect({ host: ip, port, ...tlsOptions }) : net.connect({ host: ip, port });
+      // Our challenge: with a secret, the gateway must prove it too before we send it anything.
+      const ourNonce = gatewayNonce();
       this.socket = s;
       s.setNoDelay(true);
       const decoder = new FrameDecoder(DEFAULT_GATEWAY_MAX_FRAME_BYTES);
@@ -63,8 +69,12 @@ class GatewayConnection {
         for (const m of frames) {
           const o = m as { type?: unknown; nonce?: unknown; rid?: unknown; code?: unknown; message?: unknown };
           if (o?.type === 'hello' && typeof o.nonce === 'string') {
-            s.write(encodeFrame(secret === undefined ? { type: 'auth' } : { type: 'auth', proof: gatewayProof(secret, o.nonce) }));
+            s.write(encodeFrame(secret === undefined ? { type: 'auth' } : { type: 'auth', proof: gatewayProof(secret, o.nonce), nonce: ourNonce }));
           } else if (o?.type === 'ready') {
+            if (secret !== undefined && !checkGatewayServerProof(secret, ourNonce, (o as { proof?: unknown }).proof)) {
+              this.fail(new GatewayUnavailableError(server, `${address} did not prove the cluster secret`));
+              return;
+            }
             isReady = true;
             clearTimeout(timer);
             resolve();
@@ -123,6 +133,8 @@ class GatewayConnection {
 
 export interface GatewayPoolOptions {
   secret?: string;
+  /** What to trust when a gateway speaks TLS (its node says `gatewayTls`). @default Node's CA roots */
+  tls?: TlsClientOptions;
   /** @default DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS (2000) */
   connectTimeoutMs?: number;
 }
@@ -136,10 +148,10 @@ export class GatewayPool {
 
   constructor(private readonly options: GatewayPoolOptions = {}) {}
 
-  /** Sends one request to `server`'s gateway at ip:port; rejects with GatewayUnavailableError when it cannot. */
-  request(server: string, ip: string, port: number, body: GatewayRequestBody, timeoutMs: number): Promise<GatewayResult> {
+  /** Sends one request to `server`'s gateway at ip:port (over TLS when `tls`); rejects with GatewayUnavailableError when it cannot. */
+  request(server: string, ip: string, port: number, body: GatewayRequestBody, timeoutMs: number, tls = false): Promise<GatewayResult> {
     if (this.closed) return Promise.reject(new GatewayUnavailableError(server, 'pool closed'));
-    const address = `${ip}:${port}`;
+    const address = `${tls ? 'tls:' : ''}${ip}:${port}`;
     const failed = this.failedAt.get(server);
     if (failed && failed.address === address && performance.now() - failed.at < failed.waitMs) return Promise.reject(failed.error);
     let c = this.conns.get(server);
@@ -150,7 +162,7 @@ export class GatewayPool {
     if (!c) {
       const conn = new GatewayConnection(server, address, ip, port, this.options.secret, this.options.connectTimeoutMs ?? DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, (gone) => {
         if (this.conns.get(server) === gone) this.conns.delete(server);
-      });
+      }, tls ? (this.options.tls ?? {}) : undefined);
       c = conn;
       this.conns.set(server, conn);
       conn.ready.then(

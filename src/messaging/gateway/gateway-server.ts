@@ -1,8 +1,10 @@
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
+import { TLS_HANDSHAKE_TIMEOUT_MS, type TlsServerOptions } from '../../server/transport/tls-options.js';
 import { encodeFrame, FrameDecoder } from '../../protocol/frames.js';
 import { WIRE_ERRORS } from '../../protocol/messages.js';
-import { checkGatewayProof, gatewayNonce } from './gateway-auth.js';
+import { checkGatewayProof, gatewayNonce, gatewayServerProof, MAX_GATEWAY_NONCE_LENGTH } from './gateway-auth.js';
 import { BadGatewayRequestError, parseGatewayRequest, type GatewayRequest, type GatewayResult } from './gateway-protocol.js';
 
 /** Largest gateway frame (a message body plus a little); bigger closes the peer. @default 1 MiB */
@@ -21,6 +23,8 @@ export interface GatewayServerOptions {
   handle: (req: GatewayRequest) => Promise<Omit<GatewayResult, 'type' | 'rid'>>;
   /** A request whose handling failed (answered FULCRUM_INTERNAL): the server's error policy. */
   onError?: (e: Error) => void;
+  /** Serve TLS with this certificate and key (published as `gatewayTls`). @default plain TCP */
+  tls?: TlsServerOptions;
 }
 
 /**
@@ -34,7 +38,11 @@ export class GatewayServer {
   readonly stats = { peers: 0, refused: 0, requests: 0, badRequests: 0, failed: 0 };
 
   constructor(private readonly options: GatewayServerOptions) {
-    this.server = net.createServer((s) => this.accept(s));
+    const tlsOptions = options.tls;
+    this.server = tlsOptions
+      ? tls.createServer({ cert: tlsOptions.cert, key: tlsOptions.key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, (s) => this.accept(s))
+      : net.createServer((s) => this.accept(s));
+    if (tlsOptions) this.server.on('tlsClientError', (_e, s: Socket) => s.destroy());
   }
 
   async listen(host: string, port: number): Promise<{ ip: string; port: number }> {
@@ -82,13 +90,16 @@ export class GatewayServer {
       for (const m of frames) {
         if (done || socket.destroyed || !socket.readable) return;
         if (!authed) {
-          const o = m as { type?: unknown; proof?: unknown } | null;
+          const o = m as { type?: unknown; proof?: unknown; nonce?: unknown } | null;
           if (o?.type !== 'auth') return refuse('the first frame must be auth');
-          if (this.options.secret !== undefined && !checkGatewayProof(this.options.secret, nonce, o.proof)) return refuse('bad proof');
+          const secret = this.options.secret;
+          if (secret !== undefined && !checkGatewayProof(secret, nonce, o.proof)) return refuse('bad proof');
+          if (o.nonce !== undefined && (typeof o.nonce !== 'string' || o.nonce.length === 0 || o.nonce.length > MAX_GATEWAY_NONCE_LENGTH)) return refuse('bad nonce');
           authed = true;
           clearTimeout(authTimer);
           this.stats.peers++;
-          socket.write(encodeFrame({ type: 'ready' }));
+          // The peer's challenge, answered: it checks that this gateway holds the secret too.
+          socket.write(encodeFrame(secret !== undefined && typeof o.nonce === 'string' ? { type: 'ready', proof: gatewayServerProof(secret, o.nonce) } : { type: 'ready' }));
           continue;
         }
         let req: GatewayRequest;

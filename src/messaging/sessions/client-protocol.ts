@@ -1,13 +1,13 @@
 import type { Socket } from 'node:net';
 import { FulcrumError } from '../../errors.js';
 import { encodeFrame, type PongMessage } from '../../protocol/frames.js';
-import { BadFrameError, DELIVERY_CODES, KICK_REASONS, WIRE_ERRORS, parseClientFrame, type ClientFrame, type MessageId, type SentFrame } from '../../protocol/messages.js';
+import { BadFrameError, DELIVERY_CODES, KICK_REASONS, WIRE_ERRORS, parseClientFrame, type ClientFrame, type MessageId, type RefreshedFrame, type SentFrame } from '../../protocol/messages.js';
 import { compareLogins, nextLogin, type LoginOrder } from '../login-order.js';
-import { checkToken } from '../token.js';
-import type { ClientConnection, ConnectionHandler } from './client-connection.js';
+import type { TokenVerifier } from '../token.js';
+import { ExpiryWheel } from './expiry-wheel.js';
+import type { ClientConnection, FrameProtocol } from '../../server/transport/client-connection.js';
 import { ClientSession, type SessionState } from './client-session.js';
 import type { SessionLimits } from './session-limits.js';
-import { TcpConnection } from './tcp-connection.js';
 import type { UserSessions } from './user-sessions.js';
 
 export type AuthorizeAction = 'login' | 'join' | 'send';
@@ -51,12 +51,14 @@ export interface SessionRouter {
 export interface ClientProtocolOptions {
   /** This server's id. */
   server: () => string;
-  secret?: string;
+  /** Checks login and refresh tokens; none (or one without keys): logins as claimed. */
+  tokens?: TokenVerifier;
+  /** A connection whose token expired without a refresh is kicked (`expired`) this long after the expiry. */
+  tokenGraceMs: number;
   /** How long a private message waits for the receiver's ack. */
   ackTimeoutMs: number;
   limits: SessionLimits;
   authorize?: Authorize;
-  maxFrameBytes?: number;
   /** Told about every ping: the connection speaks fulcrum frames (the rebalancer may ask it to migrate). */
   onPing?: (socket: Socket, migrated: boolean) => void;
   /** A failure that is nobody's answer (the authorize hook threw, a bug): the server's error policy. */
@@ -82,17 +84,28 @@ function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
  * order, logs users in (welcome once the route is stored), joins, leaves, private messages, acks
  * and pings, within the connection's inbound budget and the application's authorize hook.
  */
-export class ClientProtocol implements ConnectionHandler<ClientSession> {
+export class ClientProtocol implements FrameProtocol<ClientSession> {
   private seq = 0;
   private deps: { routes: RouteStore; router: SessionRouter } | undefined;
   /** Connections accepted before the route table was loaded, paused until attach(). */
   private held: ClientSession[] | undefined = [];
   private shutDown = false;
+  /** When each logged-in connection's token runs out (plus the grace period): one sweep per server. */
+  private readonly expiry = new ExpiryWheel<ClientSession>((s) => {
+    if (s.state !== 'online') return;
+    this.users.counters.expiredKicks++;
+    this.users.kick(s, KICK_REASONS.expired);
+  });
 
   constructor(
     private readonly users: UserSessions,
     private readonly options: ClientProtocolOptions,
   ) {}
+
+  /** Logged-in connections whose token expiry is being watched. */
+  get watchedExpiries(): number {
+    return this.expiry.count;
+  }
 
   /** The routes and the router are ready: held connections are read from now on. */
   attach(routes: RouteStore, router: SessionRouter): void {
@@ -105,11 +118,7 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
   /** No more logins: a login still waiting for its route is closed without a welcome. */
   close(): void {
     this.shutDown = true;
-  }
-
-  /** The connection handler given to the ClusterServer: the raw framed TCP transport. */
-  accept(socket: Socket): void {
-    this.open((s) => new TcpConnection(socket, s, this, this.options.maxFrameBytes));
+    this.expiry.stop();
   }
 
   /** A new client connection over any transport; `connect` builds it around its session (and reports to this handler). */
@@ -150,6 +159,7 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
   }
 
   closed(s: ClientSession): void {
+    this.expiry.delete(s);
     this.users.closed(s);
   }
 
@@ -251,6 +261,8 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
       case 'leave':
         this.users.leave(s, frame.room);
         return undefined;
+      case 'refresh':
+        return this.refresh(s, frame.token);
       case 'send': {
         const { id, to, body } = frame;
         return this.permit({ user, action: 'send', to, server }, (allowed) => {
@@ -297,9 +309,12 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
 
   private async login(s: ClientSession, user: string, token: string | undefined): Promise<void> {
     if (s.state !== 'anonymous') return this.users.fatal(s, WIRE_ERRORS.alreadyLoggedIn, `already logged in as ${s.user}`);
-    if (this.options.secret !== undefined) {
-      const problem = checkToken(this.options.secret, user, token);
-      if (problem) return this.users.fatal(s, problem, `login as ${user} refused: ${problem}`);
+    const tokens = this.options.tokens;
+    if (tokens?.enabled) {
+      const checked = await tokens.verify(token, user);
+      if (s.state !== 'anonymous') return;
+      if (!checked.ok) return this.users.fatal(s, checked.problem, `login as ${user} refused: ${checked.problem}`);
+      s.expiresAt = checked.expiresAt;
     }
     const server = this.options.server();
     let allowed = false;
@@ -324,6 +339,7 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
     if (this.shutDown) return this.users.end(s, 'closed');
     if (!inTime) return this.users.fatal(s, WIRE_ERRORS.routesUnavailable, `the route of ${user} was not stored in ZooKeeper within ${this.options.limits.welcomeTimeoutMs} ms; try again`);
     this.users.welcome(s);
+    if (s.expiresAt !== undefined) this.expiry.set(s, s.expiresAt + this.options.tokenGraceMs);
     // The previous holder stays reachable until this login is; then it is told at once rather than when it sees our route.
     router.kickElsewhere(user, order, known).then(
       (newer) => {
@@ -332,6 +348,22 @@ export class ClientProtocol implements ConnectionHandler<ClientSession> {
       },
       (e: unknown) => this.options.debug?.({ err: e, user, previous: known?.server }, 'could not tell another server of a re-login (it kicks the old login when it sees the new route)'),
     );
+  }
+
+  /** A fresh token on a live connection: `refreshed`, or an `error {refresh: true}` that leaves the connection (and its old token) as they were. */
+  private refresh(s: ClientSession, token: string): Promise<void> | undefined {
+    const tokens = this.options.tokens;
+    if (!tokens?.enabled) {
+      this.users.write(s, encodeFrame({ type: 'refreshed' } satisfies RefreshedFrame));
+      return undefined;
+    }
+    return tokens.verify(token, s.user).then((checked) => {
+      if (s.state !== 'online') return;
+      if (!checked.ok) return this.users.refuseRefresh(s, checked.problem, `refresh refused: ${checked.problem}`);
+      s.expiresAt = checked.expiresAt;
+      this.expiry.set(s, checked.expiresAt + this.options.tokenGraceMs);
+      this.users.write(s, encodeFrame({ type: 'refreshed', expiresAt: checked.expiresAt } satisfies RefreshedFrame));
+    });
   }
 
   private async sendPrivate(s: ClientSession, id: MessageId, to: string, body: unknown): Promise<void> {

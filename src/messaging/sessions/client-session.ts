@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { BadFrameError, ClientFrame, MessageId } from '../../protocol/messages.js';
 import type { LoginOrder } from '../login-order.js';
-import type { ClientConnection } from './client-connection.js';
+import type { ClientConnection } from '../../server/transport/client-connection.js';
 import type { SessionLimits } from './session-limits.js';
 
 /**
@@ -11,7 +11,7 @@ import type { SessionLimits } from './session-limits.js';
 export type SessionState = 'anonymous' | 'logging-in' | 'online' | 'closing';
 
 /** Why a session ended (the `logout` event's reason). */
-export type EndReason = 'closed' | 'replaced' | 'kicked' | 'slow' | 'refused';
+export type EndReason = 'closed' | 'replaced' | 'kicked' | 'slow' | 'expired' | 'refused';
 
 export interface PendingAck {
   resolve: (acked: boolean) => void;
@@ -28,6 +28,8 @@ export class ClientSession {
   conn!: ClientConnection;
   user: string | undefined;
   order: LoginOrder | undefined;
+  /** Epoch ms when the login's (or the last refresh's) token expires; undefined when tokens are not checked. */
+  expiresAt: number | undefined;
   /** Why the server ends it; undefined: the peer closed. */
   endReason: EndReason | undefined;
   rooms: Set<string> | undefined;

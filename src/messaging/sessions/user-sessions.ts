@@ -42,6 +42,10 @@ export interface MessagingStats {
   rateLimited: number;
   /** Joins refused (authorize hook or rooms limit) and sends refused by the authorize hook. */
   forbidden: number;
+  /** Connections kicked because their token expired without a refresh. */
+  expiredKicks: number;
+  /** `refresh` frames refused (bad, expired or another user's token; the connection stayed). */
+  refreshRefused: number;
   /** Message frames written to clients. */
   messages: number;
 }
@@ -65,7 +69,7 @@ export class UserSessions {
   private readonly byUser = new Map<string, ClientSession>();
   private readonly rooms = new Map<string, Set<ClientSession>>();
   private online = 0;
-  readonly counters = { logins: 0, kicks: 0, slowKicks: 0, refused: 0, rateLimited: 0, forbidden: 0, messages: 0 };
+  readonly counters = { logins: 0, kicks: 0, slowKicks: 0, refused: 0, rateLimited: 0, forbidden: 0, expiredKicks: 0, refreshRefused: 0, messages: 0 };
 
   constructor(private readonly options: UserSessionsOptions) {}
 
@@ -119,7 +123,8 @@ export class UserSessions {
     this.online++;
     this.counters.logins++;
     const server = this.options.server();
-    this.write(s, encodeFrame({ type: 'welcome', user: s.user!, server } satisfies WelcomeFrame));
+    const welcome: WelcomeFrame = s.expiresAt === undefined ? { type: 'welcome', user: s.user!, server } : { type: 'welcome', user: s.user!, server, expiresAt: s.expiresAt };
+    this.write(s, encodeFrame(welcome));
     this.wakeLoginWaiters(s);
     this.options.events?.login({ user: s.user!, server });
   }
@@ -213,6 +218,12 @@ export class UserSessions {
     this.write(s, encodeFrame({ type: 'error', code, message, room } satisfies ErrorFrame));
   }
 
+  /** `error {refresh: true}`: one refresh refused, the connection stays. */
+  refuseRefresh(s: ClientSession, code: string, message: string): void {
+    this.counters.refreshRefused++;
+    this.write(s, encodeFrame({ type: 'error', code, message, refresh: true } satisfies ErrorFrame));
+  }
+
   /** `kicked {reason}`, then close. */
   kick(s: ClientSession, reason: string): void {
     if (s.state === 'closing') return;
@@ -220,7 +231,7 @@ export class UserSessions {
     if (reason === KICK_REASONS.slow) this.counters.slowKicks++;
     s.conn.write(encodeFrame({ type: 'kicked', reason } satisfies KickedFrame));
     if (s.user !== undefined) this.options.events?.kicked({ user: s.user, server: this.options.server(), reason });
-    this.end(s, reason === KICK_REASONS.replaced || reason === KICK_REASONS.slow ? reason : 'kicked');
+    this.end(s, reason === KICK_REASONS.replaced || reason === KICK_REASONS.slow || reason === KICK_REASONS.expired ? reason : 'kicked');
   }
 
   /** Closes the session on purpose: its route, rooms and waits go at once; the socket after what is queued. */

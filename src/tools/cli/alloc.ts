@@ -2,8 +2,8 @@ import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js
 import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STRATEGY } from '../../alloc/alloc-service.js';
 import { ZkSession } from '../../zk/session.js';
 import { cliLogger, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
-import { SECRET_HELP, SECRET_OPTIONS, secretOf } from './secret.js';
-import { TLS_HELP, TLS_OPTIONS, tlsOf } from './tls.js';
+import { SECRET_HELP, SECRET_OPTIONS, secretOf, TOKEN_KEYS_OPTIONS, tokenKeysOf } from './secret.js';
+import { GATEWAY_CA_HELP, GATEWAY_CA_OPTIONS, gatewayTrustOf, TLS_HELP, TLS_OPTIONS, tlsOf } from './tls.js';
 
 const HELP = `
 usage: npm run alloc [-- options]
@@ -23,7 +23,11 @@ ${SECRET_HELP}.
                                  <admin token>, and /allocate?user=U returns a login token to a request
                                  carrying it (to no other). Without it all routes are open to every
                                  process that reaches the service.
+  --token-keys-file PATH --token-kid KID
+                                 sign the login tokens of /allocate with this key of the file
+                                 (a JSON object {"kid": "secret", …}) instead of the secret
 ${TLS_HELP}
+${GATEWAY_CA_HELP}
 ${ZK_HELP}`;
 
 const OPTIONS = {
@@ -33,6 +37,9 @@ const OPTIONS = {
   strategy: { type: 'string' },
   ...SECRET_OPTIONS,
   ...TLS_OPTIONS,
+  ...GATEWAY_CA_OPTIONS,
+  ...TOKEN_KEYS_OPTIONS,
+  'token-kid': { type: 'string' },
 } as const;
 
 runCli('alloc', async () => {
@@ -45,6 +52,13 @@ runCli('alloc', async () => {
   getStrategy(strategy); // a bad name is a usage error before anything connects
   const secret = secretOf(values);
   const tls = tlsOf(values);
+  const gatewayTrust = gatewayTrustOf(values);
+  const keys = tokenKeysOf(values);
+  const kid = values['token-kid'];
+  if ((keys === undefined) !== (kid === undefined)) throw new UsageError('--token-keys-file and --token-kid go together');
+  if (keys && kid !== undefined && !Object.hasOwn(keys, kid)) throw new UsageError(`--token-kid: ${kid} is not a key of ${values['token-keys-file']}`);
+  if (keys && secret === undefined) throw new UsageError('--token-keys-file needs a secret (--secret-file or FULCRUM_SECRET)');
+  const tokenKey = keys && kid !== undefined ? { kid, secret: keys[kid]! } : undefined;
   const log = cliLogger('alloc', values);
   if (secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
     log.warn({ host }, 'no messaging secret: push, publish, broadcast, kick and register are open to anyone who reaches this address');
@@ -53,7 +67,7 @@ runCli('alloc', async () => {
   session.on('disconnected', () => log.warn('ZooKeeper connection lost; serving the last good picture'));
   session.on('reconnected', () => log.info('ZooKeeper reconnected'));
   session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it'));
-  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls });
+  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls, gatewayTrust, tokenKey });
   try {
     const { url } = await service.start();
     process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy}${secret ? ', messaging secret: tokens and admin auth on' : ', no messaging secret'})\n`);

@@ -4,6 +4,7 @@ import { isName, MAX_NAME_BYTES } from '../../protocol/messages.js';
 import { ZkSession } from '../../zk/session.js';
 import { intFlag, parseCli, runCli, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 import { SECRET_HELP, SECRET_OPTIONS, secretOf } from './secret.js';
+import { GATEWAY_CA_HELP, GATEWAY_CA_OPTIONS, gatewayTrustOf } from './tls.js';
 
 const HELP = `
 usage: npm run push -- --user U [--user U2 ...] --message MSG [--ack-timeout-ms MS]
@@ -25,11 +26,13 @@ Exit 0 when everything was delivered (and acked), 1 when a user was offline or d
   --limit N                      online: list at most N users (default ${DEFAULT_ONLINE_LIMIT}; the total counts all)
 ${SECRET_HELP};
                                  needed when the servers have one (their gateways demand it)
+${GATEWAY_CA_HELP}
 ${ZK_HELP}`;
 
 const OPTIONS = {
   ...ZK_OPTIONS,
   ...SECRET_OPTIONS,
+  ...GATEWAY_CA_OPTIONS,
   user: { type: 'string', multiple: true },
   room: { type: 'string' },
   broadcast: { type: 'boolean' },
@@ -103,9 +106,10 @@ runCli('push', async () => {
   const { values, positionals } = parseCli(process.argv.slice(2), OPTIONS, HELP, true);
   const { zk, root } = zkTarget(values);
   const secret = secretOf(values);
+  const tls = gatewayTrustOf(values);
   const action = actionOf(values, positionals);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
-  const push = new Router({ zk: session, root, secret });
+  const push = new Router({ zk: session, root, secret, tls });
   try {
     await session.start();
     await push.start();

@@ -21,3 +21,30 @@ export function secretOf(values: { 'secret-file'?: string }): string | undefined
   if (!secret) throw new UsageError(`--secret-file: ${file} is empty`);
   return secret;
 }
+
+export const TOKEN_KEYS_OPTIONS = {
+  'token-keys-file': { type: 'string' },
+} as const;
+
+export const TOKEN_KEYS_HELP = `  --token-keys-file PATH         more keys login tokens may be signed with: a JSON object {"kid": "secret", …};
+                                 a token naming a kid in its header is checked with that key (rotation)`;
+
+/** The key set of --token-keys-file (a JSON object of non-empty strings), or undefined. */
+export function tokenKeysOf(values: { 'token-keys-file'?: string }): Record<string, string> | undefined {
+  const file = values['token-keys-file'];
+  if (file === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`--token-keys-file: ${code ? `cannot read ${file} (${code})` : `${file} is not JSON`}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`--token-keys-file: ${file} must hold a JSON object {"kid": "secret", …}`);
+  const entries = Object.entries(parsed as Record<string, unknown>);
+  if (entries.length === 0) throw new UsageError(`--token-keys-file: ${file} names no key`);
+  for (const [kid, secret] of entries) {
+    if (kid.length === 0 || kid.length > 64 || typeof secret !== 'string' || secret.length === 0) throw new UsageError(`--token-keys-file: key ${JSON.stringify(kid)} must be a kid of 1-64 characters with a non-empty string secret`);
+  }
+  return parsed as Record<string, string>;
+}

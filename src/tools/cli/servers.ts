@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError, cliLogger, logLevelOf } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
+import { caOf, TLS_OPTIONS, tlsOf } from './tls.js';
+import { TOKEN_KEYS_HELP, TOKEN_KEYS_OPTIONS, tokenKeysOf } from './secret.js';
 import { DEFAULT_HOST } from '../../server/cluster-server.js';
 import { connectZk } from '../../zk/connect.js';
 import { digestId } from '../../registry/registration.js';
@@ -49,6 +51,15 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
   --gateway-host IP      address of the messaging gateway (default 127.0.0.1; another one needs a secret)
   --routes KIND          watched (default): each server keeps the whole route table from ZooKeeper;
                          on-demand: each keeps its own users and asks the others for the rest
+  --tls-cert FILE        serve TLS on the client port (raw frames and wss) and the gateway: PEM
+                         certificate (chain); needs --tls-key
+  --tls-key FILE         PEM private key of --tls-cert
+  --gateway-ca FILE      PEM CA certificate(s) trusted for the other servers' TLS gateways
+                         (default: Node's CA roots)
+  --no-websocket         raw framed TCP only (no WebSocket upgrade at /ws)
+  --token-grace-ms MS    kick a connection whose token expired without a refresh this long after
+                         the expiry (default 30000)
+${TOKEN_KEYS_HELP}
 
 Per-connection limits of the messaging protocol:
   --max-queued-bytes N   bytes waiting for a client's socket before it is kicked as slow
@@ -68,7 +79,7 @@ ${ZK_HELP}`;
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' }, routes: { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' }, ...TLS_OPTIONS, 'gateway-ca': { type: 'string' }, 'no-websocket': { type: 'boolean' }, 'token-grace-ms': { type: 'string' }, ...TOKEN_KEYS_OPTIONS, routes: { type: 'string' } },
     HELP,
   );
   const { zk, root } = zkTarget(values);
@@ -104,6 +115,12 @@ runCli('servers', async () => {
   }
   const routes = values.routes ?? 'watched';
   if (routes !== 'watched' && routes !== 'on-demand') throw new UsageError(`--routes must be watched or on-demand, got ${JSON.stringify(routes)}`);
+  tokenKeysOf(values); // checked here; each server process reads the file itself (no key on a command line)
+  const tokenGraceMs = values['token-grace-ms'] === undefined ? undefined : intFlag(values, 'token-grace-ms', undefined, 0, 86_400_000);
+  tlsOf(values); // checked here: both or neither, PEM, the key of the certificate
+  const gatewayCa = values['gateway-ca'];
+  if (gatewayCa !== undefined) caOf('gateway-ca', gatewayCa);
+  const tlsFiles = values['tls-cert'] ? { tlsCertFile: values['tls-cert'], tlsKeyFile: values['tls-key'] } : {};
   const gatewayHost = values['gateway-host'];
   if (gatewayHost !== undefined && secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(gatewayHost)) {
     throw new UsageError('--gateway-host other than loopback needs a secret (--secret-file or FULCRUM_SECRET)');
@@ -114,12 +131,12 @@ runCli('servers', async () => {
   // (the reason), not the start-up chatter of siblings that are being stopped again.
   let held: string[] | undefined = [];
   const onStderr = (_index: number, line: string) => (held ? held.push(line) : process.stderr.write(`${line}\n`));
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, routes, ...limits });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, ...tlsFiles, ...(gatewayCa ? { gatewayCaFile: gatewayCa } : {}), ...(values['no-websocket'] ? { websocket: false } : {}), ...(values['token-keys-file'] ? { tokenKeysFile: values['token-keys-file'] } : {}), ...(tokenGraceMs === undefined ? {} : { tokenGraceMs }), routes, ...limits });
   const servers = await runner.start();
   for (const line of held) process.stderr.write(`${line}\n`);
   held = undefined;
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  gateway :${s.gatewayPort}  node ${s.path}${s.metricsUrl ? `  metrics ${s.metricsUrl}` : ''}`);
-  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}, rebalancing ${values['no-rebalance'] ? 'off' : 'on'}${secret ? ', messaging secret: tokens required' : ', no messaging secret: logins as claimed'}; Ctrl-C stops them`);
+  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}, rebalancing ${values['no-rebalance'] ? 'off' : 'on'}, ${values['no-websocket'] ? 'raw TCP only' : 'raw TCP and WebSocket at /ws'}${values['tls-cert'] ? ' over TLS' : ''}${secret ? ', messaging secret: tokens required' : ', no messaging secret: logins as claimed'}; Ctrl-C stops them`);
   const sig = await untilSignal();
   console.log(`${sig}: stopping ${servers.length} servers...`);
   await runner.stop();

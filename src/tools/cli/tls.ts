@@ -44,3 +44,24 @@ export function tlsOf(values: { 'tls-cert'?: string; 'tls-key'?: string }): { ce
   if (!x509.checkPrivateKey(privateKey)) throw new UsageError(`--tls-key: ${keyFile} is not the key of ${certFile}`);
   return { cert, key };
 }
+
+/** A PEM CA bundle given by `--flag FILE`, checked before anything starts. */
+export function caOf(flag: string, file: string): Buffer {
+  const ca = read(flag, file);
+  try {
+    new X509Certificate(ca);
+  } catch {
+    throw new UsageError(`--${flag}: ${file} is not a PEM certificate`);
+  }
+  return ca;
+}
+
+export const GATEWAY_CA_OPTIONS = { 'gateway-ca': { type: 'string' } } as const;
+export const GATEWAY_CA_HELP = `  --gateway-ca FILE              PEM CA certificate(s) trusted for servers' TLS gateways
+                                 (default: Node's CA roots)`;
+
+/** `{ ca }` from --gateway-ca, or undefined. */
+export function gatewayTrustOf(values: { 'gateway-ca'?: string }): { ca: Buffer } | undefined {
+  const file = values['gateway-ca'];
+  return file === undefined ? undefined : { ca: caOf('gateway-ca', file) };
+}

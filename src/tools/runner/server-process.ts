@@ -1,4 +1,5 @@
 // One MessagingServer (a ClusterServer plus logins, routes and a gateway) in its own OS process, driven over IPC by the ServerRunner.
+import { readFileSync } from 'node:fs';
 import type { ClusterServer, ClusterServerStats } from '../../server/cluster-server.js';
 import { MessagingServer, type MessagingServerStats } from '../../messaging/messaging-server.js';
 import { FulcrumError } from '../../errors.js';
@@ -45,6 +46,16 @@ export interface ServerProcessConfig {
   welcomeTimeoutMs?: number;
   /** How the server knows other servers' users (see MessagingServerOptions.routes). @default 'watched' */
   routes?: RouteViewKind;
+  /** PEM files the process reads (paths, so no key travels on a command line): TLS on the client port and the gateway. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** PEM CA bundle trusted for peers' TLS gateways. */
+  gatewayCaFile?: string;
+  /** Accept WebSocket clients at /ws. @default true */
+  websocket?: boolean;
+  /** JSON file of token keys by kid (see MessagingServerOptions.tokenKeys). */
+  tokenKeysFile?: string;
+  tokenGraceMs?: number;
 }
 
 export type ServerProcessMessage =
@@ -73,12 +84,15 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as ServerProcessConfig;
   const digest = cfg.digest ?? process.env.FULCRUM_DIGEST;
   const log = toolLogger({ name: 'server', level: cfg.logLevel, bindings: cfg.index === undefined ? undefined : { server: cfg.index } });
-  const { index: _index, logLevel: _logLevel, metricsPort, ...serverOptions } = cfg;
+  const { index: _index, logLevel: _logLevel, metricsPort, tlsCertFile, tlsKeyFile, gatewayCaFile, tokenKeysFile, ...serverOptions } = cfg;
   const secret = process.env.FULCRUM_SECRET || undefined;
   let messaging: MessagingServer;
   let server: ClusterServer;
   try {
-    messaging = new MessagingServer({ ...serverOptions, digest: digest || undefined, logger: log, secret });
+    const tls = tlsCertFile && tlsKeyFile ? { cert: readFileSync(tlsCertFile), key: readFileSync(tlsKeyFile) } : undefined;
+    const gatewayTrust = gatewayCaFile ? { ca: readFileSync(gatewayCaFile) } : undefined;
+    const tokenKeys = tokenKeysFile ? (JSON.parse(readFileSync(tokenKeysFile, 'utf8')) as Record<string, string>) : undefined;
+    messaging = new MessagingServer({ ...serverOptions, digest: digest || undefined, logger: log, secret, tls, gatewayTrust, tokenKeys });
     server = messaging.cluster;
   } catch (e) {
     send({ type: 'failed', code: codeOf(e), message: (e as Error).message });

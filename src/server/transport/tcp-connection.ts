@@ -1,17 +1,16 @@
 import type { Socket } from 'node:net';
 import { FrameDecoder } from '../../protocol/frames.js';
-import type { ClientConnection, ConnectionHandler } from './client-connection.js';
-
-const CONNECTION = Symbol('fulcrum.connection');
-type OwnedSocket = Socket & { [CONNECTION]?: TcpConnection<unknown> };
+import { CONNECTION, type ClientConnection, type ConnectedSocket, type ConnectionHandler } from './client-connection.js';
 
 /**
- * A client connection over a raw TCP socket carrying length-prefixed frames. Its listeners are
+ * A client connection over a raw socket carrying length-prefixed frames. Its listeners are
  * shared by every socket (an emitter calls them with the socket as `this`): no closure per connection.
  */
 export class TcpConnection<S> implements ClientConnection {
+  readonly transport = 'tcp';
   private readonly decoder: FrameDecoder;
   private stopped = false;
+  private paused = false;
 
   constructor(
     readonly socket: Socket,
@@ -20,8 +19,7 @@ export class TcpConnection<S> implements ClientConnection {
     maxFrameBytes?: number,
   ) {
     this.decoder = new FrameDecoder(maxFrameBytes);
-    (socket as OwnedSocket)[CONNECTION] = this as TcpConnection<unknown>;
-    socket.setNoDelay(true);
+    (socket as ConnectedSocket)[CONNECTION] = this;
     socket.on('data', onData);
     socket.once('close', onClose);
   }
@@ -35,11 +33,18 @@ export class TcpConnection<S> implements ClientConnection {
   }
 
   pause(): void {
+    this.paused = true;
     this.socket.pause();
   }
 
   resume(): void {
+    this.paused = false;
     if (!this.stopped) this.socket.resume();
+  }
+
+  /** Starts reading a socket the port paused while it sniffed the transport, unless the protocol paused it meanwhile. */
+  flow(): void {
+    if (!this.paused && !this.stopped) this.socket.resume();
   }
 
   end(lingerMs: number): void {
@@ -77,12 +82,12 @@ export class TcpConnection<S> implements ClientConnection {
   }
 }
 
-function onData(this: OwnedSocket, chunk: Buffer): void {
-  this[CONNECTION]?.receive(chunk);
+function onData(this: ConnectedSocket, chunk: Buffer): void {
+  (this[CONNECTION] as TcpConnection<unknown> | undefined)?.receive(chunk);
 }
 
-function onClose(this: OwnedSocket): void {
-  this[CONNECTION]?.closed();
+function onClose(this: ConnectedSocket): void {
+  (this[CONNECTION] as TcpConnection<unknown> | undefined)?.closed();
 }
 
 function destroySocket(socket: Socket): void {
