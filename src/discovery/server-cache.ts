@@ -12,9 +12,9 @@ import { DepartedMemory, EMPTY_SNAPSHOT, makeSnapshot, type ServerInfo, type Ser
 export { DEFAULT_RESYNC_INTERVAL_MS };
 
 /**
- * minReadIntervalMs for a cache that only picks for its own process (an application's clients,
- * a server's rebalancer): its own picks count as pending until the servers publish them, so it
- * does not need every balance change of the cluster the moment it happens.
+ * minReadIntervalMs for a cache that only picks for its own process (an application's clients):
+ * its own picks count as pending until the servers publish them, so it does not need every
+ * balance change of the cluster the moment it happens.
  */
 export const CLIENT_MIN_READ_INTERVAL_MS = 250;
 

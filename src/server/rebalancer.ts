@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
-import { CLIENT_MIN_READ_INTERVAL_MS, ServerCache } from '../discovery/server-cache.js';
+import { ServerCache } from '../discovery/server-cache.js';
 import type { ZkSession } from '../zk/session.js';
 import {
   DEFAULT_REBALANCE_MIN_EXCESS,
@@ -120,7 +120,7 @@ export class Rebalancer {
     options: RebalancerOptions = {},
   ) {
     this.options = resolveRebalancerOptions(options);
-    this.cache = new ServerCache({ session: host.session, root: host.root, minReadIntervalMs: CLIENT_MIN_READ_INTERVAL_MS });
+    this.cache = new ServerCache({ session: host.session, root: host.root });
   }
 
   /** The last decision, for stats and logs. */
