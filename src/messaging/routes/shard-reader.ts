@@ -2,6 +2,10 @@
 // them and finds entries in them, instead of decoding every route into objects (~26 bytes per
 // route instead of ~300). Accepts exactly what decodeShard accepts.
 import { Unpackr } from 'msgpackr';
+import { fnvHashBytes } from '../../fnv-hash.js';
+
+/** The index hash of a user name's UTF-8 bytes. */
+export const bytesHash = fnvHashBytes;
 
 /** One `user: [since, seq]` entry of a shard, as byte offsets into its buffer. */
 export interface ShardEntry {
@@ -243,21 +247,6 @@ export function parseShard(buf: Buffer): ParsedShard | undefined {
     if (e === TRUNCATED || e instanceof RangeError) return undefined;
     throw e;
   }
-}
-
-/** FNV-1a over bytes, then murmur3's final mix (as userHash does over UTF-16 code units). */
-export function bytesHash(buf: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    h ^= buf[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** Whether a[aStart, aEnd) and b[bStart, bEnd) hold the same bytes. */
