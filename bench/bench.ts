@@ -236,7 +236,8 @@ try {
     console.log('round trip and connection setup: fulcrum (client picks the least-loaded server, connects straight to it)');
     console.log('vs HAProxy 2.6 leastconn (mode tcp) in front of the same 5 server processes; default ping handler; one driver');
     console.log('process per side, same driver code, rounds interleaved; paced pings, ms; median over 12 rounds of each round\'s percentile');
-    console.log(`(connect → first pong: 1,200 connects per side, pooled); the fulcrum driver picks from a ServerCache with minReadIntervalMs ${CLIENT_MIN_READ_INTERVAL_MS}`);
+    console.log(`(connect → first pong: 1,200 connects per side, pooled); the fulcrum driver's ClusterClient picks from a ServerCache with`);
+    console.log(`minReadIntervalMs ${CLIENT_MIN_READ_INTERVAL_MS} and leaves the socket to the driver (ping: false), which sends the first ping itself as on the other sides`);
     table(
       ['', 'direct p50', 'HAProxy p50', 'ratio', 'direct p99', 'HAProxy p99', 'ratio', 'direct p999', 'HAProxy p999', 'ratio'],
       rows.map((r) => [r.label, ...(['p50', 'p99', 'p999'] as const).flatMap((k) => [ms(cell(r, 'direct', k)), ms(cell(r, 'proxy', k)), q(r, 'direct', 'proxy', k).toFixed(2)])]),

@@ -1,5 +1,6 @@
 // Round-trip driver, one per side, in its own process: opens persistent connections (fulcrum:
-// ClusterClient picking from a watched cache; proxy: plain connect to HAProxy), then pings.
+// ClusterClient picking from a watched cache; proxy: plain connect to HAProxy; list: plain
+// connects round-robin), sends each connection's first ping itself, then pings.
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { BalanceProvider } from '../src/balancing/balance-provider.js';
