@@ -3,11 +3,12 @@
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --hold-servers 6  over 6 server processes instead of 5
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer or history
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer, routes or history
 //   npm run bench -- --peer-users 2000 the messaging peer (Socket.IO + Redis adapter) with 2,000 users per side (default 10,000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { CLIENT_MIN_READ_INTERVAL_MS } from '../src/discovery/server-cache.js';
 import { DEFAULT_SERVER_NODE_FLAGS, ServerRunner } from '../src/tools/runner/server-runner.js';
 import { connectZk } from '../src/zk/connect.js';
 import { NativeZkClient } from '../src/zk/zk-client.js';
@@ -19,11 +20,14 @@ import { httpPushBench } from './http-push.js';
 import { historyBench, type HistoryBenchResult } from './history.js';
 import { DEFAULT_PEER_USERS, RECEIPT_TIMEOUT_MS, runPeer, type PeerResult } from './peer.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
-import { raiseFdLimit } from './child-ipc.js';
+import { BenchChild, raiseFdLimit } from './child-ipc.js';
 import { runConnectRate } from './connect-rate.js';
 import { runHold, type HoldResult } from './hold-100k.js';
-import { runLatencyBehindHaproxy } from './latency.js';
+import { runLatency, withHaproxy, type LatencyRow } from './latency.js';
 import { runLatencyBreakdown } from './latency-breakdown.js';
+import { ROUTE_BYTES_TARGET, runRouteMemory } from './route-memory.js';
+import { runRouteServers } from './route-servers.js';
+import { ENSEMBLE_WRITE_BYTES_PER_SEC, FULL_VIEW_ROUTERS, fits, maxUsers, runRouteModel, SMALL_SHARD_USERS } from './route-load-model.js';
 import { renderLogLogPanels, type Series } from './log-plot.js';
 import { ratio } from './percentiles.js';
 import { clusterLoad, ENSEMBLE_READS_PER_SEC, ENSEMBLE_WRITES_PER_SEC, MODEL_SERVERS, MODEL_WATCHERS, runModel, type ModelResult } from './zk-load-model.js';
@@ -48,7 +52,7 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(2);
 }
-const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'history'];
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes', 'history'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
   process.exit(2);
@@ -92,6 +96,18 @@ function printModel(m: ModelResult): void {
   console.log(`  capacity of a 3-node ensemble: ${n0(ENSEMBLE_WRITES_PER_SEC)} writes/s, ${n0(ENSEMBLE_READS_PER_SEC)} reads/s`);
   table(['servers', 'max watchers, every change', 'max watchers, adaptive'], m.maxWatchers.map((r) => [r.servers, n0(r.off), n0(r.on)]));
   console.log('');
+}
+
+function printRouteModel(): void {
+  const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : `${(b / 1e6).toFixed(1)} MB`);
+  console.log('route load model (bench/route-load-model.ts; no processes): 100,000 users per server, each session a login and a logout, the real');
+  console.log(`route write policy on every shard; "full views" are the routers keeping the whole table (${FULL_VIEW_ROUTERS} besides the servers, or none)`);
+  table(
+    ['users', 'sessions', 'servers', 'servers keep', 'users per shard', 'full views', 'writes/s', 'write MB/s', 'shard reads/s', 'read MB/s', 'routes per server', 'per full view', 'ZooKeeper', 'gateway req/s per server', 'one ensemble'],
+    runRouteModel().map((r) => [n0(r.users), r.sessionSec >= 3_600 ? `${r.sessionSec / 3_600} h` : `${r.sessionSec / 60} min`, r.servers, r.mode === 'watched' ? 'the table' : 'own + asked', n0(Math.round(r.users / r.servers / r.shardsPerServer)), r.fullViews, n0(r.writesPerSec), (r.writeBytesPerSec / 1e6).toFixed(1), n0(r.readsPerSec), (r.readBytesPerSec / 1e6).toFixed(0), mb(r.serverBytes), mb(r.fullViewBytes), mb(r.zkBytes), n0(r.gatewayPerServer), fits(r) ? 'yes' : 'NO']),
+  );
+  console.log(`  one ensemble: ${n0(ENSEMBLE_WRITES_PER_SEC)} writes/s of 1 KB (taken as ${(ENSEMBLE_WRITE_BYTES_PER_SEC / 1e6).toFixed(1)} MB/s of writes), ${n0(ENSEMBLE_READS_PER_SEC)} reads/s`);
+  console.log(`  most users one ensemble carries (servers on demand, ${SMALL_SHARD_USERS} users per shard, no full view): ${n0(maxUsers(1_800))} at 30-minute sessions, ${n0(maxUsers(8 * 3_600))} at 8-hour sessions\n`);
 }
 
 function writeModelSvg(m: ModelResult, file: string): void {
@@ -204,6 +220,7 @@ if (args.model || args.only === 'model') {
   const m = runModel();
   printModel(m);
   writeModelSvg(m, 'docs/zk-load-model.svg');
+  printRouteModel();
   process.exit(0);
 }
 
@@ -219,33 +236,63 @@ const stopAll = async () => {
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stopAll().finally(() => process.exit(130)));
 try {
   console.log(`open-file limit per process: ${n0(fdLimit)}\n`);
-  // 1. Round trip and connect → first pong, fulcrum vs HAProxy in front of the same 5 servers.
+  // 1. Round trip and connect → first pong: fulcrum vs HAProxy in front of the same 5 servers, and
+  //    beside it the same pair over 5 plain net.Servers (the limit), all rounds interleaved.
   if (runs('latency')) {
     const root = `${base}/latency`;
     await mkdirp(NativeZkClient.of(admin), root);
     const runner = new ServerRunner({ count: 5, zk: zkConnect, root, host: '127.0.0.1', logLevel: 'warn' });
     cleanups.push(() => runner.stop());
+    const plainServers = Array.from({ length: 5 }, () => new BenchChild('./server-plain.js'));
+    cleanups.push(async () => void (await Promise.all(plainServers.map((k) => k.stop()))));
     const servers = await runner.start();
-    const rows = await runLatencyBehindHaproxy(servers.map((s) => s.port), { zk: zkConnect, root, verbose: args.verbose });
+    const plainPorts = await Promise.all(plainServers.map((k) => k.request<number>('listen', { kind: 'plain' })));
+    const rows = await withHaproxy(servers.map((s) => s.port), (fulcrumProxy) =>
+      withHaproxy(plainPorts, (plainProxy) =>
+        runLatency(
+          [
+            { name: 'direct', target: { kind: 'fulcrum', zk: zkConnect, root } },
+            { name: 'proxy', target: { kind: 'proxy', host: '127.0.0.1', port: fulcrumProxy } },
+            { name: 'plain', target: { kind: 'list', addresses: plainPorts.map((port) => ({ host: '127.0.0.1', port })) } },
+            { name: 'plainProxy', target: { kind: 'proxy', host: '127.0.0.1', port: plainProxy } },
+          ],
+          { verbose: args.verbose },
+        ),
+      ),
+    );
     await stopAll();
+    const cell = (r: LatencyRow, side: string, k: 'p50' | 'p99' | 'p999') => r.sides[side]![k];
+    const q = (r: LatencyRow, a: string, b: string, k: 'p50' | 'p99' | 'p999') => cell(r, a, k) / cell(r, b, k);
     console.log('round trip and connection setup: fulcrum (client picks the least-loaded server, connects straight to it)');
     console.log('vs HAProxy 2.6 leastconn (mode tcp) in front of the same 5 server processes; default ping handler; one driver');
     console.log('process per side, same driver code, rounds interleaved; paced pings, ms; median over 12 rounds of each round\'s percentile');
+    console.log(`(connect → first pong: 1,200 connects per side, pooled); the fulcrum driver's ClusterClient picks from a ServerCache with`);
+    console.log(`minReadIntervalMs ${CLIENT_MIN_READ_INTERVAL_MS} and leaves the socket to the driver (ping: false), which sends the first ping itself as on the other sides`);
     table(
       ['', 'direct p50', 'HAProxy p50', 'ratio', 'direct p99', 'HAProxy p99', 'ratio', 'direct p999', 'HAProxy p999', 'ratio'],
-      rows.map((r) => [r.label, ms(r.direct.p50), ms(r.proxy.p50), ratio(r.direct.p50, r.proxy.p50), ms(r.direct.p99), ms(r.proxy.p99), ratio(r.direct.p99, r.proxy.p99), ms(r.direct.p999), ms(r.proxy.p999), ratio(r.direct.p999, r.proxy.p999)]),
+      rows.map((r) => [r.label, ...(['p50', 'p99', 'p999'] as const).flatMap((k) => [ms(cell(r, 'direct', k)), ms(cell(r, 'proxy', k)), q(r, 'direct', 'proxy', k).toFixed(2)])]),
     );
-    const rt = rows.filter((r) => r.label.startsWith('round trip'));
-    console.log(`  targets direct/HAProxy ≤ 0.6 at p50: ${ok(rt.every((r) => r.direct.p50 / r.proxy.p50 <= 0.6))} · ≤ 0.8 at p99: ${ok(rt.every((r) => r.direct.p99 / r.proxy.p99 <= 0.8))}`);
+    const rt = rows.filter((r) => r.connections !== undefined);
+    const setup = rows.find((r) => r.connections === undefined)!;
+    console.log(`  targets direct/HAProxy ≤ 0.6 at p50: ${ok(rt.every((r) => q(r, 'direct', 'proxy', 'p50') <= 0.6))} · ≤ 0.8 at p99: ${ok(rt.every((r) => q(r, 'direct', 'proxy', 'p99') <= 0.8))}`);
+    console.log(`  connect → first pong p99 ≤ 0.8 × HAProxy's: ${ok(q(setup, 'direct', 'proxy', 'p99') <= 0.8)} (${q(setup, 'direct', 'proxy', 'p99').toFixed(2)})`);
     console.log('  all samples pooled (p50 / p99 / p999, direct vs HAProxy):');
-    for (const r of rows) console.log(`    ${r.label}: ${ms(r.pooled.direct.p50)} / ${ms(r.pooled.direct.p99)} / ${ms(r.pooled.direct.p999)} vs ${ms(r.pooled.proxy.p50)} / ${ms(r.pooled.proxy.p99)} / ${ms(r.pooled.proxy.p999)} (${n0(r.pooled.direct.n)} vs ${n0(r.pooled.proxy.n)} samples)`);
+    for (const r of rows) console.log(`    ${r.label}: ${ms(r.pooled.direct!.p50)} / ${ms(r.pooled.direct!.p99)} / ${ms(r.pooled.direct!.p999)} vs ${ms(r.pooled.proxy!.p50)} / ${ms(r.pooled.proxy!.p99)} / ${ms(r.pooled.proxy!.p999)} (${n0(r.pooled.direct!.n)} vs ${n0(r.pooled.proxy!.n)} samples)`);
+    console.log('  the limit at every level, in the same interleaved rounds: 5 plain net.Server processes, plain connects round-robin');
+    console.log('  (no fulcrum on either end), and a second HAProxy in front of them; fulcrum / plain compares the direct sides');
+    table(
+      ['', 'plain p50', 'its HAProxy', 'ratio', 'fulcrum / plain', 'plain p99', 'its HAProxy', 'ratio', 'fulcrum / plain'],
+      rows.map((r) => [r.connections === undefined ? 'connect → first pong' : `${n0(r.connections)} connections`, ...(['p50', 'p99'] as const).flatMap((k) => [ms(cell(r, 'plain', k)), ms(cell(r, 'plainProxy', k)), q(r, 'plain', 'plainProxy', k).toFixed(2), q(r, 'direct', 'plain', k).toFixed(2)])]),
+    );
+    const within = rt.every((r) => q(r, 'direct', 'plain', 'p50') <= 1.1 && q(r, 'direct', 'plain', 'p99') <= 1.1);
+    console.log(`  target: fulcrum's round trip within 10 % of plain's (fulcrum / plain ≤ 1.10 at p50 and p99, every level): ${ok(within)}`);
     for (const count of [1, 2]) await mkdirp(NativeZkClient.of(admin), `${root}-${count}`);
     const parts = await runLatencyBreakdown(zkConnect, root);
     const main = rows[0]!;
     console.log(`  where the direct round trip goes: the same 50 connections, 5,000 pings/s, median of 8 rounds; HAProxy in front of the same servers`);
     table(
       ['direct side connects to', 'direct p50', 'HAProxy p50', 'ratio', 'direct p99', 'HAProxy p99', 'ratio'],
-      [{ label: 'fulcrum, 5 server processes (the table above)', row: main }, ...parts].map(({ label, row: r }) => [label, ms(r.direct.p50), ms(r.proxy.p50), ratio(r.direct.p50, r.proxy.p50), ms(r.direct.p99), ms(r.proxy.p99), ratio(r.direct.p99, r.proxy.p99)]),
+      [{ label: 'fulcrum, 5 server processes (the table above)', row: main }, ...parts].map(({ label, row: r }) => [label, ...(['p50', 'p99'] as const).flatMap((k) => [ms(cell(r, 'direct', k)), ms(cell(r, 'proxy', k)), q(r, 'direct', 'proxy', k).toFixed(2)])]),
     );
     console.log('');
   }
@@ -314,7 +361,27 @@ try {
     printWsBench(await runWsBench({ zk: zkConnect, root, log: args.verbose ? console.log : undefined }), table);
   }
   if (runs('peer')) printPeer(await runPeer({ zk: zkConnect, base: `${base}/peer`, admin, users: peerUsers, log: args.verbose ? console.log : undefined }));
-  // 9. Message history in Redis beside the same cluster without it (bench/history.ts).
+  // 9. Routes: bytes per route in a router holding the whole table, servers that hold it beside
+  //    servers that ask, and the model up to 10 million users (bench/route-*.ts).
+  if (runs('routes')) {
+    const rows = await runRouteMemory({ zk: zkConnect, admin: NativeZkClient.of(admin), base: `${base}/routes` });
+    console.log('route table: bytes per route entry in a router holding every route (heap + external after GC, fresh process);');
+    console.log('shards written as servers write them (100,000 users per server, 11-character names), loaded by one RouteTable');
+    table(
+      ['routes', 'servers · shards', 'bytes per route', 'heap', 'external', 'ZooKeeper bytes per route', 'load', 'best() per second'],
+      rows.map((r) => [n0(r.routes), `${r.servers} · ${r.shards}`, n0(r.bytesPerRoute), n0(r.heapPerRoute), n0(r.externalPerRoute), n0(r.zkBytesPerRoute), `${n0(r.loadMs)} ms`, n0(r.lookupsPerSec)]),
+    );
+    console.log(`  target ≤ ${ROUTE_BYTES_TARGET} B per route entry: ${ok(rows.every((r) => r.bytesPerRoute <= ROUTE_BYTES_TARGET))}`);
+    const sv = await runRouteServers({ zk: zkConnect, admin: NativeZkClient.of(admin), base: `${base}/routes` });
+    console.log(`servers that keep the whole table (watched) beside servers that keep their own users and ask (on-demand): 3 MessagingServers`);
+    console.log(`in this process, ${n0(sv[0]!.logins)} logins over raw TCP (100 in flight), then 1,000 private sends to users on the next server (16 in flight)`);
+    table(
+      ['servers', 'route shard reads by the servers', 'bytes read', 'asks', 'login → welcome p50 / p99', 'send → sent p50 / p99', 'undelivered'],
+      sv.map((r) => [r.mode, n0(r.shardReads), `${(r.shardReadBytes / 1e6).toFixed(1)} MB`, n0(r.asks), `${ms(r.welcome.p50)} / ${ms(r.welcome.p99)} ms`, `${ms(r.sent.p50)} / ${ms(r.sent.p99)} ms`, r.undelivered]),
+    );
+    printRouteModel();
+  }
+  // 10. Message history in Redis beside the same cluster without it (bench/history.ts).
   if (runs('history')) printHistory(await historyBench({ zk: zkConnect, base: `${base}/history`, admin, log: args.verbose ? console.log : undefined }));
 } finally {
   await stopAll();

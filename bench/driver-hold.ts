@@ -6,7 +6,7 @@ import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { BalanceProvider } from '../src/balancing/balance-provider.js';
 import { ClusterClient } from '../src/client/cluster-client.js';
-import { ServerCache } from '../src/discovery/server-cache.js';
+import { CLIENT_MIN_READ_INTERVAL_MS, ServerCache } from '../src/discovery/server-cache.js';
 import { encodeFrame, FrameDecoder, isPong } from '../src/protocol/frames.js';
 import { ZkSession } from '../src/zk/session.js';
 import { serveRequests } from './child-ipc.js';
@@ -56,7 +56,7 @@ serveRequests({
     target = m.target as Target;
     if (target.kind === 'fulcrum') {
       session = new ZkSession({ connect: target.zk });
-      cache = new ServerCache({ session, root: target.root });
+      cache = new ServerCache({ session, root: target.root, minReadIntervalMs: CLIENT_MIN_READ_INTERVAL_MS });
       await cache.start();
       provider = new BalanceProvider({ source: cache, strategy: 'least', root: target.root });
     }

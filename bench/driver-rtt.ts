@@ -1,10 +1,11 @@
 // Round-trip driver, one per side, in its own process: opens persistent connections (fulcrum:
-// ClusterClient picking from a watched cache; proxy: plain connect to HAProxy), then pings.
+// ClusterClient picking from a watched cache; proxy: plain connect to HAProxy; list: plain
+// connects round-robin), sends each connection's first ping itself, then pings.
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { BalanceProvider } from '../src/balancing/balance-provider.js';
 import { ClusterClient } from '../src/client/cluster-client.js';
-import { ServerCache } from '../src/discovery/server-cache.js';
+import { CLIENT_MIN_READ_INTERVAL_MS, ServerCache } from '../src/discovery/server-cache.js';
 import { encodeFrame, FrameDecoder, isPong } from '../src/protocol/frames.js';
 import { ZkSession } from '../src/zk/session.js';
 import { serveRequests } from './child-ipc.js';
@@ -21,14 +22,11 @@ let provider: BalanceProvider | undefined;
 const conns: Socket[] = [];
 let seq = 0;
 
-/** Connect, send one ping, resolve at its pong: the setup a client pays before its first useful answer. */
-function openProxy(host: string, port: number): Promise<Socket> {
+/** Sends one ping on a connected socket and resolves at its pong. */
+function firstPong(s: Socket): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port, noDelay: true }); // as ClusterClient does
     const dec = new FrameDecoder();
     const mySeq = ++seq;
-    s.once('error', reject);
-    s.once('connect', () => s.write(encodeFrame({ type: 'ping', seq: mySeq })));
     const onData = (chunk: Buffer) => {
       if (dec.push(chunk).some((m) => isPong(m) && m.seq === mySeq)) {
         s.off('data', onData);
@@ -37,7 +35,21 @@ function openProxy(host: string, port: number): Promise<Socket> {
         resolve(s);
       }
     };
+    s.once('error', reject);
     s.on('data', onData);
+    s.write(encodeFrame({ type: 'ping', seq: mySeq }));
+  });
+}
+
+/** Connect, send one ping, resolve at its pong: the setup a client pays before its first useful answer. */
+function openProxy(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, noDelay: true }); // as ClusterClient does
+    s.once('error', reject);
+    s.once('connect', () => {
+      s.off('error', reject);
+      firstPong(s).then(resolve, reject);
+    });
   });
 }
 
@@ -48,8 +60,11 @@ async function openOne(): Promise<{ socket: Socket; ms: number; close: () => voi
     const socket = await openProxy(a.host, a.port);
     return { socket, ms: performance.now() - t0, close: () => socket.resetAndDestroy() };
   }
-  const client = new ClusterClient({ provider: provider!, reconnect: false });
-  const socket = await client.connect();
+  // ping: false leaves the socket to the driver, which sends the first ping itself as on the other
+  // sides (with the default protocol the client would prove the connection with that same ping
+  // and then decode every pong a second time beside the driver).
+  const client = new ClusterClient({ provider: provider!, reconnect: false, ping: false });
+  const socket = await firstPong(await client.connect());
   const ms = performance.now() - t0;
   return { socket, ms, close: () => socket.resetAndDestroy() };
 }
@@ -103,7 +118,7 @@ serveRequests({
     target = m.target as Target;
     if (target.kind === 'fulcrum') {
       session = new ZkSession({ connect: target.zk });
-      const cache = new ServerCache({ session, root: target.root });
+      const cache = new ServerCache({ session, root: target.root, minReadIntervalMs: CLIENT_MIN_READ_INTERVAL_MS });
       await cache.start();
       provider = new BalanceProvider({ source: cache, strategy: 'least', root: target.root });
     }

@@ -20,7 +20,7 @@ export { Registration, NodeConflictError, NodeRetryError, digestId, protectedAcl
 export { BalanceUpdater, type BalanceUpdaterOptions, type BalanceWriteStats } from './registry/balance-updater.js';
 export { publishDelay, urgentReason, DEFAULT_PUBLISH_MAX_DELAY_MS, DEFAULT_PUBLISH_MIN_INTERVAL_MS, DEFAULT_SIGNIFICANT_CHANGE, DEFAULT_FIRST_CONNECTIONS, DEFAULT_LOWEST_BAND, type PublishState, type PublishContext, type PublishPolicyOptions } from './registry/publish-policy.js';
 
-export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS } from './discovery/server-cache.js';
+export { ServerCache, DEFAULT_RESYNC_INTERVAL_MS, CLIENT_MIN_READ_INTERVAL_MS } from './discovery/server-cache.js';
 export { readServers, ZkReadSource } from './discovery/read-servers.js';
 export { makeSnapshot, addressOf, EMPTY_SNAPSHOT, type ServerInfo, type Snapshot, type ServerSource, type DepartedServer } from './discovery/snapshot.js';
 
@@ -110,9 +110,11 @@ export {
   type SessionLimitOptions,
 } from './messaging/sessions/session-limits.js';
 export { type ClientConnection } from './server/transport/client-connection.js';
-export { Router, DEFAULT_REDELIVERY_WINDOW_MS, DEFAULT_MAX_REDELIVERIES, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type DeliveredPush, type StoredPush, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery } from './messaging/router.js';
+export { Router, DEFAULT_REDELIVERY_WINDOW_MS, DEFAULT_MAX_REDELIVERIES, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type DeliveredPush, type StoredPush, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery, type RouteViewKind, type LocalGateway } from './messaging/router.js';
 export { issueToken, checkToken, TokenVerifier, DEFAULT_TOKEN_TTL_MS, type TokenKeys, type SigningKey, type TokenCheck } from './messaging/token.js';
 export { RouteTable, DEFAULT_LOOKUP_TIMEOUT_MS, type RouteTableOptions, type RouteTableStats } from './messaging/routes/route-table.js';
+export { RouteLookup, DEFAULT_ROUTE_CACHE_SIZE, type RouteLookupOptions, type RouteLookupStats } from './messaging/routes/route-lookup.js';
+export type { RouteView, RouteViewEvents } from './messaging/routes/route-view.js';
 export { routesRootOf, type Route } from './messaging/routes/route.js';
 export { compareLogins, nextLogin, type LoginOrder } from './messaging/login-order.js';
 export { RouteShards, ShardTooLargeError, DEFAULT_MAX_USERS_PER_SHARD, MAX_SHARD_BYTES, SHARD_HARD_LIMIT_BYTES, MAX_SHARD_COUNT, type RouteShardsOptions } from './messaging/routes/route-shards.js';

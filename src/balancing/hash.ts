@@ -1,3 +1,4 @@
+import { fnvHash } from '../fnv-hash.js';
 import { InvalidArgumentError } from '../errors.js';
 import { p2c } from './p2c.js';
 import type { Strategy } from './strategy.js';
@@ -14,17 +15,7 @@ const RING_CACHE_SIZE = 16;
  * on near-identical inputs like `a#1`, `a#2`, which would bunch a server's ring points.
  */
 export function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fnvHash(text);
 }
 
 /** Sorted ring points and, at the same index, the position of the owning candidate. */

@@ -409,7 +409,9 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       (transport as TcpTransport).raw();
     } else {
       this.session.attach(transport, d.resumed);
-      transport.receive((m) => this.onFrame(transport, server, m));
+      // Frames already in right behind the welcome (a kick from a login elsewhere, say) are handled
+      // once the connection is adopted and announced, as if they had come a moment later.
+      queueMicrotask(() => transport.receive((m) => this.onFrame(transport, server, m)));
     }
     void transport.closed.then((cause) => this.onClosed(transport, server, cause));
   }

@@ -38,7 +38,8 @@ export function nextFrame<T>(t: Transport, pick: (frame: unknown) => frame is T,
       else resolve(frame!);
     };
     const timer = setTimeout(() => finish(errors.onTimeout()), timeoutMs);
-    void t.closed.then(() => finish(errors.onClose()));
+    // Only while waiting: a close long after the answer must not build an error (a stack) for nobody.
+    void t.closed.then(() => done || finish(errors.onClose()));
     t.receive((frame) => {
       if (pick(frame)) finish(undefined, frame);
     });

@@ -11,6 +11,13 @@ import { DepartedMemory, EMPTY_SNAPSHOT, makeSnapshot, type ServerInfo, type Ser
 
 export { DEFAULT_RESYNC_INTERVAL_MS };
 
+/**
+ * minReadIntervalMs for a cache that only picks for its own process (an application's clients):
+ * its own picks count as pending until the servers publish them, so it does not need every
+ * balance change of the cluster the moment it happens.
+ */
+export const CLIENT_MIN_READ_INTERVAL_MS = 250;
+
 export interface ServerCacheOptions {
   /** Supervised ZooKeeper session; the cache uses it but never closes it. */
   session: SupervisedSession;
@@ -20,6 +27,14 @@ export interface ServerCacheOptions {
   onMalformed?: MalformedHandler;
   /** Period of the full re-read; 0 disables it, other values are clamped to ≥ 1000. @default 30000 */
   resyncIntervalMs?: number;
+  /**
+   * A server whose node changes again within this long after the cache last read it is re-read
+   * once this has passed (one read for every change meanwhile); the first change after a quiet
+   * spell is read at once, and servers appearing and disappearing are never held back. 0 reads
+   * every change at once (an allocation service picking for many clients); a cache picking only
+   * for its own process can use CLIENT_MIN_READ_INTERVAL_MS. @default 0
+   */
+  minReadIntervalMs?: number;
   /** Where failures go when nobody listens for 'error' (see reportError). @default defaultLogger() */
   logger?: Logger;
 }
@@ -92,6 +107,7 @@ export class ServerCache extends EventEmitter<ServerCacheEvents> implements Serv
       session: opts.session,
       path: this.root,
       resyncIntervalMs: opts.resyncIntervalMs,
+      minReadIntervalMs: opts.minReadIntervalMs,
       sink: {
         data: (name, node) => this.applyData(name, node),
         removed: (name) => this.drop(name),

@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { reportError } from '../log/report-error.js';
-import { KICK_REASONS } from '../protocol/messages.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
@@ -11,7 +10,7 @@ import { GatewayServer } from './gateway/gateway-server.js';
 import { AckCursors, DEFAULT_ACK_FLUSH_MS } from './history/ack-cursors.js';
 import type { HistoryEngine } from './history/history-engine.js';
 import { historyEngineOf, type HistoryOptions } from './history/history-options.js';
-import { DEFAULT_ACK_TIMEOUT_MS, Router } from './router.js';
+import { DEFAULT_ACK_TIMEOUT_MS, Router, type RouteViewKind } from './router.js';
 import { routesRootOf } from './routes/route.js';
 import { TokenVerifier } from './token.js';
 import { RouteShards } from './routes/route-shards.js';
@@ -28,8 +27,6 @@ export const DEFAULT_GATEWAY_HOST = '127.0.0.1';
 export const DEFAULT_TOKEN_GRACE_MS = 30_000;
 /** Longest grace accepted (a day). */
 export const MAX_TOKEN_GRACE_MS = 86_400_000;
-/** How long the courtesy kick of a re-logged-in user's previous server may take. */
-const KICK_ELSEWHERE_TIMEOUT_MS = 5_000;
 
 export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway' | 'gatewayTls' | 'protocol' | 'history'>, SessionLimitOptions {
   /**
@@ -71,6 +68,14 @@ export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'hand
   routeWriteIntervalMs?: number;
   /** @default DEFAULT_MAX_USERS_PER_SHARD (8192) */
   maxUsersPerShard?: number;
+  /**
+   * How the server's router knows other servers' users: `watched` (the whole route table from
+   * ZooKeeper watches, as an allocation service keeps it) or `on-demand` (its own users plus a
+   * bounded cache of routes it asks the other servers for; it reads no route shards, and a login
+   * asks the other servers for the user's previous login and tells them about the new one).
+   * @default 'watched'
+   */
+  routes?: RouteViewKind;
   /**
    * Asked before every login, join and send: true allows, false refuses (`error FULCRUM_FORBIDDEN`;
    * for a send, `sent {delivered:false, code:'FULCRUM_FORBIDDEN'}`). May return a promise; a
@@ -203,7 +208,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
     const requests = new GatewayRequests(this.sessions, ackTimeoutMs, this.history?.delivery);
     this.gateway = new GatewayServer({ server: id, secret: options.secret, tls: gatewayTls, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
     const {
-      secret: _s, tokenKeys: _k, tokenGraceMs: _g, gatewayTls: _gt, gatewayTrust: _gr, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z,
+      secret: _s, tokenKeys: _k, tokenGraceMs: _g, gatewayTls: _gt, gatewayTrust: _gr, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z, routes: _v,
       maxQueuedBytes: _q, maxRoomsPerConnection: _rc, maxInboundFramesPerSecond: _f, maxInboundBytesPerSecond: _b, welcomeTimeoutMs: _wt,
       history: _hi, ackFlushMs: _af,
       ...clusterOptions
@@ -291,6 +296,7 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       const report = (e: Error) => this.reportError(e);
       this.shards.on('error', report);
       await this.shards.start();
+      const sessions = this.sessions;
       const router = new Router({
         zk: this.session,
         root: this.root,
@@ -298,7 +304,14 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
         secret: this.options.secret,
         tls: this.options.gatewayTrust,
         logger: this.options.logger,
-        local: { server: this.id, handle: (req) => this.requests.handle(req) },
+        routes: this.options.routes ?? 'watched',
+        local: {
+          server: this.id,
+          handle: (req) => this.requests.handle(req),
+          holder: (user) => sessions.holder(user),
+          users: () => sessions.holders(),
+          userCount: () => sessions.userCount,
+        },
         ...(this.history ? { history: { engine: this.history.engine } } : {}),
       });
       this.routerClient = router;
@@ -308,9 +321,10 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       await router.start();
       if (this.history) for (const name of router.servers.names()) this.checkShared(name, router.servers.historyOf(name));
       const sessionRouter: SessionRouter = {
-        best: (user) => router.routes.best(user),
+        route: (user) => router.routes.best(user),
+        previous: (user) => router.previousLogin(user),
         push: (to, body, opts) => router.push(to, body, opts),
-        kickElsewhere: (server, user, before) => router.send(server, { type: 'kick', user, reason: KICK_REASONS.replaced, before }, KICK_ELSEWHERE_TIMEOUT_MS),
+        kickElsewhere: (user, order, previous) => router.replaceElsewhere(user, order, previous),
       };
       this.protocol.attach(this.shards, sessionRouter);
       if (this.history) this.session.on('session', this.afterExpiry);

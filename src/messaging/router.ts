@@ -6,6 +6,7 @@ import { roomStream, userStream, type HistoryEngine, type StreamPosition } from 
 import { historyEngineOf, type HistoryOptions } from './history/history-options.js';
 import { reportError } from '../log/report-error.js';
 import type { Logger } from '../log/logger.js';
+import { backoffDelay } from '../backoff.js';
 import { mapConcurrent } from '../map-concurrent.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { DELIVERY_CODES, KICK_REASONS, isName } from '../protocol/messages.js';
@@ -15,8 +16,11 @@ import { GatewayDirectory } from './gateway/gateway-directory.js';
 import { GatewayPool } from './gateway/gateway-pool.js';
 import type { TlsClientOptions } from '../server/transport/tls-options.js';
 import type { GatewayRequestBody, GatewayResult } from './gateway/gateway-protocol.js';
-import { routesRootOf, type Route } from './routes/route.js';
-import { RouteTable } from './routes/route-table.js';
+import { compareLogins, type LoginOrder } from './login-order.js';
+import { routesRootOf, sameRoute } from './routes/route.js';
+import { RouteLookup } from './routes/route-lookup.js';
+import { DEFAULT_LOOKUP_TIMEOUT_MS, RouteTable } from './routes/route-table.js';
+import type { RouteView } from './routes/route-view.js';
 import { smallest } from './smallest.js';
 
 /** How long a pushed message may wait for the client's ack. @default 5000 */
@@ -30,6 +34,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ENVELOPE_BYTES = 512;
 /** The largest body a push, publish or broadcast can carry. */
 export const MAX_MESSAGE_BYTES = DEFAULT_MAX_FRAME_BYTES - ENVELOPE_BYTES;
+
+/** First wait before telling an unreachable server about a login again (doubling). */
+const DEFAULT_PEER_RETRY_BASE_MS = 100;
+
+/** A peer's `holder` answer, checked (it is another process's word). */
+function loginOrderOf(h: unknown): LoginOrder | undefined {
+  const o = h as Partial<LoginOrder> | undefined;
+  return o && typeof o.since === 'number' && typeof o.server === 'string' && typeof o.seq === 'number' ? { since: o.since, server: o.server, seq: o.seq } : undefined;
+}
 
 function checkSize(message: unknown): void {
   const bytes = pack(message).length;
@@ -66,8 +79,18 @@ export interface RouterOptions {
   pushConcurrency?: number;
   /** @default DEFAULT_FANOUT_CONCURRENCY (16) */
   fanoutConcurrency?: number;
-  /** How long a push to a user without a route waits for the synced read of its shards. @default DEFAULT_LOOKUP_TIMEOUT_MS (1000) */
+  /** How long a push to a user without a route waits for the synced read of its shards (or, on demand, for the servers' answers). @default DEFAULT_LOOKUP_TIMEOUT_MS (1000) */
   lookupTimeoutMs?: number;
+  /**
+   * `watched`: keep the whole route table from ZooKeeper watches (an allocation service, an
+   * application). `on-demand`: a bounded cache of routes asked of the servers (gateway `where`),
+   * plus, in a server's router (`local`), its own users; nothing is read from the route shards,
+   * and online() lists only the server's own users.
+   * @default 'watched'
+   */
+  routes?: RouteViewKind;
+  /** On demand: other servers' routes kept. @default DEFAULT_ROUTE_CACHE_SIZE (10000) */
+  routeCacheSize?: number;
   /** A server using this router for its own routing handles its own requests in-process. */
   local?: LocalGateway;
   /** Where background failures (route reads, unreachable servers in a fan-out) go when nobody listens for 'error'. @default defaultLogger() */
@@ -90,11 +113,23 @@ interface Redelivery {
   until: number;
 }
 
+export type RouteViewKind = 'watched' | 'on-demand';
+
 /** In-process stand-in for one server's gateway. */
 export interface LocalGateway {
   readonly server: string;
   handle(req: GatewayRequestBody): Promise<Omit<GatewayResult, 'type' | 'rid'>>;
+  /** The login of `user` this server holds (what an on-demand route view knows without asking). */
+  holder?(user: string): LoginOrder | undefined;
+  /** Every user this server holds. */
+  users?(): Iterable<[string, LoginOrder]>;
+  userCount?(): number;
 }
+
+/** How long a server waits for the answer of another server it tells about a login (or asks). */
+const PEER_REQUEST_TIMEOUT_MS = 5_000;
+/** Tries of telling another server about a newer login while it cannot be reached (it stays registered). */
+const PEER_TELL_ATTEMPTS = 6;
 
 export interface PushOptions {
   /** @default the client's ackTimeoutMs */
@@ -181,7 +216,9 @@ export interface OnlineQuery {
  */
 export class Router extends EventEmitter<{ error: [Error] }> {
   readonly session: SupervisedSession;
-  readonly routes: RouteTable;
+  readonly routes: RouteView;
+  /** How this router knows routes (see RouterOptions.routes). */
+  readonly view: RouteViewKind;
   readonly servers: GatewayDirectory;
   private readonly pool: GatewayPool;
   private readonly owned: ZkSession | undefined;
@@ -210,7 +247,21 @@ export class Router extends EventEmitter<{ error: [Error] }> {
     const forward = (e: Error) => this.report(e, {});
     this.servers = new GatewayDirectory({ session: this.session, root, onRemoved: (name) => this.pool.forget(name) });
     this.servers.on('error', forward);
-    this.routes = new RouteTable({ session: this.session, routesRoot, lookupTimeoutMs: options.lookupTimeoutMs });
+    this.view = options.routes ?? 'watched';
+    if (this.view === 'on-demand') {
+      const local = options.local;
+      if (local && (!local.holder || !local.users || !local.userCount)) throw InvalidArgumentError.format('local', "an 'on-demand' server router needs holder(), users() and userCount()");
+      this.routes = new RouteLookup({
+        server: local?.server ?? '',
+        own: (user) => local?.holder!(user),
+        ownUsers: () => local?.users!() ?? [],
+        ownCount: () => local?.userCount!() ?? 0,
+        ask: (user) => this.ask(user),
+        cacheSize: options.routeCacheSize,
+      });
+    } else if (this.view === 'watched') {
+      this.routes = new RouteTable({ session: this.session, routesRoot, lookupTimeoutMs: options.lookupTimeoutMs });
+    } else throw InvalidArgumentError.format('routes', `must be 'watched' or 'on-demand', got ${JSON.stringify(this.view)}`);
     this.routes.on('error', forward);
     this.pool = new GatewayPool({ secret: options.secret, connectTimeoutMs: options.gatewayConnectTimeoutMs, tls: options.tls });
     const history = historyEngineOf(options.history);
@@ -334,17 +385,17 @@ export class Router extends EventEmitter<{ error: [Error] }> {
       }
       // A stale route (the user just moved) may already have been replaced: one immediate retry when it has.
       let next = this.routes.best(user);
-      if (route !== undefined && next === route && !synced && err instanceof UserOfflineError) {
+      if (route !== undefined && sameRoute(next, route) && !synced) {
         synced = true;
         next = await this.routes.lookup(user, { force: true });
       }
-      let moved = route !== undefined && next !== undefined && next !== route && attempt === 0;
+      let moved = route !== undefined && next !== undefined && !sameRoute(next, route) && attempt === 0;
       const left = deadline - Date.now();
       if (!moved && left <= 0) {
         if (resynced) throw err;
         resynced = true;
         next = await this.routes.lookup(user, { force: true });
-        moved = next !== undefined && (route === undefined || next.server !== route.server || next.since !== route.since || next.seq !== route.seq);
+        moved = next !== undefined && (route === undefined || !sameRoute(next, route));
         if (!moved) throw err;
       }
       if (!moved) {
@@ -455,12 +506,60 @@ export class Router extends EventEmitter<{ error: [Error] }> {
   online(query: OnlineQuery = {}): { total: number; users: OnlineUser[] } {
     const prefix = query.prefix ?? '';
     const limit = Math.max(0, query.limit ?? DEFAULT_ONLINE_LIMIT);
-    const { total, items } = smallest(this.matching(prefix), limit, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const { total, items } = smallest(this.routes.entries(prefix), limit, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return { total, users: items.map(([user, r]) => ({ user, server: r.server, since: r.since })) };
   }
 
-  private *matching(prefix: string): IterableIterator<[string, Route]> {
-    for (const e of this.routes.entries()) if (e[0].startsWith(prefix)) yield e;
+
+  /**
+   * The logins of `user` the other servers hold, asked of each (gateway `where`, at most
+   * lookupTimeoutMs); servers that cannot be reached answer nothing.
+   */
+  async ask(user: string): Promise<LoginOrder[]> {
+    await this.start();
+    const self = this.options.local?.server;
+    const timeoutMs = this.options.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
+    const answers = await Promise.all(
+      this.servers.names().filter((n) => n !== self).map((n) => this.send(n, { type: 'where', user }, timeoutMs).then((r) => loginOrderOf(r.holder), () => undefined)),
+    );
+    return answers.filter((a): a is LoginOrder => a !== undefined);
+  }
+
+  /** The latest login of `user` before a login here: the table's best route, or (on demand) asked of every other server. */
+  async previousLogin(user: string): Promise<LoginOrder | undefined> {
+    if (this.view === 'watched') return this.routes.best(user);
+    let newest: LoginOrder | undefined;
+    for (const a of await this.ask(user)) if (!newest || compareLogins(a, newest) > 0) newest = a;
+    return newest;
+  }
+
+  /**
+   * A login of `user` with `order` was welcomed here: the servers that may hold an older one drop
+   * it — the previous holder (`previous`) with the whole table, every other server on demand (each
+   * tried again while it stays registered and unreachable). Resolves with a newer login one of
+   * them holds, if any: then this one must go (two logins at once settle on the newest).
+   */
+  async replaceElsewhere(user: string, order: LoginOrder, previous: LoginOrder | undefined): Promise<LoginOrder | undefined> {
+    const self = this.options.local?.server;
+    const targets = this.view === 'watched' ? (previous && previous.server !== self ? [previous.server] : []) : this.servers.names().filter((n) => n !== self);
+    const attempts = this.view === 'watched' ? 1 : PEER_TELL_ATTEMPTS;
+    const answers = await Promise.all(targets.map((n) => this.tell(n, user, order, attempts)));
+    let newer: LoginOrder | undefined;
+    for (const a of answers) if (a && compareLogins(a, order) > 0 && (!newer || compareLogins(a, newer) > 0)) newer = a;
+    return newer;
+  }
+
+  private async tell(server: string, user: string, order: LoginOrder, attempts: number): Promise<LoginOrder | undefined> {
+    const before = { since: order.since, server: order.server, seq: order.seq };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await this.send(server, { type: 'kick', user, reason: KICK_REASONS.replaced, before }, PEER_REQUEST_TIMEOUT_MS);
+        return loginOrderOf(r.holder);
+      } catch (e) {
+        if (!(e instanceof GatewayUnavailableError) || attempt >= attempts || this.closed || !this.servers.has(server)) throw e;
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt - 1, DEFAULT_PEER_RETRY_BASE_MS, PEER_REQUEST_TIMEOUT_MS)));
+      }
+    }
   }
 
   /** One request to a server's gateway (or the in-process one). */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Backoff } from '../backoff.js';
 import { ClosedError } from '../errors.js';
 import { C, isConnectionProblem, isZk } from './codes.js';
@@ -39,6 +40,12 @@ export interface WatchedFolderOptions {
   watchData?: boolean;
   /** Period of the full re-read; 0 disables it, other values are clamped to ≥ 1000. @default DEFAULT_RESYNC_INTERVAL_MS (30000) */
   resyncIntervalMs?: number;
+  /**
+   * A data watch that fires within this long after the child's last read waits until then: one
+   * read covers every change meanwhile (the watch is re-armed by that read). First reads,
+   * resyncs and refresh() are never held back. @default 0 (read at once)
+   */
+  minReadIntervalMs?: number;
 }
 
 export interface WatchedFolderStats {
@@ -46,6 +53,8 @@ export interface WatchedFolderStats {
   watchEvents: number;
   /** get / get_children calls issued. */
   reads: number;
+  /** Bytes of child data read. */
+  readBytes: number;
   /** Full re-reads (start, reconnect, new session, timer, retry). */
   resyncs: number;
   /** sync() calls issued for synced reads. */
@@ -98,12 +107,17 @@ function deferred(): Deferred {
  */
 export class WatchedFolder {
   readonly path: string;
-  private readonly statsNow: WatchedFolderStats = { watchEvents: 0, reads: 0, resyncs: 0, syncs: 0 };
+  private readonly statsNow: WatchedFolderStats = { watchEvents: 0, reads: 0, readBytes: 0, resyncs: 0, syncs: 0 };
   private readonly session: SupervisedSession;
   private readonly sink: FolderSink;
   private readonly accept: (name: string) => boolean;
   private readonly watchData: boolean;
   private readonly resyncIntervalMs: number;
+  private readonly minReadIntervalMs: number;
+  /** When each child's last read was issued (only kept with minReadIntervalMs). */
+  private readonly lastReadAt = new Map<string, number>();
+  /** Re-reads held back by minReadIntervalMs. */
+  private readonly heldBack = new Map<string, NodeJS.Timeout>();
 
   private zk: ZkClient | undefined;
   private unwatch: (() => void) | undefined;
@@ -134,7 +148,7 @@ export class WatchedFolder {
     const name = this.childName(path);
     if (name === undefined || !this.children.has(name) || !this.watchData) return;
     this.statsNow.watchEvents++;
-    void this.refresh(name); // re-arms the one-shot data watch
+    this.reread(name); // re-arms the one-shot data watch
   };
   private readonly onDeleted = (path: string): void => {
     if (path === this.path) {
@@ -180,6 +194,7 @@ export class WatchedFolder {
     this.watchData = opts.watchData ?? true;
     const every = opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
     this.resyncIntervalMs = every > 0 ? Math.max(every, MIN_RESYNC_INTERVAL_MS) : 0;
+    this.minReadIntervalMs = Math.max(0, opts.minReadIntervalMs ?? 0);
   }
 
   get stats(): WatchedFolderStats {
@@ -279,10 +294,24 @@ export class WatchedFolder {
     return ok;
   }
 
+  /** A changed child: read it now, or once minReadIntervalMs has passed since its last read. */
+  private reread(name: string): void {
+    const wait = this.minReadIntervalMs === 0 ? 0 : (this.lastReadAt.get(name) ?? -Infinity) + this.minReadIntervalMs - performance.now();
+    if (wait <= 0) return void this.refresh(name);
+    if (this.heldBack.has(name)) return;
+    const timer = setTimeout(() => {
+      this.heldBack.delete(name);
+      if (!this.closed && this.children.has(name)) void this.refresh(name);
+    }, wait);
+    this.heldBack.set(name, timer);
+  }
+
   /** Removes every listener and timer; the session stays open (it is not ours). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const t of this.heldBack.values()) clearTimeout(t);
+    this.heldBack.clear();
     this.session.off('session', this.onSession);
     this.session.off('reconnected', this.onReconnected);
     this.session.off('expired', this.onExpired);
@@ -402,7 +431,9 @@ export class WatchedFolder {
         try {
           const zk = this.handle();
           this.statsNow.reads++;
+          if (this.minReadIntervalMs > 0) this.lastReadAt.set(name, performance.now());
           const node = await zk.get(path, this.watchData);
+          this.statsNow.readBytes += node.data.length;
           this.applyData(name, node);
           ok = true;
         } catch (e) {
@@ -435,6 +466,9 @@ export class WatchedFolder {
 
   private forget(name: string): void {
     this.children.delete(name);
+    this.lastReadAt.delete(name);
+    clearTimeout(this.heldBack.get(name));
+    this.heldBack.delete(name);
     const had = this.seen.delete(name);
     if (had) this.tell(() => this.sink.removed(name));
   }

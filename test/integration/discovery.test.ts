@@ -190,6 +190,20 @@ test('cache - rapid updates end with the exact last value and never regress', ()
     assert.ok(cache.stats.reads - readsBefore <= cache.stats.watchEvents + 1);
   }));
 
+test('cache - with minReadIntervalMs a burst of changes to one server is read a few times, not once per change, and ends exact', () =>
+  withCache({ label: 'held', cache: { minReadIntervalMs: 300 } }, async ({ raw, root, cache }) => {
+    await put(raw, `${root}/a`, encodeServerData(server(1, 0)));
+    await cache.start();
+    const readsBefore = cache.stats.reads;
+    await Promise.all(Array.from({ length: 50 }, (_, i) => raw.set(`${root}/a`, encodeServerData(server(1, i + 1)), -1)));
+    assert.ok(await eventually(() => balanceOf(cache, 'a') === 50), `last value, got ${balanceOf(cache, 'a')}`);
+    // A server appearing is read at once, whatever is held back.
+    await put(raw, `${root}/b`, encodeServerData(server(2, 7)));
+    assert.ok(await eventually(() => balanceOf(cache, 'b') === 7));
+    const reads = cache.stats.reads - readsBefore;
+    assert.ok(reads < 10, `${reads} reads for 50 changes and one new server`);
+  }));
+
 test('cache - many watch re-arms do not grow listener counts', () =>
   withCache({ label: 'leak', cache: { resyncIntervalMs: 1000 } }, async ({ raw, root, session, cache }) => {
     const zk = session.zk;

@@ -29,6 +29,7 @@ test('messaging cli - servers refuses an unreadable or empty --secret-file, a no
     writeFileSync(join(dir, 'empty'), '\n');
     assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--secret-file', join(dir, 'empty')]), /--secret-file: .* is empty/);
     assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--gateway-host', '0.0.0.0'], { env: { FULCRUM_SECRET: undefined } }), /--gateway-host .* needs a secret/);
+    assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', '--routes', 'some']), /--routes must be watched or on-demand, got "some"/);
     for (const [flag, value] of [['--max-queued-bytes', '10'], ['--max-rooms', '0'], ['--max-frames-per-second', '0'], ['--max-bytes-per-second', '1000'], ['--welcome-timeout-ms', 'soon']]) {
       assertOneLineExit(await runCliCommand('servers', ['--zk', zk, '--count', '1', flag!, value!]), new RegExp(`${flag} must be an integer between \\d+ and \\d+, got "${value}"`));
     }

@@ -136,6 +136,7 @@ test('messaging sessions - the gateway answers a request that breaks the rules w
       ['empty reason', { type: 'kick', rid: 1, user: 'victim', reason: '' }],
       ['long reason', { type: 'kick', rid: 1, user: 'victim', reason: 'x'.repeat(100) }],
       ['bad before', { type: 'kick', rid: 1, user: 'victim', reason: 'r', before: { since: 'soon' } }],
+      ['where without a user', { type: 'where', rid: 1 }],
     ];
     for (const [what, req] of cases) {
       const peer = await rawClient(server!.gatewayEndpoint!.port);
@@ -170,6 +171,7 @@ test('messaging sessions - parseGatewayRequest keeps exactly the known fields of
   assert.deepEqual(parseGatewayRequest({ type: 'deliver', rid: 3, user: 'u', id: 7, body: { a: 1 }, ack: true, ackTimeoutMs: 500, extra: 'dropped' }), { type: 'deliver', rid: 3, user: 'u', id: 7, body: { a: 1 }, ack: true, ackTimeoutMs: 500 });
   assert.deepEqual(parseGatewayRequest({ type: 'publish', rid: 0, id: 'p', body: null, room: 'r', from: 'f' }), { type: 'publish', rid: 0, id: 'p', body: null, from: 'f', room: 'r' });
   assert.deepEqual(parseGatewayRequest({ type: 'kick', rid: 1, user: 'u', reason: 'replaced', before: { since: 5, server: 's:1', seq: 2, x: 1 } }), { type: 'kick', rid: 1, user: 'u', reason: 'replaced', before: { since: 5, server: 's:1', seq: 2 } });
+  assert.deepEqual(parseGatewayRequest({ type: 'where', rid: 2, user: 'u', extra: 1 }), { type: 'where', rid: 2, user: 'u' });
   assert.throws(() => parseGatewayRequest({ type: 'deliver', rid: 1.5, user: 'u', id: 1, body: 1 }), BadGatewayRequestError);
 });
 

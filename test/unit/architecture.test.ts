@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 
 // Layers from the bottom up; a module may import its own layer or lower ones only.
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors.ts', 'backoff.ts', 'map-concurrent.ts', 'server-data.ts', 'protocol', 'log'],
+  ['errors.ts', 'backoff.ts', 'map-concurrent.ts', 'fnv-hash.ts', 'server-data.ts', 'protocol', 'log'],
   ['zk'],
   ['registry', 'discovery'],
   ['balancing'],

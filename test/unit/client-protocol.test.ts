@@ -19,7 +19,8 @@ function setup(opts: { limits?: SessionLimitOptions; authorize?: Authorize; best
   const limits = resolveSessionLimits(opts.limits);
   const pushed: [string, unknown][] = [];
   const router: SessionRouter = {
-    best: (u) => opts.best?.get(u),
+    route: (u) => opts.best?.get(u),
+    previous: (u) => opts.best?.get(u),
     push: async (to, body) => {
       pushed.push([to, body]);
       return { delivered: true };

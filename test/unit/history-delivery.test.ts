@@ -39,7 +39,7 @@ function setup() {
   const users = new UserSessions({ server: () => 'me:1', maxQueuedBytes: 1 << 20, onRelease: (u) => routes.delete(u) });
   const acks = new AckCursors(engine, (e) => reported.push(e), 5);
   const history = new HistoryDelivery(users, engine, acks, (e) => reported.push(e));
-  const router: SessionRouter = { best: () => undefined, push: async () => ({ delivered: true }), kickElsewhere: async () => undefined };
+  const router: SessionRouter = { route: () => undefined, previous: () => undefined, push: async () => ({ delivered: true }), kickElsewhere: async () => undefined };
   const protocol = new ClientProtocol(users, { server: () => 'me:1', ackTimeoutMs: 1_000, tokenGraceMs: 0, limits: resolveSessionLimits({}), report: (e) => reported.push(e), history });
   protocol.attach(routes, router);
   const requests = new GatewayRequests(users, 1_000, history);

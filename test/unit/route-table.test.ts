@@ -155,3 +155,41 @@ test('route table - after session expiry it follows the new handle, re-reads eve
     table.close();
   }
 });
+
+test('route table - kept as shard bytes: a user in two shards counts once and is listed once with its latest login; only real changes are told', async () => {
+  const { table, server, changed } = await setup();
+  try {
+    await writeShard(server, 's1#0', { alice: [10, 1], bob: [11, 2], carol: [12, 3] });
+    await writeShard(server, 's1#1', { bob: [11, 2] }); // bob moving to a new shard of s1 (same login)
+    await writeShard(server, 's2#0', { alice: [20, 1] }); // alice logged in again on s2
+    await table.start();
+    assert.equal(table.size, 3);
+    assert.deepEqual([...table.entries()].map(([u, r]) => [u, r.server, r.since]).sort(), [['alice', 's2', 20], ['bob', 's1', 11], ['carol', 's1', 12]]);
+    assert.deepEqual([...table.entries('b')].map(([u]) => u), ['bob']);
+    assert.deepEqual([...table.entries('x')], []);
+    changed.length = 0;
+    // s1#0 re-written: bob and alice leave it, carol's login is unchanged, dave arrives.
+    await writeShard(server, 's1#0', { carol: [12, 3], dave: [13, 4] });
+    assert.ok(await eventually(() => table.best('dave') !== undefined));
+    assert.deepEqual(changed.flat().sort(), ['alice', 'bob', 'dave']);
+    assert.equal(table.size, 4, 'bob is still in s1#1, alice on s2');
+    assert.equal(table.best('bob')?.shard, 's1#1');
+    // A shard that is not one routes nobody; removing a shard removes only its users.
+    await server.set(`${ROOT}/s1#1`, Buffer.from('not msgpack'), -1);
+    assert.ok(await eventually(() => table.best('bob') === undefined));
+    await server.delete(`${ROOT}/s2#0`, -1);
+    assert.ok(await eventually(() => table.size === 2));
+    assert.deepEqual([...table.entries()].map(([u]) => u).sort(), ['carol', 'dave']);
+    // Thousands of users come and go: the count follows.
+    const many = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`u${i}`, [100 + i, i] as [number, number]]));
+    await writeShard(server, 's3#0', many);
+    assert.ok(await eventually(() => table.size === 5_002));
+    assert.equal(table.best('u4321')?.since, 4421);
+    await writeShard(server, 's3#0', { u7: [1_000, 1] });
+    assert.ok(await eventually(() => table.size === 3));
+    assert.equal(table.best('u7')?.since, 1_000);
+    assert.equal(table.best('u4321'), undefined);
+  } finally {
+    table.close();
+  }
+});

@@ -52,7 +52,14 @@ export interface KickRequest {
   before?: { since: number; server: string; seq: number };
 }
 
-export type GatewayRequest = DeliverRequest | PublishRequest | KickRequest;
+/** Which login of `user` this server holds (logging in or online), if any: how a server without the whole route table finds a user. */
+export interface WhereRequest {
+  type: 'where';
+  rid: number;
+  user: string;
+}
+
+export type GatewayRequest = DeliverRequest | PublishRequest | KickRequest | WhereRequest;
 
 export interface GatewayResult {
   type: 'result';
@@ -63,6 +70,8 @@ export interface GatewayResult {
   acked?: boolean;
   recipients?: number;
   kicked?: boolean;
+  /** where, and a kick that kicked nothing: the login of the user this server holds. */
+  holder?: { since: number; server: string; seq: number };
 }
 
 /** Distributes the request side of Omit over the union. */
@@ -137,6 +146,9 @@ export function parseGatewayRequest(m: unknown): GatewayRequest {
       }
       return { type: 'kick', rid, user: o.user as string, reason: o.reason as string, ...(before ? { before } : {}) };
     }
+    case 'where':
+      check(isName(o.user), o.type, 'user must be a user name');
+      return { type: 'where', rid, user: o.user as string };
     default:
       throw new BadGatewayRequestError(`unknown request type ${JSON.stringify(typeof o.type === 'string' ? o.type.slice(0, 40) : o.type)}`);
   }

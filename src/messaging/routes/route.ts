@@ -1,4 +1,5 @@
 // A route: where a logged-in user is (its ordering token and the rule comparing two: login-order.ts).
+import { fnvHash } from '../../fnv-hash.js';
 import type { LoginOrder } from '../login-order.js';
 
 export { compareLogins, type LoginOrder } from '../login-order.js';
@@ -12,6 +13,11 @@ export interface Route extends LoginOrder {
 export function routesRootOf(serversRoot: string): string {
   const cut = serversRoot.lastIndexOf('/');
   return `${cut > 0 ? serversRoot.slice(0, cut) : ''}/routes`;
+}
+
+/** The same login read from the same shard (best() returns a new object each call). */
+export function sameRoute(a: Route | undefined, b: Route | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.shard === b.shard && a.since === b.since && a.seq === b.seq && a.server === b.server);
 }
 
 const SHARD_SEPARATOR = '#';
@@ -40,17 +46,7 @@ export function serverOfShard(name: string): string | undefined {
  * points (common among CJK names) would share their low bits, which pick the shard.
  */
 export function userHash(user: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < user.length; i++) {
-    h ^= user.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fnvHash(user);
 }
 
 /** The shard of `user` among `count` shards (a power of two). */

@@ -37,15 +37,20 @@ export interface RouteStore {
 
 /** What the client protocol asks of the server's router. */
 export interface SessionRouter {
-  /** The user's latest login any server published, as this server's route table knows it. */
-  best(user: string): LoginOrder | undefined;
+  /** The user's latest login as the server's route view knows it now. */
+  route(user: string): LoginOrder | undefined;
+  /** Before a login: the user's latest login on another server, from the route table or asked of the servers. */
+  previous(user: string): LoginOrder | undefined | Promise<LoginOrder | undefined>;
   /**
    * A private message; resolves once the receiver acked (or, history on, once it is stored:
    * `delivered: false` then), rejects with a FulcrumError whose code `sent` carries.
    */
   push(to: string, body: unknown, opts: { from: string; ackTimeoutMs: number }): Promise<{ delivered: boolean; code?: string }>;
-  /** Asks `server` to kick `user`'s login there if it is older than `before`. */
-  kickElsewhere(server: string, user: string, before: LoginOrder): Promise<unknown>;
+  /**
+   * After the welcome of `user`'s login `order`: the servers that may hold an older one (`previous`,
+   * the one `previous` gave) kick it. Resolves with a newer login held elsewhere, if any: ours goes.
+   */
+  kickElsewhere(user: string, order: LoginOrder, previous: LoginOrder | undefined): Promise<LoginOrder | undefined>;
 }
 
 export interface ClientProtocolOptions {
@@ -173,7 +178,7 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
     for (const user of changed) {
       const s = this.users.get(user);
       if (!s?.order) continue;
-      const best = router.best(user);
+      const best = router.route(user);
       if (best && best.server !== server && compareLogins(s.order, best) < 0) this.users.kick(s, KICK_REASONS.replaced);
     }
   }
@@ -331,7 +336,10 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
     if (!allowed) return this.users.fatal(s, WIRE_ERRORS.forbidden, `login as ${user} refused`);
     if (this.shutDown || !this.deps) return this.users.end(s, 'closed');
     const { routes, router } = this.deps;
-    const known = router.best(user);
+    const asked = router.previous(user);
+    const known = asked instanceof Promise ? await asked : asked;
+    if ((s.state as SessionState) !== 'anonymous') return;
+    if (this.shutDown) return this.users.end(s, 'closed');
     const local = this.users.get(user);
     const order = nextLogin(server, ++this.seq, [known, local?.order]);
     if (local) this.users.kick(local, KICK_REASONS.replaced);
@@ -360,9 +368,13 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
     if (s.expiresAt !== undefined) this.expiry.set(s, s.expiresAt + this.options.tokenGraceMs);
     if (page) history!.replayUser(s, page);
     // The previous holder stays reachable until this login is; then it is told at once rather than when it sees our route.
-    if (known && known.server !== server) {
-      router.kickElsewhere(known.server, user, order).catch((e: unknown) => this.options.debug?.({ err: e, user, previous: known.server }, 'could not tell the previous server of a re-login (it kicks the old login when it sees the new route)'));
-    }
+    router.kickElsewhere(user, order, known).then(
+      (newer) => {
+        // A login elsewhere is newer (two at once): ours goes, as when the route table shows it.
+        if (newer && s.state === 'online' && s.order === order && compareLogins(order, newer) < 0) this.users.kick(s, KICK_REASONS.replaced);
+      },
+      (e: unknown) => this.options.debug?.({ err: e, user, previous: known?.server }, 'could not tell another server of a re-login (it kicks the old login when it sees the new route)'),
+    );
   }
 
   /** A fresh token on a live connection: `refreshed`, or an `error {refresh: true}` that leaves the connection (and its old token) as they were. */

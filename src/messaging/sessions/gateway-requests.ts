@@ -10,7 +10,7 @@ const positionOf = (req: { offset?: number; epoch?: string }) => (req.offset !==
 
 /**
  * Answers the requests routers and peer servers send to this server's gateway (already
- * validated by the gateway): deliver to one user, publish to a room or everyone, kick.
+ * validated by the gateway): deliver to one user, publish to a room or everyone, kick, where.
  */
 export class GatewayRequests {
   constructor(
@@ -44,9 +44,14 @@ export class GatewayRequests {
       case 'kick': {
         const s = this.users.get(req.user);
         if (!s?.order || s.state === 'closing') return { ok: true, kicked: false };
-        if (req.before && compareLogins(s.order, req.before) >= 0) return { ok: true, kicked: false };
+        // Ours is the newer login: say so, and the asking server drops its own.
+        if (req.before && compareLogins(s.order, req.before) >= 0) return { ok: true, kicked: false, holder: s.order };
         this.users.kick(s, req.reason);
         return { ok: true, kicked: true };
+      }
+      case 'where': {
+        const s = this.users.get(req.user);
+        return s?.order && s.state !== 'closing' ? { ok: true, holder: s.order } : { ok: true };
       }
     }
   }

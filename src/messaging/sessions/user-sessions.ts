@@ -87,6 +87,17 @@ export class UserSessions {
     return this.byUser.get(user);
   }
 
+  /** The login this server holds for `user` (logging in or online), if any. */
+  holder(user: string): LoginOrder | undefined {
+    const s = this.byUser.get(user);
+    return s && s.state !== 'closing' ? s.order : undefined;
+  }
+
+  /** Every online user with its login. */
+  *holders(): IterableIterator<[string, LoginOrder]> {
+    for (const s of this.everyone()) yield [s.user!, s.order!];
+  }
+
   /** Every online session (safe to kick while iterating). */
   *everyone(): IterableIterator<ClientSession> {
     for (const s of this.byUser.values()) if (s.state === 'online') yield s;

@@ -1,7 +1,7 @@
 import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, cliLogger, logLevelOf, UsageError } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
 import { ClientRunner } from '../runner/client-runner.js';
-import { ServerCache } from '../../discovery/server-cache.js';
+import { CLIENT_MIN_READ_INTERVAL_MS, ServerCache } from '../../discovery/server-cache.js';
 import { ZkSession } from '../../zk/session.js';
 import { DEFAULT_ZK_CONNECT } from '../../zk/connect-string.js';
 import { ensureZk } from '../local-zookeeper.js';
@@ -115,7 +115,7 @@ runCli('demo', async () => {
   try {
     await session.start();
     for (const s of await servers.start()) log(`server ${s.index} ${s.ip}:${s.port} pid ${s.pid} registered ${s.path}`);
-    cache = new ServerCache({ session, root });
+    cache = new ServerCache({ session, root, minReadIntervalMs: CLIENT_MIN_READ_INTERVAL_MS });
     cache.on('error', (e) => logger.warn({ err: e, code: (e as { code?: string }).code }, `server cache: ${e.message}`));
     await cache.start();
     try {

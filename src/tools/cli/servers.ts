@@ -49,6 +49,8 @@ Runs until SIGINT/SIGTERM, then stops them all cleanly (node first, then sockets
                          logins need a token signed with it, gateway peers must prove it.
                          Without one, logins are accepted as claimed and the gateway stays on loopback.
   --gateway-host IP      address of the messaging gateway (default 127.0.0.1; another one needs a secret)
+  --routes KIND          watched (default): each server keeps the whole route table from ZooKeeper;
+                         on-demand: each keeps its own users and asks the others for the rest
   --tls-cert FILE        serve TLS on the client port (raw frames and wss) and the gateway: PEM
                          certificate (chain); needs --tls-key
   --tls-key FILE         PEM private key of --tls-cert
@@ -79,7 +81,7 @@ ${ZK_HELP}`;
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' }, ...TLS_OPTIONS, 'gateway-ca': { type: 'string' }, 'no-websocket': { type: 'boolean' }, 'token-grace-ms': { type: 'string' }, ...TOKEN_KEYS_OPTIONS, ...HISTORY_OPTIONS },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' }, ...TLS_OPTIONS, 'gateway-ca': { type: 'string' }, 'no-websocket': { type: 'boolean' }, 'token-grace-ms': { type: 'string' }, ...TOKEN_KEYS_OPTIONS, routes: { type: 'string' }, ...HISTORY_OPTIONS },
     HELP,
   );
   const history = historyTarget(values);
@@ -114,6 +116,8 @@ runCli('servers', async () => {
     }
     if (!secret) throw new UsageError(`--secret-file: ${values['secret-file']} is empty`);
   }
+  const routes = values.routes ?? 'watched';
+  if (routes !== 'watched' && routes !== 'on-demand') throw new UsageError(`--routes must be watched or on-demand, got ${JSON.stringify(routes)}`);
   tokenKeysOf(values); // checked here; each server process reads the file itself (no key on a command line)
   const tokenGraceMs = values['token-grace-ms'] === undefined ? undefined : intFlag(values, 'token-grace-ms', undefined, 0, 86_400_000);
   tlsOf(values); // checked here: both or neither, PEM, the key of the certificate
@@ -131,7 +135,7 @@ runCli('servers', async () => {
   // (the reason), not the start-up chatter of siblings that are being stopped again.
   let held: string[] | undefined = [];
   const onStderr = (_index: number, line: string) => (held ? held.push(line) : process.stderr.write(`${line}\n`));
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, ...tlsFiles, ...(gatewayCa ? { gatewayCaFile: gatewayCa } : {}), ...(values['no-websocket'] ? { websocket: false } : {}), ...(values['token-keys-file'] ? { tokenKeysFile: values['token-keys-file'] } : {}), ...(tokenGraceMs === undefined ? {} : { tokenGraceMs }), history, ...limits });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, ...tlsFiles, ...(gatewayCa ? { gatewayCaFile: gatewayCa } : {}), ...(values['no-websocket'] ? { websocket: false } : {}), ...(values['token-keys-file'] ? { tokenKeysFile: values['token-keys-file'] } : {}), ...(tokenGraceMs === undefined ? {} : { tokenGraceMs }), routes, history, ...limits });
   const servers = await runner.start();
   for (const line of held) process.stderr.write(`${line}\n`);
   held = undefined;

@@ -3,7 +3,7 @@ import { Semaphore } from 'async-mutex';
 import { BalanceProvider } from '../../balancing/balance-provider.js';
 import { ClusterClient } from '../../client/cluster-client.js';
 import { DownInstancePolicy } from '../../client/down-instance-policy.js';
-import { ServerCache } from '../../discovery/server-cache.js';
+import { CLIENT_MIN_READ_INTERVAL_MS, ServerCache } from '../../discovery/server-cache.js';
 import { ZkReadSource } from '../../discovery/read-servers.js';
 import type { ServerInfo, ServerSource } from '../../discovery/snapshot.js';
 import { ZkSession } from '../../zk/session.js';
@@ -113,7 +113,7 @@ export class ClientRunner extends EventEmitter<ClientRunnerEvents> {
     }
     let source: ServerSource;
     if ((options.discovery ?? 'cache') === 'cache') {
-      this.cache = new ServerCache({ session: options.session, root: options.root });
+      this.cache = new ServerCache({ session: options.session, root: options.root, minReadIntervalMs: CLIENT_MIN_READ_INTERVAL_MS });
       this.cache.on('error', (e) => this.log.warn({ err: e, code: codeOf(e) }, `server cache: ${e.message}`));
       source = this.cache;
     } else {

@@ -4,6 +4,7 @@ import type { ClusterServer, ClusterServerStats } from '../../server/cluster-ser
 import { MessagingServer, type MessagingServerStats } from '../../messaging/messaging-server.js';
 import { FulcrumError } from '../../errors.js';
 import type { RebalancerOptions } from '../../server/rebalancer.js';
+import type { RouteViewKind } from '../../messaging/router.js';
 import type { PublishPolicyOptions } from '../../registry/publish-policy.js';
 import type { LogLevel } from '../../log/logger.js';
 import type { HistoryLimitOptions } from '../../messaging/history/history-engine.js';
@@ -46,6 +47,8 @@ export interface ServerProcessConfig {
   welcomeTimeoutMs?: number;
   /** Message history in this Redis (the same for every server and router of the cluster). @default none */
   history?: { redis: string } & HistoryLimitOptions;
+  /** How the server knows other servers' users (see MessagingServerOptions.routes). @default 'watched' */
+  routes?: RouteViewKind;
   /** PEM files the process reads (paths, so no key travels on a command line): TLS on the client port and the gateway. */
   tlsCertFile?: string;
   tlsKeyFile?: string;

@@ -5,7 +5,7 @@
 //   users  logged-in clients that record every message they receive; one re-logs in now and then
 import { BalanceProvider } from '../../balancing/balance-provider.js';
 import { ClusterClient } from '../../client/cluster-client.js';
-import { ServerCache } from '../../discovery/server-cache.js';
+import { CLIENT_MIN_READ_INTERVAL_MS, ServerCache } from '../../discovery/server-cache.js';
 import { ZkSession } from '../../zk/session.js';
 import { mulberry32 } from '../seeded-random.js';
 import { serveRequests } from '../child-ipc.js';
@@ -77,7 +77,7 @@ class WatchedServers {
   }
 
   private open(): ServerCache {
-    const cache = new ServerCache({ session: this.session, root: config.root });
+    const cache = new ServerCache({ session: this.session, root: config.root, minReadIntervalMs: CLIENT_MIN_READ_INTERVAL_MS });
     if (this.onSnapshot) cache.on('snapshot', this.onSnapshot);
     cache.on('error', () => report.failures++);
     cache.start().catch(() => {
