@@ -3,7 +3,7 @@
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --hold-servers 6  over 6 server processes instead of 5
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer or routes
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer, routes or history
 //   npm run bench -- --peer-users 2000 the messaging peer (Socket.IO + Redis adapter) with 2,000 users per side (default 10,000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +17,7 @@ import { ensureZk } from '../src/tools/local-zookeeper.js';
 import { messagingBench } from './messaging.js';
 import { printWsBench, runWsBench } from './ws.js';
 import { httpPushBench } from './http-push.js';
+import { historyBench, type HistoryBenchResult } from './history.js';
 import { DEFAULT_PEER_USERS, RECEIPT_TIMEOUT_MS, runPeer, type PeerResult } from './peer.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { BenchChild, raiseFdLimit } from './child-ipc.js';
@@ -51,7 +52,7 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(2);
 }
-const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes'];
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes', 'history'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
   process.exit(2);
@@ -183,6 +184,35 @@ function printPeer(p: PeerResult): void {
     p.memory.map((m) => [m.flags, ...pair(m.perUser, kb), ratio(m.perUser.fulcrum, m.perUser.socketio), ...pair(m.marginal, kb), ratio(m.marginal.fulcrum, m.marginal.socketio)]),
   );
   console.log(`  the peer part took ${(p.durationMs / 1000).toFixed(0)} s\n`);
+}
+
+function printHistory(h: HistoryBenchResult): void {
+  console.log(`message history: 2 MessagingServer processes with history in Redis ${h.redisVersion} (a local redis-server, append-only file fsynced`);
+  console.log(`every second) beside 2 without, at the same time, rounds alternating; ${n0(h.users)} raw logged-in users per side acking every push;`);
+  console.log('the pusher is the library Router (stores first, then delivers); send → ack at the Router, ms; median over 5 rounds');
+  table(
+    ['', 'history', 'no history', 'ratio'],
+    [
+      ['push, 1 in flight: p50', ms(h.sequential.history.p50), ms(h.sequential.plain.p50), ratio(h.sequential.history.p50, h.sequential.plain.p50)],
+      ['push, 1 in flight: p99', ms(h.sequential.history.p99), ms(h.sequential.plain.p99), ratio(h.sequential.history.p99, h.sequential.plain.p99)],
+      ['push, 64 in flight: p50', ms(h.loaded.history.p50), ms(h.loaded.plain.p50), ratio(h.loaded.history.p50, h.loaded.plain.p50)],
+      ['push, 64 in flight: p99', ms(h.loaded.history.p99), ms(h.loaded.plain.p99), ratio(h.loaded.history.p99, h.loaded.plain.p99)],
+      ['acked pushes/s, 64 in flight', n0(h.rate.history), n0(h.rate.plain), ratio(h.rate.history, h.rate.plain)],
+    ],
+  );
+  const p99 = Math.max(h.sequential.history.p99 / h.sequential.plain.p99, h.loaded.history.p99 / h.loaded.plain.p99);
+  console.log(`  targets: throughput ≥ 0.7× ${ok(h.rate.history / h.rate.plain >= 0.7)} · p99 ≤ 2× ${ok(p99 <= 2)}`);
+  const c = h.cpu;
+  const sum = (x: typeof c.plain) => x.redis + x.servers + x.pusher;
+  console.log(`  CPU per push at 64 in flight (µs, /proc and process.cpuUsage): history ${n0(sum(c.history))} (Redis ${n0(c.history.redis)}, servers ${n0(c.history.servers)}, Router + users ${n0(c.history.pusher)})`);
+  console.log(`    vs no history ${n0(sum(c.plain))} (servers ${n0(c.plain.servers)}, Router + users ${n0(c.plain.pusher)}): on 2 shared cores the rate follows the CPU per push (ratio ${ratio(sum(c.plain), sum(c.history))})`);
+  const by = Object.entries(h.commands.byCommand).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n.toFixed(2)}`).join(', ');
+  console.log(`  Redis per push (${n0(h.commands.pushes)} pushes, INFO commandstats): ${h.commands.scripts.toFixed(2)} script calls (the append; acked cursors coalesced), ${h.commands.total.toFixed(2)} commands in all: ${by}`);
+  const r = h.recovery;
+  console.log(`  recovery: ${n0(r.users)} users log in again at once, ${r.missed} messages each stored while they were away: all replayed in ${n0(r.historyMs)} ms`);
+  console.log(`    (${n0(r.replayed)} messages, complete: ${r.complete ? 'yes' : 'NO'}); the same logins without history: ${n0(r.plainMs)} ms to the last welcome`);
+  console.log(`  Redis memory (used_memory): ${n0(h.memory.perUserBytes)} B per user stream holding one message (${n0(h.memory.users)} streams), then`);
+  console.log(`    ${n0(h.memory.perMessageBytes)} B per further message of a ~64-byte body (${h.memory.messages} more in each of ${n0(h.memory.deepUsers)} streams)\n`);
 }
 
 console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
@@ -351,6 +381,8 @@ try {
     );
     printRouteModel();
   }
+  // 10. Message history in Redis beside the same cluster without it (bench/history.ts).
+  if (runs('history')) printHistory(await historyBench({ zk: zkConnect, base: `${base}/history`, admin, log: args.verbose ? console.log : undefined }));
 } finally {
   await stopAll();
   await deleteTree(NativeZkClient.of(admin), base).catch(() => {});

@@ -176,3 +176,10 @@ export class KickedError extends FulcrumError {
     this.reason = reason;
   }
 }
+
+/** The history store (Redis) did not answer, or failed: nothing was stored (a push is not sent), or a login could not read what it missed. */
+export class HistoryUnavailableError extends FulcrumError {
+  constructor(problem: string, options?: { cause?: unknown }) {
+    super('FULCRUM_HISTORY_UNAVAILABLE', `message history: ${problem}`, options);
+  }
+}

@@ -62,14 +62,44 @@ export { DownInstancePolicy, DEFAULT_QUARANTINE_MS } from './client/down-instanc
 
 
 // Messaging: users, routes, push / private send / rooms / broadcast, kick, tokens.
-export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientFrame, BadFrameError, type ClientFrame, type RefreshFrame, type RefreshedFrame, type MessageFrame, type MessageId, type WelcomeFrame, type ErrorFrame, type SentFrame, type KickedFrame } from './protocol/messages.js';
+export { MAX_NAME_BYTES, WIRE_ERRORS, DELIVERY_CODES, KICK_REASONS, parseClientFrame, BadFrameError, isStreamPosition, type ClientFrame, type RefreshFrame, type RefreshedFrame, type MessageFrame, type MessageId, type WelcomeFrame, type JoinedFrame, type ErrorFrame, type SentFrame, type KickedFrame, type StreamPosition } from './protocol/messages.js';
 export { isFinalLoginError, type LoginOptions } from './client/login.js';
-export { DEFAULT_SEND_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_MS, type ReceivedMessage, type SendResult } from './client/messaging-session.js';
+export { DEFAULT_SEND_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_MS, type ReceivedMessage, type SendResult, type Recovery } from './client/messaging-session.js';
 export { WsTransport, wsUrl } from './client/ws-transport.js';
 export { transportsOf } from './server-data.js';
 export { WS_PATH } from './server/transport/client-port.js';
 export { TLS_HANDSHAKE_TIMEOUT_MS, type TlsServerOptions, type TlsClientOptions } from './server/transport/tls-options.js';
-export { MessagingServer, DEFAULT_TOKEN_GRACE_MS, DEFAULT_GATEWAY_HOST, type MessagingServerOptions, type MessagingServerStats, type MessagingServerEvents, type SessionEvent } from './messaging/messaging-server.js';
+export { MessagingServer, DEFAULT_TOKEN_GRACE_MS, DEFAULT_GATEWAY_HOST, HistoryNotSharedError, type MessagingServerOptions, type MessagingServerStats, type MessagingServerEvents, type SessionEvent } from './messaging/messaging-server.js';
+export {
+  userStream,
+  roomStream,
+  resolveHistoryLimits,
+  DEFAULT_USER_HISTORY_SIZE,
+  DEFAULT_USER_HISTORY_TTL_MS,
+  DEFAULT_ROOM_HISTORY_SIZE,
+  DEFAULT_ROOM_HISTORY_TTL_MS,
+  DEFAULT_HISTORY_META_TTL_MS,
+  DEFAULT_IDEMPOTENCY_TTL_MS,
+  MAX_HISTORY_READ,
+  type HistoryEngine,
+  type HistoryEntry,
+  type HistoryPage,
+  type HistoryLimits,
+  type HistoryLimitOptions,
+  type StreamLimits,
+  type StreamKind,
+  type StreamRef,
+  type NewEntry,
+  type ReadFrom,
+  type ReadOptions,
+  type AppendOptions,
+  type AckedCursor,
+} from './messaging/history/history-engine.js';
+export { MemoryHistory } from './messaging/history/memory-history.js';
+export { RedisHistory, streamKeys, DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, type RedisHistoryOptions, type RedisTarget } from './messaging/history/redis-history.js';
+export { type HistoryOptions } from './messaging/history/history-options.js';
+export { DEFAULT_ACK_FLUSH_MS } from './messaging/history/ack-cursors.js';
+export { type HistoryDeliveryStats } from './messaging/sessions/history-delivery.js';
 export { type Authorize, type AuthorizeRequest, type AuthorizeAction } from './messaging/sessions/client-protocol.js';
 export {
   DEFAULT_MAX_QUEUED_BYTES,
@@ -80,7 +110,7 @@ export {
   type SessionLimitOptions,
 } from './messaging/sessions/session-limits.js';
 export { type ClientConnection } from './server/transport/client-connection.js';
-export { Router, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery, type RouteViewKind, type LocalGateway } from './messaging/router.js';
+export { Router, DEFAULT_REDELIVERY_WINDOW_MS, DEFAULT_MAX_REDELIVERIES, DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, DEFAULT_PUSH_CONCURRENCY, DEFAULT_FANOUT_CONCURRENCY, type RouterOptions, type PushOptions, type PushResult, type DeliveredPush, type StoredPush, type PushManyEntry, type FanoutResult, type OnlineUser, type OnlineQuery, type RouteViewKind, type LocalGateway } from './messaging/router.js';
 export { issueToken, checkToken, TokenVerifier, DEFAULT_TOKEN_TTL_MS, type TokenKeys, type SigningKey, type TokenCheck } from './messaging/token.js';
 export { RouteTable, DEFAULT_LOOKUP_TIMEOUT_MS, type RouteTableOptions, type RouteTableStats } from './messaging/routes/route-table.js';
 export { RouteLookup, DEFAULT_ROUTE_CACHE_SIZE, type RouteLookupOptions, type RouteLookupStats } from './messaging/routes/route-lookup.js';

@@ -24,6 +24,8 @@ export interface ServerData {
    * Lets independent pickers estimate how many others pick on the same picture (water-fill).
    */
   acceptRate?: number;
+  /** The message history this server's messaging uses (`memory`, `redis`); absent without history. */
+  history?: string;
   /**
    * What the client port accepts: `tcp` (raw length-prefixed frames) and `ws` (a WebSocket upgrade
    * at `/ws`). Absent: `['tcp']` (servers from before WebSocket, heartbeat servers).
@@ -97,6 +99,7 @@ export function validateServerData(v: unknown): ServerData {
     out.gatewayPort = o.gatewayPort;
   }
   if (typeof o.acceptRate === 'number' && o.acceptRate > 0) out.acceptRate = o.acceptRate;
+  if (typeof o.history === 'string' && o.history.length > 0 && o.history.length <= 32) out.history = o.history;
   if (Array.isArray(o.transports)) out.transports = [...(o.transports as string[])];
   if (o.tls === true) out.tls = true;
   if (o.gatewayTls === true) out.gatewayTls = true;

@@ -23,7 +23,7 @@ export interface AllocMetricsOptions {
 }
 
 /** Route labels are a closed set, so a scan of random URLs cannot grow the label space. */
-export const METRIC_ROUTES = ['/', '/index.html', '/servers', '/allocate', '/metrics', '/events', '/register', '/unregister', '/healthz', '/push', '/broadcast', '/rooms/{room}/publish', '/online', '/online/{user}', '/openapi.json', 'other'] as const;
+export const METRIC_ROUTES = ['/', '/index.html', '/servers', '/allocate', '/metrics', '/events', '/register', '/unregister', '/healthz', '/push', '/broadcast', '/rooms/{room}/publish', '/online', '/online/{user}', '/history/{user}', '/rooms/{room}/history', '/openapi.json', 'other'] as const;
 export type MetricRoute = (typeof METRIC_ROUTES)[number];
 
 /**

@@ -18,6 +18,7 @@ import { validateRoot } from '../zk/paths.js';
 import type { ZkSession } from '../zk/session.js';
 import { defaultLogger, type Logger } from '../log/logger.js';
 import { Router } from '../messaging/router.js';
+import type { HistoryOptions } from '../messaging/history/history-options.js';
 import { DEFAULT_TOKEN_TTL_MS, issueToken } from '../messaging/token.js';
 import { AllocMetrics } from './alloc-metrics.js';
 import { allocList, spreadOf, summarize, totalConnections } from './cluster-view.js';
@@ -107,6 +108,12 @@ export interface AllocServiceOptions {
   maxMessageBodyBytes?: number;
   /** How long a push waits for the client's ack unless the request says. @default the push client's (5000) */
   pushAckTimeoutMs?: number;
+  /**
+   * Message history (the servers' store, e.g. `{ redis: 'redis://…' }`): pushes and room publishes
+   * are stored before they are sent, a push that is not acked answers 202, and `GET /history/{user}`,
+   * `GET /rooms/{room}/history` are served. @default none
+   */
+  history?: HistoryOptions;
 }
 
 export interface AllocAddress {
@@ -217,7 +224,7 @@ export class AllocService {
     this.tokenTtlMs = options.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS;
     if (!(Number.isFinite(this.tokenTtlMs) && this.tokenTtlMs > 0)) throw InvalidArgumentError.format('tokenTtlMs', `must be positive, got ${this.tokenTtlMs}`);
     this.cache = new ServerCache({ session: this.session, root: this.root });
-    this.push = new Router({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs, tls: options.gatewayTrust });
+    this.push = new Router({ zk: this.session, root: this.root, secret: this.secret, ackTimeoutMs: options.pushAckTimeoutMs, tls: options.gatewayTrust, history: options.history });
     this.provider = new BalanceProvider({ source: this.cache, strategy, pending: true, pendingTtlMs: ttl, root: this.root });
     this.heartbeats = new HeartbeatRegistry({ session: this.session, root: this.root, maxServers: options.maxHeartbeatServers });
     this.events = new EventStream({
@@ -387,7 +394,7 @@ export class AllocService {
       zookeeper: { connected: this.session.isConnected, sessionId: this.session.sessionId ?? null },
       servers: this.cache.current().servers.length,
       heartbeatServers: this.heartbeats.size,
-      messaging: { online: this.push.routes.size, secret: this.secret !== undefined },
+      messaging: { online: this.push.routes.size, secret: this.secret !== undefined, history: this.push.history?.kind ?? null },
     };
   }
 

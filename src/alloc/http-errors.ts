@@ -126,3 +126,10 @@ export class GatewayUnavailableHttpError extends HttpError {
     super(503, 'FULCRUM_GATEWAY_UNAVAILABLE', message, { ...options, headers: { 'Retry-After': '1' } });
   }
 }
+
+/** History on: the history store (Redis) did not take the message or answer the read; nothing was sent. Retry shortly. */
+export class HistoryUnavailableHttpError extends HttpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(503, 'FULCRUM_HISTORY_UNAVAILABLE', message, { ...options, headers: { 'Retry-After': '1' } });
+  }
+}

@@ -320,13 +320,26 @@ export class BrowserClient {
     if (isFrame<MessageFrame>(m, 'message')) {
       const { type: _t, ...msg } = m;
       const at = m as { offset?: unknown; epoch?: unknown; broadcast?: unknown };
-      if (typeof at.offset === 'number' && typeof at.epoch === 'string') {
+      // Only pushes and private messages are acked; room messages and broadcasts never are.
+      const ackable = m.room === undefined && at.broadcast !== true;
+      if (typeof at.offset === 'number' && typeof at.epoch === 'string' && at.broadcast !== true) {
+        const last = m.room !== undefined ? this.roomPositions.get(m.room) : this.userPosition;
+        if (last && last.epoch === at.epoch && at.offset <= last.offset) {
+          // Already received (a replay after a re-connect): dropped, still acked (the server may wait for it).
+          if (ackable) l.send({ type: 'ack', id: m.id });
+          return;
+        }
         const position = { epoch: at.epoch, offset: at.offset };
         if (m.room !== undefined) this.roomPositions.set(m.room, position);
-        else if (at.broadcast !== true) this.userPosition = position;
+        else this.userPosition = position;
       }
       this.emit('message', msg as BrowserMessage);
-      if (this.options.autoAck ?? true) l.send({ type: 'ack', id: m.id });
+      if (ackable && (this.options.autoAck ?? true)) l.send({ type: 'ack', id: m.id });
+    } else if (isFrame<{ type: 'joined'; room: string; epoch: string; offset: number; recovered?: boolean }>(m, 'joined')) {
+      // History: a join without `since` starts after the room's top; one of another epoch from its start.
+      const last = this.roomPositions.get(m.room);
+      if (m.recovered === undefined) this.roomPositions.set(m.room, { epoch: m.epoch, offset: m.offset });
+      else if (last?.epoch !== m.epoch) this.roomPositions.set(m.room, { epoch: m.epoch, offset: 0 });
     } else if (isFrame<SentFrame>(m, 'sent')) {
       const p = this.sends.get(m.id);
       if (!p) return;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { backoffDelay } from '../backoff.js';
 import { AllServersFailedError, ClosedError, InvalidArgumentError, KickedError, NoServersError, ProtocolError, type LoginError } from '../errors.js';
 import type { BalanceProvider } from '../balancing/balance-provider.js';
@@ -9,7 +10,8 @@ import { defaultLogger, type Logger } from '../log/logger.js';
 import { KICK_REASONS, type MessageId } from '../protocol/messages.js';
 import type { DownInstancePolicy } from './down-instance-policy.js';
 import { isFinalLoginError, type LoginOptions } from './login.js';
-import { DEFAULT_SEND_TIMEOUT_MS, MessagingSession, type ReceivedMessage, type Resumed, type SendResult } from './messaging-session.js';
+import { DEFAULT_SEND_TIMEOUT_MS, MessagingSession, type ReceivedMessage, type Recovery, type Resumed, type SendResult } from './messaging-session.js';
+import type { StreamPosition } from '../protocol/messages.js';
 import { transportsOf } from '../server-data.js';
 import type { TlsClientOptions } from '../server/transport/tls-options.js';
 import { TcpTransport } from './tcp-transport.js';
@@ -19,7 +21,7 @@ import { WsTransport, wsUrl } from './ws-transport.js';
 /** A transport over a socket of ours (raw framed TCP or a WebSocket, either over TLS or not). */
 type SocketTransport = Transport & { readonly socket: Socket };
 
-export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult } from './messaging-session.js';
+export { DEFAULT_SEND_TIMEOUT_MS, type ReceivedMessage, type SendResult, type Recovery } from './messaging-session.js';
 
 export const DEFAULT_CLIENT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -29,6 +31,13 @@ export const DEFAULT_BACKOFF_MAX_MS = 5_000;
 export const DEFAULT_MIGRATE_CLOSE_MS = 1_000;
 /** disconnect() destroys the connection if the server has not closed it within this. */
 const DISCONNECT_LINGER_MS = 1_000;
+/**
+ * A login this client gave up on (no welcome in time, a move that no longer applied) may still
+ * have been stored: its route can beat the current one for a moment and get the current
+ * connection kicked as `replaced`. Within this long after such a login, that kick re-homes
+ * instead of stopping the client.
+ */
+const ABANDONED_LOGIN_GRACE_MS = 30_000;
 
 export interface ClusterClientOptions {
   /** Picks the server (discovery + strategy + pending picks). */
@@ -126,6 +135,10 @@ export interface ClusterClientEvents {
    * re-connect follows, and every connect() waiting for that attempt rejects with the same error.
    */
   stopped: [err: LoginError | KickedError];
+  /** History on: a re-login (`room` absent) or re-join sent `since` and the server replays the whole gap after it. */
+  recovered: [recovery: Recovery];
+  /** History on: the server no longer held all of the gap (trimmed, expired, or its storage lost: a new epoch); what it holds follows. */
+  'recovery-failed': [recovery: Recovery];
   /** A token refresh on the live connection was accepted: it now lives until `expiresAt` (epoch ms). */
   refreshed: [expiresAt: number | undefined];
   /** An automatic token refresh failed; it is tried again while the old token lasts (then the server kicks `expired` and the client logs in again). Logged (warn) when nobody listens. */
@@ -154,6 +167,10 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   /** Failed re-homing rounds since the last connection: the backoff exponent. */
   private rehomeFailures = 0;
   private migrating = false;
+  /** The connection dropped during a move: the move's new connection (already logging in) becomes the re-home. */
+  private moveTakesOver = false;
+  /** When this client last gave up on a login it had sent (performance.now()). */
+  private loginAbandonedAt = -Infinity;
   private seq = 0;
   private kickedReason: string | undefined;
   private readonly session: MessagingSession;
@@ -171,6 +188,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       timeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
       onMessage: (m) => this.emit('message', m),
       onRefused: (e) => this.warn(e, `${e.message} (${e.code})`),
+      onRecovery: (r, ok) => (ok ? this.emit('recovered', r) : this.emit('recovery-failed', r)),
       refreshBeforeMs: options.refreshBeforeMs,
       onRefreshed: (at) => this.emit('refreshed', at),
       onRefreshFailed: (e) => (this.listenerCount('refreshFailed') > 0 ? this.emit('refreshFailed', e) : this.warn(e, `token refresh failed: ${e.message}`)),
@@ -207,6 +225,16 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   /** The rooms this client is in (joined again after every re-home). */
   get rooms(): ReadonlySet<string> {
     return this.session.joined;
+  }
+
+  /** History on: the last position received in the user's stream (no room) or a room's; sent as `since` on the next login or join. */
+  position(room?: string): StreamPosition | undefined {
+    return this.session.position(room);
+  }
+
+  /** History on: messages dropped because their offset had already been received (a replay, a second connection during a move). */
+  get duplicates(): number {
+    return this.session.duplicates;
   }
 
   private setState(to: ClientState): void {
@@ -309,14 +337,17 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
         throw e;
       }
       let transport: SocketTransport | undefined;
+      let loggingIn = false;
       try {
         transport = await this.open(server);
         const pongId = this.options.ping === false ? undefined : await this.prove(transport, migrated);
+        loggingIn = this.session.login !== undefined;
         const resumed = await this.session.resume(transport, this.timeoutMs);
         if (this.closed) throw new ClosedError('client');
         this.options.downPolicy?.succeed(server.name);
         return { transport, server, pongId, resumed };
       } catch (e) {
+        if (loggingIn) this.loginAbandonedAt = performance.now();
         transport?.destroy();
         this.options.provider.release(server.name);
         if (e instanceof ClosedError) throw e;
@@ -366,6 +397,7 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
   }
 
   private release(d: Dialed): void {
+    if (d.resumed.server !== undefined) this.loginAbandonedAt = performance.now();
     d.transport.destroy();
     this.options.provider.release(d.server.name);
   }
@@ -397,6 +429,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.emit('disconnected', server, again);
     if (again) {
       this.options.downPolicy?.fail(server.name);
+      // A second login while the move's one is under way would replace it (or be replaced by it): the move finishes the re-home.
+      if (this.migrating) {
+        this.moveTakesOver = true;
+        return;
+      }
       // The server we just lost may still be registered (a crash is noticed only at session timeout).
       this.scheduleReconnect(0, server.name);
     }
@@ -412,8 +449,10 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     if (outcome.kind === 'kicked' && t === this.current?.transport && !this.migrating) {
       this.emit('kicked', outcome.reason);
       // A slow reader may come back (the server only shed its backlog), and so may an expired login
-      // (its next login asks the token function again); replaced or kicked may not.
+      // (its next login asks the token function again); replaced or kicked may not, unless what
+      // replaced it is a login of ours we gave up on (its route goes once its socket closed).
       if (outcome.reason === KICK_REASONS.slow || outcome.reason === KICK_REASONS.expired) return;
+      if (outcome.reason === KICK_REASONS.replaced && performance.now() - this.loginAbandonedAt < ABANDONED_LOGIN_GRACE_MS) return;
       this.kickedReason = outcome.reason;
       this.stop(new KickedError(outcome.reason));
       t.end(DISCONNECT_LINGER_MS);
@@ -426,6 +465,19 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
     this.migrating = true;
     try {
       const next = await this.dial(new Set([from.name, ...(m.exclude ?? [])]), true);
+      if (this.moveTakesOver && this.state === 'reconnecting' && this.current === undefined) {
+        // The old connection closed first (its server saw our new login): the move completes as the re-home.
+        this.moveTakesOver = false;
+        this.setState('connecting');
+        this.adopt(next);
+        this.setState('connected');
+        this.rehomeFailures = 0;
+        this.migrations++;
+        this.emit('connected', next.server, next.pongId);
+        this.emit('migrated', from, next.server, m.reason);
+        if (this.session.login && next.resumed.server !== undefined) this.emit('loggedIn', this.session.login.user, next.resumed.server);
+        return;
+      }
       // Still current: adopt the new one even if the old one is already closing (our new login
       // replaces it there, and a WebSocket reads as closed as soon as the server's close frame arrives).
       if (this.phase !== 'connected' || this.current?.transport !== old) {
@@ -442,6 +494,11 @@ export class ClusterClient extends EventEmitter<ClusterClientEvents> {
       if (!(e instanceof ClosedError)) this.emit('migrateFailed', e as Error, from);
     } finally {
       this.migrating = false;
+      if (this.moveTakesOver) {
+        // The move did not finish the re-home: the usual one does.
+        this.moveTakesOver = false;
+        if (this.state === 'reconnecting' && !this.attempt && !this.reconnectTimer) this.scheduleReconnect(0, from.name);
+      }
     }
   }
 

@@ -20,5 +20,5 @@ export function isFinalLoginError(e: unknown): e is LoginError {
   return e instanceof LoginError && !RETRYABLE.has(e.code);
 }
 
-/** Refusals another server, or a later try, may not repeat: the route store was unreachable, or the server failed. */
-const RETRYABLE = new Set<string>([LOGIN_TIMEOUT, LOGIN_CLOSED, WIRE_ERRORS.routesUnavailable, WIRE_ERRORS.internal]);
+/** Refusals another server, or a later try, may not repeat: the route store or the history store was unreachable, or the server failed. */
+const RETRYABLE = new Set<string>([LOGIN_TIMEOUT, LOGIN_CLOSED, WIRE_ERRORS.routesUnavailable, WIRE_ERRORS.internal, WIRE_ERRORS.historyUnavailable]);

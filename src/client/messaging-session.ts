@@ -1,6 +1,6 @@
 import { DisconnectedError, LoginError, RequestRefusedError, RequestTimeoutError } from '../errors.js';
 import { isPong } from '../protocol/frames.js';
-import { isFrameOf, type ErrorFrame, type KickedFrame, type LoginFrame, type MessageFrame, type MessageId, type RefreshedFrame, type SentFrame, type WelcomeFrame } from '../protocol/messages.js';
+import { isFrameOf, type ErrorFrame, type JoinedFrame, type KickedFrame, type LoginFrame, type MessageFrame, type MessageId, type RefreshedFrame, type SentFrame, type StreamPosition, type WelcomeFrame } from '../protocol/messages.js';
 import { LOGIN_CLOSED, LOGIN_TIMEOUT, type LoginOptions } from './login.js';
 import { nextFrame, type Transport } from './transport.js';
 
@@ -20,12 +20,27 @@ export type ReceivedMessage = Omit<MessageFrame, 'type'>;
 export interface SendResult {
   delivered: boolean;
   code?: string;
+  /** History on: not acked (yet), but stored: the receiver gets it at its next login. */
+  stored?: true;
+}
+
+/** History on: what a login (`welcome`) or a join (`joined`) with `since` said about the gap after it. */
+export interface Recovery {
+  /** The user's stream (`room` absent) or a room's. */
+  room?: string;
+  /** The position the client asked to resume after. */
+  since: StreamPosition;
+  /** The stream now; the replayed messages come next. */
+  epoch: string;
+  offset: number;
 }
 
 /** What resume() told a new connection: the server id from `welcome` and the rooms it joined there. */
 export interface Resumed {
   server: string | undefined;
   rooms: ReadonlySet<string>;
+  /** History on: the login resumed after `since`; `recovered` says whether the whole gap follows. */
+  recovery?: Recovery & { recovered: boolean };
   /** When the login's token expires (epoch ms), as `welcome` said; undefined when the server checks no tokens. */
   expiresAt?: number;
 }
@@ -41,6 +56,8 @@ export interface MessagingSessionOptions {
   onMessage: (message: ReceivedMessage) => void;
   /** The server sent an `error` frame that answers no request of ours (it closes that connection next). */
   onRefused: (err: RequestRefusedError) => void;
+  /** History on: a login or join with `since` got its whole gap (true) or not (false: some messages were lost). */
+  onRecovery?: (recovery: Recovery, recovered: boolean) => void;
   /** @default DEFAULT_REFRESH_BEFORE_MS */
   refreshBeforeMs?: number;
   /** A token refresh was answered `refreshed`: the connection lives until `expiresAt`. */
@@ -55,6 +72,10 @@ interface PendingRefresh {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
+
+/** The key of a stream's position: the user's stream, or a room's. */
+const USER_STREAM = '';
+const roomKey = (room: string) => `#${room}`;
 
 /** A join or leave waiting for the pong that follows it on the same connection. */
 interface Confirmation {
@@ -90,12 +111,27 @@ export class MessagingSession {
   private readonly refusals = new WeakMap<Transport, RequestRefusedError>();
   private seq = 0;
   private sendSeq = 0;
+  /** History on: the last (epoch, offset) received per stream, sent as `since` on every login and join. */
+  private readonly positions = new Map<string, StreamPosition>();
+  /** Messages dropped because their offset was already received (another connection, a replay). */
+  duplicates = 0;
   private refreshes: PendingRefresh[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   /** When the token of the current connection expires, as its server said. */
   private expiresAt: number | undefined;
 
   constructor(private readonly options: MessagingSessionOptions) {}
+
+  /** History on: the last position received in the user's stream (no room) or a room's. */
+  position(room?: string): StreamPosition | undefined {
+    const p = this.positions.get(room === undefined ? USER_STREAM : roomKey(room));
+    return p && { ...p };
+  }
+
+  private joinFrame(room: string): object {
+    const since = this.positions.get(roomKey(room));
+    return since ? { type: 'join', room, since } : { type: 'join', room };
+  }
 
   /** The rooms this client is in (and joins again on every new connection). */
   get joined(): ReadonlySet<string> {
@@ -111,16 +147,22 @@ export class MessagingSession {
     const login = this.login;
     if (!login) return { server: undefined, rooms: new Set() };
     const token = typeof login.token === 'function' ? await login.token() : login.token;
-    const frame: LoginFrame = token === undefined ? { type: 'login', user: login.user } : { type: 'login', user: login.user, token };
+    const since = this.positions.get(USER_STREAM);
+    const frame: LoginFrame = { type: 'login', user: login.user, ...(token === undefined ? {} : { token }), ...(since ? { since: { ...since } } : {}) };
     t.send(frame);
     const answer = await nextFrame(t, (m): m is WelcomeFrame | ErrorFrame => isFrameOf(m, 'welcome') || isFrameOf(m, 'error'), timeoutMs, {
       onTimeout: () => new LoginError(LOGIN_TIMEOUT, `login as ${login.user}: no welcome from ${t.peer} within ${timeoutMs} ms`),
       onClose: () => new LoginError(LOGIN_CLOSED, `login as ${login.user}: ${t.peer} closed the connection`),
     });
     if (answer.type === 'error') throw new LoginError(String(answer.code), `login as ${login.user} refused: ${String(answer.message)}`);
+    let recovery: Resumed['recovery'];
+    if (typeof answer.epoch === 'string' && typeof answer.offset === 'number') {
+      if (since) recovery = { since, epoch: answer.epoch, offset: answer.offset, recovered: answer.recovered === true };
+      this.startEpoch(USER_STREAM, answer.epoch);
+    }
     const rooms = new Set(this.rooms);
-    for (const room of rooms) t.send({ type: 'join', room });
-    return { server: String(answer.server), rooms, ...(typeof answer.expiresAt === 'number' ? { expiresAt: answer.expiresAt } : {}) };
+    for (const room of rooms) t.send(this.joinFrame(room));
+    return { server: String(answer.server), rooms, ...(recovery ? { recovery } : {}), ...(typeof answer.expiresAt === 'number' ? { expiresAt: answer.expiresAt } : {}) };
   }
 
   /** When the current connection's token expires (epoch ms); undefined when the server checks no tokens. */
@@ -185,12 +227,21 @@ export class MessagingSession {
     this.refreshTimer.unref?.();
   }
 
+  /** A stream announced with another epoch (or first seen): its replay starts after offset 0 of that epoch. */
+  private startEpoch(key: string, epoch: string): void {
+    if (this.positions.get(key)?.epoch !== epoch) this.positions.set(key, { epoch, offset: 0 });
+  }
+
   /** `t` (resumed) carries the session from now on: rooms changed since resume() are caught up, waiting joins and leaves are confirmed there. */
   attach(t: Transport, resumed: Resumed): void {
     this.transport = t;
+    if (resumed.recovery) {
+      const { recovered, ...recovery } = resumed.recovery;
+      this.options.onRecovery?.(recovery, recovered);
+    }
     this.expiresAt = resumed.expiresAt;
     this.scheduleRefresh();
-    for (const room of this.rooms) if (!resumed.rooms.has(room)) t.send({ type: 'join', room });
+    for (const room of this.rooms) if (!resumed.rooms.has(room)) t.send(this.joinFrame(room));
     for (const room of resumed.rooms) if (!this.rooms.has(room)) t.send({ type: 'leave', room });
     for (const c of this.confirmations) {
       if (c.transport === t) continue;
@@ -227,15 +278,15 @@ export class MessagingSession {
   /** Handles one frame from `t` (the current connection or one being left). */
   onFrame(t: Transport, m: unknown): FrameOutcome {
     if (isFrameOf<MessageFrame>(m, 'message')) {
-      const { type: _t, ...msg } = m;
-      this.options.onMessage(msg);
-      if (this.options.autoAck) t.send({ type: 'ack', id: m.id });
+      this.received(t, m);
+    } else if (isFrameOf<JoinedFrame>(m, 'joined')) {
+      this.onJoined(m);
     } else if (isFrameOf<SentFrame>(m, 'sent')) {
       const s = this.sends.get(m.id);
       if (!s || s.transport !== t) return { kind: 'handled' };
       this.sends.delete(m.id);
       clearTimeout(s.timer);
-      s.resolve(m.code === undefined ? { delivered: m.delivered === true } : { delivered: m.delivered === true, code: String(m.code) });
+      s.resolve({ delivered: m.delivered === true, ...(m.code === undefined ? {} : { code: String(m.code) }), ...(m.stored === true ? { stored: true as const } : {}) });
     } else if (isPong(m)) {
       const c = this.confirmations.find((x) => x.transport === t && x.seq === m.seq);
       if (c) this.settle(c, undefined);
@@ -262,6 +313,45 @@ export class MessagingSession {
     return { kind: 'handled' };
   }
 
+  /**
+   * One message: with an offset, dropped when that offset of its stream was already received
+   * (another connection, a replay), else its position is kept for the next `since`. Messages of
+   * the user's stream are acked (duplicates too: the server waits for them); room messages and
+   * broadcasts never are.
+   */
+  private received(t: Transport, m: MessageFrame): void {
+    const ackable = m.room === undefined && m.broadcast !== true;
+    if (typeof m.offset === 'number' && typeof m.epoch === 'string' && m.broadcast !== true) {
+      const key = m.room === undefined ? USER_STREAM : roomKey(m.room);
+      const last = this.positions.get(key);
+      if (last && last.epoch === m.epoch && m.offset <= last.offset) {
+        this.duplicates++;
+        if (ackable) t.send({ type: 'ack', id: m.id });
+        return;
+      }
+      // A room left meanwhile keeps no position (a later join starts at the room's top).
+      if (m.room === undefined || this.rooms.has(m.room)) this.positions.set(key, { epoch: m.epoch, offset: m.offset });
+    }
+    const { type: _t, ...msg } = m;
+    this.options.onMessage(msg);
+    if (ackable && this.options.autoAck) t.send({ type: 'ack', id: m.id });
+  }
+
+  /** History on: a join's answer: the room's position (and, with `since`, whether its gap follows). */
+  private onJoined(m: JoinedFrame): void {
+    const room = String(m.room);
+    if (!this.rooms.has(room) || typeof m.epoch !== 'string' || typeof m.offset !== 'number') return;
+    const key = roomKey(room);
+    const since = this.positions.get(key);
+    if (m.recovered === undefined) {
+      // Joined without `since`: nothing is replayed, the room's messages start after its top.
+      if (!since || since.epoch !== m.epoch || since.offset < m.offset) this.positions.set(key, { epoch: m.epoch, offset: m.offset });
+      return;
+    }
+    this.startEpoch(key, m.epoch);
+    if (since) this.options.onRecovery?.({ room, since, epoch: m.epoch, offset: m.offset }, m.recovered === true);
+  }
+
   /** Acknowledges a message on the current connection (automatic unless autoAck is false). */
   ack(id: MessageId): void {
     this.transport?.send({ type: 'ack', id });
@@ -271,7 +361,7 @@ export class MessagingSession {
   join(room: string): Promise<void> {
     const had = this.rooms.has(room);
     this.rooms.add(room);
-    return this.confirm(`join ${room}`, { type: 'join', room }).catch((e: unknown) => {
+    return this.confirm(`join ${room}`, this.joinFrame(room)).catch((e: unknown) => {
       if (!had) {
         this.rooms.delete(room);
         this.transport?.send({ type: 'leave', room }); // the server may have taken it after all (a timeout)
@@ -283,6 +373,7 @@ export class MessagingSession {
   /** Leaves a room; the room is not joined again on a new connection, even when this rejects. */
   leave(room: string): Promise<void> {
     this.rooms.delete(room);
+    this.positions.delete(roomKey(room));
     return this.confirm(`leave ${room}`, { type: 'leave', room });
   }
 

@@ -1,12 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { InvalidArgumentError } from '../errors.js';
+import { FulcrumError, InvalidArgumentError } from '../errors.js';
 import { reportError } from '../log/report-error.js';
 import { ClusterServer, DEFAULT_HOST, type ClusterServerOptions, type ClusterServerStats } from '../server/cluster-server.js';
 import { DEFAULT_ROOT, validateRoot } from '../zk/paths.js';
 import { ZkSession } from '../zk/session.js';
 import { checkTlsServerOptions, type TlsClientOptions, type TlsServerOptions } from '../server/transport/tls-options.js';
 import { GatewayServer } from './gateway/gateway-server.js';
+import { AckCursors, DEFAULT_ACK_FLUSH_MS } from './history/ack-cursors.js';
+import type { HistoryEngine } from './history/history-engine.js';
+import { historyEngineOf, type HistoryOptions } from './history/history-options.js';
 import { DEFAULT_ACK_TIMEOUT_MS, Router, type RouteViewKind } from './router.js';
 import { routesRootOf } from './routes/route.js';
 import { TokenVerifier } from './token.js';
@@ -14,6 +17,7 @@ import { RouteShards } from './routes/route-shards.js';
 import { ClientProtocol, type Authorize, type SessionRouter } from './sessions/client-protocol.js';
 import type { EndReason } from './sessions/client-session.js';
 import { GatewayRequests } from './sessions/gateway-requests.js';
+import { HistoryDelivery, type HistoryDeliveryStats } from './sessions/history-delivery.js';
 import { resolveSessionLimits, type SessionLimitOptions } from './sessions/session-limits.js';
 import { UserSessions, type MessagingStats, type SessionEvent } from './sessions/user-sessions.js';
 
@@ -24,7 +28,7 @@ export const DEFAULT_TOKEN_GRACE_MS = 30_000;
 /** Longest grace accepted (a day). */
 export const MAX_TOKEN_GRACE_MS = 86_400_000;
 
-export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway' | 'gatewayTls' | 'protocol'>, SessionLimitOptions {
+export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'handler' | 'gateway' | 'gatewayTls' | 'protocol' | 'history'>, SessionLimitOptions {
   /**
    * Cluster secret: logins need a token signed with it (or with one of `tokenKeys`), gateway peers
    * must prove it (and the gateway proves it back). @default none (logins as claimed, gateway on loopback only)
@@ -79,6 +83,23 @@ export interface MessagingServerOptions extends Omit<ClusterServerOptions, 'hand
    * @default everything allowed
    */
   authorize?: Authorize;
+  /**
+   * Message history (see HistoryOptions): logins and joins replay what the client missed, pushes
+   * to offline users wait for the next login, deliveries are ordered and de-duplicated by offset.
+   * Every server and router of the cluster must use the same store (`redis`); `memory` is for a
+   * cluster of this one server (the server reports FULCRUM_HISTORY_NOT_SHARED when it sees another).
+   * @default none
+   */
+  history?: HistoryOptions;
+  /** How often acked cursors are written to the store (coalesced). @default DEFAULT_ACK_FLUSH_MS (200) */
+  ackFlushMs?: number;
+}
+
+/** A server of the cluster does not share this server's history store. */
+export class HistoryNotSharedError extends FulcrumError {
+  constructor(message: string) {
+    super('FULCRUM_HISTORY_NOT_SHARED', message);
+  }
 }
 
 export interface MessagingServerStats extends MessagingStats {
@@ -88,6 +109,8 @@ export interface MessagingServerStats extends MessagingStats {
   gatewayRefused: number;
   /** Gateway requests that broke the rules (the peer was closed). */
   gatewayBadRequests: number;
+  /** History on: replays, gap fills, dropped duplicates, lost offsets, store failures, acked-cursor writes. */
+  history?: HistoryDeliveryStats & { ackWrites: number };
 }
 
 export type { SessionEvent };
@@ -127,6 +150,9 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
   private routerClient: Router | undefined;
   private gatewayAddress: { ip: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
+  private readonly history: { engine: HistoryEngine; owned: boolean; acks: AckCursors; delivery: HistoryDelivery } | undefined;
+  /** Peers already reported for not sharing our history store. */
+  private readonly unshared = new Set<string>();
 
   constructor(private readonly options: MessagingServerOptions) {
     super();
@@ -162,6 +188,11 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
         kicked: (e) => this.emit('kicked', e),
       },
     });
+    const engine = historyEngineOf(options.history);
+    if (engine) {
+      const acks = new AckCursors(engine.engine, (e) => this.reportError(e), options.ackFlushMs ?? DEFAULT_ACK_FLUSH_MS);
+      this.history = { ...engine, acks, delivery: new HistoryDelivery(this.sessions, engine.engine, acks, (e) => this.reportError(e)) };
+    }
     this.protocol = new ClientProtocol(this.sessions, {
       server: id,
       tokens: new TokenVerifier({ secret: options.secret, keys: options.tokenKeys }),
@@ -172,16 +203,19 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       onPing: (socket, migrated) => this.clusterServer.markProtocol(socket, { migrated }),
       report: (e) => this.reportError(e),
       debug: (fields, message) => options.logger?.debug({ ...fields, component: 'MessagingServer', server: this.id }, message),
+      history: this.history?.delivery,
     });
-    const requests = new GatewayRequests(this.sessions, ackTimeoutMs);
+    const requests = new GatewayRequests(this.sessions, ackTimeoutMs, this.history?.delivery);
     this.gateway = new GatewayServer({ server: id, secret: options.secret, tls: gatewayTls, handle: (req) => requests.handle(req), onError: (e) => this.reportError(e) });
     const {
       secret: _s, tokenKeys: _k, tokenGraceMs: _g, gatewayTls: _gt, gatewayTrust: _gr, gatewayHost: _h, gatewayPort: _p, gatewayAdvertise: _a, routesRoot: _r, ackTimeoutMs: _t, routeWriteIntervalMs: _w, maxUsersPerShard: _m, authorize: _z, routes: _v,
       maxQueuedBytes: _q, maxRoomsPerConnection: _rc, maxInboundFramesPerSecond: _f, maxInboundBytesPerSecond: _b, welcomeTimeoutMs: _wt,
+      history: _hi, ackFlushMs: _af,
       ...clusterOptions
     } = options;
     this.clusterServer = new ClusterServer({
       ...clusterOptions,
+      ...(this.history ? { history: this.history.engine.kind } : {}),
       zk: this.session,
       protocol: this.protocol,
       gateway: () => this.gatewayAddress,
@@ -229,7 +263,13 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
       gatewayPeers: this.gateway.stats.peers,
       gatewayRefused: this.gateway.stats.refused,
       gatewayBadRequests: this.gateway.stats.badRequests,
+      ...(this.history ? { history: { ...this.history.delivery.stats, ackWrites: this.history.acks.writes } } : {}),
     };
+  }
+
+  /** The message history store, when on. */
+  get historyEngine(): HistoryEngine | undefined {
+    return this.history?.engine;
   }
 
   /** Opens the gateway, registers the server, publishes its route shards and loads the route table. */
@@ -272,11 +312,14 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
           users: () => sessions.holders(),
           userCount: () => sessions.userCount,
         },
+        ...(this.history ? { history: { engine: this.history.engine } } : {}),
       });
       this.routerClient = router;
       router.on('error', report);
+      if (this.history) router.servers.on('added', (name, kind) => this.checkShared(name, kind));
       router.routes.on('changed', (users) => this.protocol.routesChanged(users));
       await router.start();
+      if (this.history) for (const name of router.servers.names()) this.checkShared(name, router.servers.historyOf(name));
       const sessionRouter: SessionRouter = {
         route: (user) => router.routes.best(user),
         previous: (user) => router.previousLogin(user),
@@ -284,11 +327,41 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
         kickElsewhere: (user, order, previous) => router.replaceElsewhere(user, order, previous),
       };
       this.protocol.attach(this.shards, sessionRouter);
+      if (this.history) this.session.on('session', this.afterExpiry);
       return address;
     } catch (e) {
       await this.close().catch((closeError: unknown) => this.reportError(closeError instanceof Error ? closeError : new Error(String(closeError))));
       throw e;
     }
+  }
+
+  /**
+   * A new ZooKeeper session (the old one expired): while this server's routes and node were gone,
+   * routers stored messages for its users without reaching it. Once every route is back, each
+   * connection reads what it missed (later messages find the routes).
+   */
+  private readonly afterExpiry = (): void => {
+    const shards = this.shards;
+    const history = this.history;
+    if (!shards || !history) return;
+    void shards.republished().then(() => {
+      if (this.closing) return;
+      for (const s of this.sessions.everyone()) history.delivery.catchUp(s);
+    });
+  };
+
+  /** Every server must append to and replay from the same store: a peer with another (or none) is reported once. */
+  private checkShared(name: string, kind: string | undefined): void {
+    const mine = this.history!.engine.kind;
+    if (name === this.id || this.unshared.has(name) || (mine === 'redis' && kind === 'redis')) return;
+    this.unshared.add(name);
+    this.reportError(
+      new HistoryNotSharedError(
+        mine === 'memory'
+          ? `server ${name} shares the cluster, but this server keeps its history in memory: messages routed through ${name} are not stored here, and users moving between the two lose their history; use the Redis engine`
+          : `server ${name} uses ${kind ?? 'no'} history while this one uses Redis: its users get no replay and their messages may be lost`,
+      ),
+    );
   }
 
   private reportError(e: Error): void {
@@ -308,11 +381,16 @@ export class MessagingServer extends EventEmitter<MessagingServerEvents> {
   /** No new logins; routes first (so nobody routes here any more), then the node and the sockets, then the gateway. */
   close(opts: { drainMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
+      this.session.off('session', this.afterExpiry);
       this.protocol.close();
       await this.shards?.close();
       await this.clusterServer.close(opts);
       await this.gateway.close();
       this.routerClient?.close();
+      if (this.history) {
+        await this.history.acks.close();
+        if (this.history.owned) await this.history.engine.close();
+      }
       if (this.ownsSession) this.session.close();
     })();
     return this.closing;

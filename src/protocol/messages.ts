@@ -30,6 +30,8 @@ export const WIRE_ERRORS = {
   routesUnavailable: 'FULCRUM_ROUTES_UNAVAILABLE',
   /** The server failed handling a frame (a bug); the connection is closed. */
   internal: 'FULCRUM_INTERNAL',
+  /** With history on: the login's missed messages could not be read from the store in time; try again (another server, later). */
+  historyUnavailable: 'FULCRUM_HISTORY_UNAVAILABLE',
 } as const;
 
 /** Codes carried by `sent {delivered:false}` and gateway results. */
@@ -51,10 +53,24 @@ export const KICK_REASONS = { replaced: 'replaced', kicked: 'kicked', slow: 'slo
 
 export type MessageId = string | number;
 
+/** Longest `epoch`, in bytes. */
+export const MAX_EPOCH_BYTES = 64;
+
+/**
+ * A place in a stream (history on): `offset` counts the stream's messages (+1 each, from 1);
+ * `epoch` names the stream's storage and changes when that storage was lost.
+ */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
 export interface LoginFrame {
   type: 'login';
   user: string;
   token?: string;
+  /** History on: the client has the user's stream up to here; the server replays what follows. */
+  since?: StreamPosition;
 }
 export interface AckFrame {
   type: 'ack';
@@ -69,6 +85,8 @@ export interface SendFrame {
 export interface JoinFrame {
   type: 'join';
   room: string;
+  /** History on: the client has the room's stream up to here; the server replays what follows. */
+  since?: StreamPosition;
 }
 export interface LeaveFrame {
   type: 'leave';
@@ -93,8 +111,22 @@ export interface WelcomeFrame {
   type: 'welcome';
   user: string;
   server: string;
+  /** History on: every message after the login's position (`since`, else the acked cursor) follows; false when some of them were lost. */
+  recovered?: boolean;
+  /** History on: the user's stream now (the replay that follows ends at or after `offset`). */
+  epoch?: string;
+  offset?: number;
   /** Epoch ms when the login's token expires (servers that check tokens). */
   expiresAt?: number;
+}
+/** History on: the answer to `join` (then the room's missed messages, then live ones). */
+export interface JoinedFrame {
+  type: 'joined';
+  room: string;
+  /** Only when the join gave `since`: every message after it follows (false: some were lost). */
+  recovered?: boolean;
+  epoch: string;
+  offset: number;
 }
 /** The answer to a good `refresh`: the connection now lives until the new token's expiry. */
 export interface RefreshedFrame {
@@ -117,6 +149,11 @@ export interface MessageFrame {
   body: unknown;
   from?: string;
   room?: string;
+  /** A broadcast (to every online user; never stored, never acked). */
+  broadcast?: true;
+  /** History on: the message's place in its stream (the user's, or the room's). */
+  offset?: number;
+  epoch?: string;
 }
 export interface SentFrame {
   type: 'sent';
@@ -124,6 +161,8 @@ export interface SentFrame {
   delivered: boolean;
   /** Why not, when `delivered` is false. */
   code?: string;
+  /** History on: not delivered (yet), but stored in the receiver's stream: it arrives at the receiver's next login. */
+  stored?: true;
 }
 export interface KickedFrame {
   type: 'kicked';
@@ -150,6 +189,20 @@ export function isMessageId(v: unknown): v is MessageId {
   return (typeof v === 'string' && v.length > 0 && Buffer.byteLength(v, 'utf8') <= MAX_ID_BYTES) || Number.isSafeInteger(v);
 }
 
+/** An `{epoch, offset}` map: epoch a non-empty string of at most MAX_EPOCH_BYTES bytes, offset a non-negative integer. */
+export function isStreamPosition(v: unknown): v is StreamPosition {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const p = v as Record<string, unknown>;
+  return typeof p.epoch === 'string' && p.epoch.length > 0 && Buffer.byteLength(p.epoch, 'utf8') <= MAX_EPOCH_BYTES && Number.isSafeInteger(p.offset) && (p.offset as number) >= 0;
+}
+
+function since(o: Record<string, unknown>): { since?: StreamPosition } {
+  if (o.since === undefined || o.since === null) return {};
+  field(o, 'since', isStreamPosition, `{epoch: a non-empty string of at most ${MAX_EPOCH_BYTES} bytes, offset: a non-negative integer}`);
+  const p = o.since as StreamPosition;
+  return { since: { epoch: p.epoch, offset: p.offset } };
+}
+
 function field(o: Record<string, unknown>, name: string, ok: (v: unknown) => boolean, what: string): void {
   if (!ok(o[name])) throw new BadFrameError(WIRE_ERRORS.badFrame, `${String(o.type)}: ${name} must be ${what}`);
 }
@@ -168,7 +221,7 @@ export function parseClientFrame(m: unknown): ClientFrame {
     case 'login':
       field(o, 'user', isName, NAME);
       if (o.token !== undefined && o.token !== null) field(o, 'token', (v) => typeof v === 'string' && v.length <= MAX_TOKEN_LENGTH, 'a string');
-      return typeof o.token === 'string' ? { type: 'login', user: o.user as string, token: o.token } : { type: 'login', user: o.user as string };
+      return { type: 'login', user: o.user as string, ...(typeof o.token === 'string' ? { token: o.token } : {}), ...since(o) };
     case 'refresh':
       field(o, 'token', (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_TOKEN_LENGTH, `a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`);
       return { type: 'refresh', token: o.token as string };
@@ -181,9 +234,11 @@ export function parseClientFrame(m: unknown): ClientFrame {
       if (!('body' in o)) throw new BadFrameError(WIRE_ERRORS.badFrame, 'send: body is missing');
       return { type: 'send', id: o.id as MessageId, to: o.to as string, body: o.body };
     case 'join':
+      field(o, 'room', isName, NAME);
+      return { type: 'join', room: o.room as string, ...since(o) };
     case 'leave':
       field(o, 'room', isName, NAME);
-      return { type: o.type, room: o.room as string };
+      return { type: 'leave', room: o.room as string };
     default:
       throw new BadFrameError(WIRE_ERRORS.badFrame, `unknown frame type ${JSON.stringify(typeof o.type === 'string' ? o.type.slice(0, 40) : o.type)}`);
   }

@@ -84,6 +84,8 @@ export interface ClusterServerOptions {
   drainMs?: number;
   /** Messaging gateway address to publish in the node, read at each write (see MessagingServer). @default none */
   gateway?: () => { ip: string; port: number } | undefined;
+  /** The message history the server uses, published as `history` in its node (see MessagingServer). @default none */
+  history?: string;
   /** The gateway speaks TLS (published as `gatewayTls`; see MessagingServer). @default false */
   gatewayTls?: boolean;
   /** Runs after the port is bound and before the node is registered (e.g. open the messaging gateway). @default none */
@@ -248,6 +250,7 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
       ...(this.options.maxConnections !== undefined ? { maxConnections: this.options.maxConnections } : {}),
       ...(this.draining ? { draining: true } : {}),
       ...((g) => (g ? { gatewayIp: g.ip, gatewayPort: g.port } : {}))(gateway?.()),
+      ...(this.options.history ? { history: this.options.history } : {}),
       ...acceptRateField(this.acceptRate.perSecond()),
       transports: [...this.transports],
       ...(this.options.tls ? { tls: true } : {}),

@@ -51,7 +51,8 @@ export function ensureRedisInstalled(log: (s: string) => void = () => {}): void 
  * The configuration file text. Loopback only with protected mode on (no password: nothing beyond
  * this machine can reach it). Persistence: an append-only file fsynced every second and no RDB
  * snapshots, so message history survives a restart of the process (a crash of the machine loses
- * at most the last second); pub/sub, all the bench uses, writes nothing to it.
+ * at most the last second); pub/sub, all the bench's peer uses, writes nothing to it. Stream nodes
+ * are kept small (message history: many short streams).
  */
 export function redisConfig(spec: LocalRedisSpec): string {
   const dir = resolve(spec.dir);
@@ -65,6 +66,9 @@ export function redisConfig(spec: LocalRedisSpec): string {
     'appendonly yes',
     'appendfsync everysec',
     'save ""',
+    // Message history keeps one stream per user, most of them short: Redis preallocates a stream's
+    // node up to this size (4 KB by default), so a one-message stream takes ~1.5 KB instead of ~4.6 KB.
+    'stream-node-max-bytes 1024',
     '',
   ].join('\n');
 }
@@ -130,4 +134,25 @@ export async function stopRedis(spec: LocalRedisSpec): Promise<boolean> {
   if (pid !== undefined) await stopPid(pid);
   rmSync(pidFile(spec), { force: true });
   return pid !== undefined;
+}
+
+/** `redis://127.0.0.1:6379`: where the demo looks for a Redis first. */
+export const DEFAULT_REDIS_URL = redisUrlOf(DEFAULT_REDIS_PORT);
+
+/**
+ * Makes sure a Redis answers at `url`: when nothing answers at the default local address it
+ * starts the local one (`npm run redis -- start`'s). Returns a stop function for what it started.
+ */
+export async function ensureRedis(url: string, log: (s: string) => void = () => {}): Promise<() => Promise<void>> {
+  const u = new URL(url);
+  const port = Number(u.port || DEFAULT_REDIS_PORT);
+  const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  if ((await pingRedis(port, host)) !== undefined) return async () => {};
+  if (url !== DEFAULT_REDIS_URL) throw new RedisLauncherError(`no Redis answers at ${url}`);
+  log(`no Redis at ${url}: starting a local one (data in ${DEFAULT_REDIS_DIR}/)`);
+  await startRedis(LOCAL_REDIS, { log });
+  return async () => {
+    await stopRedis(LOCAL_REDIS);
+    log('stopped the local Redis started for this run');
+  };
 }

@@ -8,6 +8,7 @@ import { Router } from '../../src/messaging/router.js';
 import { assertUsageExit, killPids, pidsWithArg, runCliCommand, startCli } from '../helpers/cli.js';
 import { closeMessaging, startMessagingServers } from '../helpers/messaging.js';
 import { freshRoot, useTestZk } from '../helpers/zk.js';
+import { testRedis } from '../helpers/redis.js';
 
 let zk: ZooKeeper;
 let connect: string;
@@ -69,11 +70,13 @@ test('clients cli - --users logs every client in (with tokens when there is a se
 
 test('demo cli - clients log in as users; one push and one broadcast arrive; while it holds the dashboard lists every user online', async () => {
   const { root, cleanup } = await freshRoot(zk, 'demo-cli');
-  const demo = startCli('demo', ['--zk', connect, '--root', root, '--servers', '2', '--clients', '12', '--stagger-ms', '0', '--alloc-port', '0', '--hold-ms', '60000'], { timeoutMs: 120_000 });
+  // The test's Redis, so no demo-started one outlives a killed run.
+  const demo = startCli('demo', ['--zk', connect, '--root', root, '--redis', await testRedis(), '--servers', '2', '--clients', '12', '--stagger-ms', '0', '--alloc-port', '0', '--hold-ms', '60000'], { timeoutMs: 120_000 });
   try {
     await demo.waitForStdout(/clients connected and logged in 12, failed 0/, 60_000);
     await demo.waitForStdout(/push to user-6: acked from \S+ \(id [^)]+\); arrived at user-6's client only/, 20_000);
     await demo.waitForStdout(/broadcast: written to 12 users on 2 servers; arrived at 12\/12 clients/, 20_000);
+    await demo.waitForStdout(/\d+ clients moved to the new server/, 40_000);
     await demo.waitForStdout(/holding for 60000 ms .*the dashboard lists 12 online users/, 20_000);
     const [, url] = (await demo.waitForStdout(/dashboard and allocation service: (http:\/\/\S+)/))!;
     const online = (await (await fetch(new URL('/online?limit=100', url))).json()) as { total: number; users: { user: string }[] };

@@ -1,65 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
-import { FrameDecoder } from '../../src/protocol/frames.js';
 import type { LoginOrder } from '../../src/messaging/login-order.js';
-import type { ClientConnection } from '../../src/server/transport/client-connection.js';
-import { ClientProtocol, type Authorize, type RouteStore, type SessionRouter } from '../../src/messaging/sessions/client-protocol.js';
+import { ClientProtocol, type Authorize, type SessionRouter } from '../../src/messaging/sessions/client-protocol.js';
 import type { ClientSession } from '../../src/messaging/sessions/client-session.js';
 import { GatewayRequests } from '../../src/messaging/sessions/gateway-requests.js';
 import { resolveSessionLimits, type SessionLimitOptions } from '../../src/messaging/sessions/session-limits.js';
 import { UserSessions, type SessionEvent } from '../../src/messaging/sessions/user-sessions.js';
-
-type Frame = Record<string, unknown>;
-
-/** A connection double: records what the server writes; `stalled` makes written bytes stay queued. */
-class FakeConnection implements ClientConnection {
-  readonly written: Frame[] = [];
-  queuedBytes = 0;
-  stalled = false;
-  paused = false;
-  ended: number | undefined;
-  readonly socket = {} as Socket;
-  write(frame: Buffer): void {
-    this.written.push(...(new FrameDecoder(1 << 20).push(frame) as Frame[]));
-    if (this.stalled) this.queuedBytes += frame.length;
-  }
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    this.paused = false;
-  }
-  end(lingerMs: number): void {
-    this.ended = lingerMs;
-  }
-  destroy(): void {
-    this.ended = 0;
-  }
-  get types(): unknown[] {
-    return this.written.map((f) => f.type);
-  }
-}
-
-/** A route store whose writes are acknowledged only when the test says so. */
-class HeldRoutes implements RouteStore {
-  readonly routes = new Map<string, [number, number]>();
-  private readonly waiting: (() => void)[] = [];
-  set(user: string, since: number, seq: number): Promise<void> {
-    this.routes.set(user, [since, seq]);
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-  delete(user: string): void {
-    this.routes.delete(user);
-  }
-  /** ZooKeeper acknowledges every write so far. */
-  ack(): void {
-    for (const w of this.waiting.splice(0)) w();
-  }
-  get pending(): number {
-    return this.waiting.length;
-  }
-}
+import { FakeConnection, HeldRoutes, type Frame } from '../helpers/session-doubles.js';
 
 const flush = () => new Promise((r) => setImmediate(r));
 
@@ -74,7 +21,10 @@ function setup(opts: { limits?: SessionLimitOptions; authorize?: Authorize; best
   const router: SessionRouter = {
     route: (u) => opts.best?.get(u),
     previous: (u) => opts.best?.get(u),
-    push: async (to, body) => void pushed.push([to, body]),
+    push: async (to, body) => {
+      pushed.push([to, body]);
+      return { delivered: true };
+    },
     kickElsewhere: async () => undefined,
   };
   const protocol = new ClientProtocol(users, { server: () => 'me:1', ackTimeoutMs: 1_000, tokenGraceMs: 0, limits, authorize: opts.authorize, report: (e) => reported.push(e) });

@@ -147,3 +147,63 @@ test('messaging session - an error frame answers the oldest waiting join; reques
   await assert.rejects(s.join('later'), (e: unknown) => e instanceof DisconnectedError, 'no connection: fails at once');
   assert.deepEqual(refused, []);
 });
+
+test('messaging session - history: positions per stream, duplicates dropped by offset (user-stream ones still acked), rooms and broadcasts never acked', async () => {
+  const received: ReceivedMessage[] = [];
+  const s = session(received);
+  s.login = { user: 'h1' };
+  const a = new FakeTransport('a');
+  await adopt(s, a);
+  const joined = s.join('r');
+  a.deliver({ type: 'joined', room: 'r', epoch: 'E-r', offset: 4 }, { type: 'pong', seq: lastPing(a), id: 'a' });
+  await joined;
+  assert.deepEqual(s.position('r'), { epoch: 'E-r', offset: 4 }, 'joined without since: the room starts after its top');
+  a.sent.length = 0;
+  a.deliver(
+    { type: 'message', id: 'p1', body: 1, offset: 1, epoch: 'E-u' },
+    { type: 'message', id: 'p2', body: 2, offset: 2, epoch: 'E-u' },
+    { type: 'message', id: 'p1', body: 1, offset: 1, epoch: 'E-u' }, // again (a replay on another connection would look the same)
+    { type: 'message', id: 'r5', body: 'r5', room: 'r', offset: 5, epoch: 'E-r' },
+    { type: 'message', id: 'r5', body: 'r5', room: 'r', offset: 5, epoch: 'E-r' },
+    { type: 'message', id: 'b', body: 'all', broadcast: true },
+  );
+  assert.deepEqual(received.map((m) => m.body), [1, 2, 'r5', 'all']);
+  assert.equal(s.duplicates, 2);
+  assert.deepEqual(a.sent, [{ type: 'ack', id: 'p1' }, { type: 'ack', id: 'p2' }, { type: 'ack', id: 'p1' }], 'user-stream messages acked, the duplicate too; room and broadcast not');
+  assert.deepEqual([s.position(), s.position('r')], [{ epoch: 'E-u', offset: 2 }, { epoch: 'E-r', offset: 5 }]);
+});
+
+test('messaging session - history: every re-login and re-join carries since; the welcome and joined answers report recovery', async () => {
+  const recoveries: [string | undefined, boolean][] = [];
+  const s = new MessagingSession({ autoAck: true, timeoutMs: 60_000, onMessage: () => {}, onRefused: () => {}, onRecovery: (r, ok) => recoveries.push([r.room, ok]) });
+  s.login = { user: 'h2' };
+  const a = new FakeTransport('a');
+  const first = s.resume(a, 60_000);
+  await tick();
+  a.deliver({ type: 'welcome', user: 'h2', server: 'a', recovered: true, epoch: 'E', offset: 0 });
+  s.attach(a, await first);
+  a.receive((m) => s.onFrame(a, m));
+  assert.deepEqual(a.sent[0], { type: 'login', user: 'h2' }, 'nothing received yet: no since');
+  const joining = s.join('r');
+  a.deliver({ type: 'joined', room: 'r', epoch: 'R', offset: 0 }, { type: 'pong', seq: lastPing(a), id: 'a' });
+  await joining;
+  a.deliver({ type: 'message', id: 1, body: 1, offset: 1, epoch: 'E' }, { type: 'message', id: 2, body: 2, room: 'r', offset: 1, epoch: 'R' });
+  assert.deepEqual(recoveries, [], 'a first login recovers nothing');
+
+  const b = new FakeTransport('b');
+  const again = s.resume(b, 60_000);
+  await tick();
+  assert.deepEqual(b.sent, [{ type: 'login', user: 'h2', since: { epoch: 'E', offset: 1 } }]);
+  b.deliver({ type: 'welcome', user: 'h2', server: 'b', recovered: true, epoch: 'E', offset: 3 });
+  const resumed = await again;
+  assert.deepEqual(b.sent[1], { type: 'join', room: 'r', since: { epoch: 'R', offset: 1 } });
+  s.attach(b, resumed);
+  b.receive((m) => s.onFrame(b, m));
+  b.deliver({ type: 'joined', room: 'r', recovered: false, epoch: 'R2', offset: 2 });
+  assert.deepEqual(recoveries, [[undefined, true], ['r', false]]);
+  // A new epoch: its messages are taken from offset 1 on.
+  b.deliver({ type: 'message', id: 3, body: 'new', room: 'r', offset: 1, epoch: 'R2' });
+  assert.deepEqual(s.position('r'), { epoch: 'R2', offset: 1 });
+  s.leave('r').catch(() => {});
+  assert.equal(s.position('r'), undefined, 'a room left forgets its position');
+});

@@ -22,6 +22,8 @@ declare module 'fastify' {
     metric?: MetricRoute;
     /** Set on the routes that answer 405 for the methods a path does not have. */
     methodNotAllowed?: true;
+    /** A read that needs the admin token too when a secret is set (it shows users' messages). */
+    admin?: true;
   }
 }
 
@@ -125,8 +127,8 @@ function document(schema: Schema, status: number, description: string, codes: st
  * The allocation service's HTTP layer on fastify. Every route declares one JSON schema
  * (params, query, body, responses); this adds what all routes share, so no route can forget it:
  *
- * - a route that changes something (any method but GET/HEAD) needs the admin token when a secret
- *   is set, checked before its body is read (401);
+ * - a route that changes something (any method but GET/HEAD), or reads what only the admin may
+ *   (`config.admin`), needs the admin token when a secret is set, checked before its body is read (401);
  * - a route with a body takes `application/json` only (415, before reading), at most its body
  *   limit (413), parsed as sent (no prototype stripping: the schema refuses unknown fields);
  * - validation failures become `400 FULCRUM_ALLOC_BAD_REQUEST` naming the field;
@@ -194,7 +196,7 @@ export async function buildHttpApp(o: HttpAppOptions): Promise<HttpApp> {
     paths.set(route.url, known);
     routes.push(...methods.map((method) => ({ method, path: openapiPath(route.url) })));
     const guards: onRequestHookHandler[] = [];
-    if (methods.some((m) => !READS.has(m))) {
+    if (methods.some((m) => !READS.has(m)) || route.config?.admin) {
       guards.push(adminGuard);
       schema.security = [{ adminToken: [] }, {}];
       document(schema, 401, 'missing or wrong admin token (only when the service has a secret); answered before the body is read', ['FULCRUM_ALLOC_UNAUTHORIZED']);

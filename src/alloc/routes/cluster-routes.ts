@@ -53,7 +53,7 @@ export interface Health {
   zookeeper: { connected: boolean; sessionId: string | null };
   servers: number;
   heartbeatServers: number;
-  messaging: { online: number; secret: boolean };
+  messaging: { online: number; secret: boolean; history: string | null };
 }
 
 /** What the cluster routes answer with (the service's state; the routes only speak HTTP). */
@@ -139,8 +139,12 @@ const HEALTH: Schema = {
     heartbeatServers: { type: 'integer' },
     messaging: {
       type: 'object',
-      required: ['online', 'secret'],
-      properties: { online: { type: 'integer' }, secret: { type: 'boolean', description: 'whether the service has a messaging secret' } },
+      required: ['online', 'secret', 'history'],
+      properties: {
+        online: { type: 'integer' },
+        secret: { type: 'boolean', description: 'whether the service has a messaging secret' },
+        history: { type: ['string', 'null'], description: 'the message history store (`redis`, `memory`), null without history' },
+      },
     },
   },
 };

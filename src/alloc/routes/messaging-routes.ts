@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { pack } from 'msgpackr';
-import { GatewayUnavailableError, MessageTooLargeError, PushTimeoutError, UserOfflineError } from '../../errors.js';
+import { GatewayUnavailableError, HistoryUnavailableError, MessageTooLargeError, PushTimeoutError, UserOfflineError } from '../../errors.js';
+import { MAX_HISTORY_READ, roomStream, userStream, type HistoryEngine, type ReadFrom, type StreamRef } from '../../messaging/history/history-engine.js';
 import { MAX_MESSAGE_BYTES, type Router } from '../../messaging/router.js';
-import { MAX_NAME_BYTES } from '../../protocol/messages.js';
-import { GatewayUnavailableHttpError, PayloadTooLargeError, PushTimeoutHttpError, UserOfflineHttpError } from '../http-errors.js';
+import { MAX_EPOCH_BYTES, MAX_NAME_BYTES } from '../../protocol/messages.js';
+import { GatewayUnavailableHttpError, HistoryUnavailableHttpError, PayloadTooLargeError, PushTimeoutHttpError, UserOfflineHttpError } from '../http-errors.js';
 import { ANY_JSON, errorResponse, NAME, type Schema } from '../http/schemas.js';
 import { MAX_UTF8_BYTES } from '../http/validation.js';
 
@@ -13,6 +14,8 @@ export const DEFAULT_MAX_MESSAGE_BODY_BYTES = 256 * 1024;
 export const MAX_PUSH_USERS = 1_000;
 /** Largest `limit` of `GET /online`. */
 export const MAX_ONLINE_LIMIT = 10_000;
+/** Entries `GET /history/…` returns unless `limit` says otherwise. */
+export const DEFAULT_HISTORY_LIMIT = 100;
 /** Shortest and longest ack wait a push may ask for. */
 export const MIN_PUSH_ACK_TIMEOUT_MS = 50;
 export const MAX_PUSH_ACK_TIMEOUT_MS = 60_000;
@@ -68,11 +71,30 @@ const PUSH: Schema = {
 
 const FANOUT: Schema = { type: 'object', additionalProperties: false, required: ['message'], properties: { message: MESSAGE, from: FROM } };
 
+const EPOCH: Schema = { type: 'string', description: "the stream's epoch (history on): changes when its storage was lost" };
+const OFFSET: Schema = { type: 'integer', description: "the message's place in its stream (history on): +1 per message" };
+
 const PUSHED: Schema = {
   type: 'object',
   description: '`user`: the client acked',
   required: ['delivered', 'acked', 'server', 'id'],
-  properties: { delivered: { type: 'boolean', const: true }, acked: { type: 'boolean', const: true }, server: { type: 'string' }, id: { type: 'string' } },
+  properties: { delivered: { type: 'boolean', const: true }, acked: { type: 'boolean', const: true }, server: { type: 'string' }, id: { type: 'string' }, epoch: EPOCH, offset: OFFSET },
+};
+
+const STORED: Schema = {
+  type: 'object',
+  description: "history on: stored in the user's stream but not acked (offline, not acked within ackTimeoutMs, or its server unreachable); it arrives at the user's next login",
+  required: ['stored', 'delivered', 'acked', 'id', 'epoch', 'offset', 'code'],
+  properties: {
+    stored: { type: 'boolean', const: true },
+    delivered: { type: 'boolean', const: false },
+    acked: { type: 'boolean', const: false },
+    id: { type: 'string' },
+    epoch: EPOCH,
+    offset: OFFSET,
+    code: { type: 'string', enum: ['FULCRUM_USER_OFFLINE', 'FULCRUM_PUSH_TIMEOUT', 'FULCRUM_GATEWAY_UNAVAILABLE'], description: 'why it was not acked' },
+    server: { type: 'string', description: 'the server it was written to (FULCRUM_PUSH_TIMEOUT)' },
+  },
 };
 
 const PUSHED_MANY: Schema = {
@@ -93,6 +115,9 @@ const PUSHED_MANY: Schema = {
           acked: { type: 'boolean' },
           server: { type: 'string' },
           id: { type: 'string' },
+          stored: { type: 'boolean', const: true, description: "history on: stored in the user's stream (acked or not)" },
+          epoch: EPOCH,
+          offset: OFFSET,
           error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
         },
       },
@@ -104,6 +129,35 @@ const FANNED_OUT: Schema = {
   type: 'object',
   required: ['servers', 'recipients'],
   properties: { servers: { type: 'integer', description: 'servers that answered' }, recipients: { type: 'integer', description: 'connections written to' } },
+};
+
+const HISTORY_QUERY: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    since: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'a non-negative integer: only messages after this offset (default 0: the oldest held)' },
+    epoch: { type: 'string', minLength: 1, maxLength: MAX_EPOCH_BYTES, description: `a non-empty string of at most ${MAX_EPOCH_BYTES} bytes: the epoch \`since\` belongs to; another epoch reads the stream from its start with recovered false` },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_HISTORY_READ, description: `an integer between 1 and ${MAX_HISTORY_READ}: the most entries returned (default ${DEFAULT_HISTORY_LIMIT})` },
+  },
+};
+
+const HISTORY_PAGE: Schema = {
+  type: 'object',
+  description: 'the stream now and its messages after `since`, oldest first; page on with since = the last offset returned',
+  required: ['epoch', 'offset', 'recovered', 'entries'],
+  properties: {
+    epoch: EPOCH,
+    offset: { type: 'integer', description: "the stream's last offset now (0: empty in this epoch)" },
+    recovered: { type: 'boolean', description: 'every message after `since` (in `epoch`, when given) is still held: the first entry, if any, is since + 1' },
+    entries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['offset', 'id', 'body', 'at'],
+        properties: { offset: OFFSET, id: { anyOf: [{ type: 'string' }, { type: 'integer' }] }, body: ANY_JSON, from: { type: 'string' }, at: { type: 'integer', description: 'when it was stored (ms since 1970, the store\'s clock)' } },
+      },
+    },
+  },
 };
 
 const ONLINE_USER: Schema = {
@@ -118,6 +172,7 @@ const GATEWAY = errorResponse("the user's server could not be reached over its g
 
 /** The core's errors as HTTP answers; anything else stays a 500. */
 function toHttp(e: unknown): unknown {
+  if (e instanceof HistoryUnavailableError) return new HistoryUnavailableHttpError(e.message, { cause: e });
   if (e instanceof UserOfflineError) return new UserOfflineHttpError(e.user, { cause: e });
   if (e instanceof PushTimeoutError) return new PushTimeoutHttpError(e.message, { cause: e });
   if (e instanceof GatewayUnavailableError) return new GatewayUnavailableHttpError(e.message, { cause: e });
@@ -145,6 +200,8 @@ function checkMessage(message: unknown): void {
 export function messagingRoutes(app: FastifyInstance, d: MessagingRoutesDeps): void {
   const bodyLimit = Math.max(1, d.maxBodyBytes ?? DEFAULT_MAX_MESSAGE_BODY_BYTES);
   const fromOf = (b: { from?: string }) => (b.from === undefined ? {} : { from: b.from });
+  const history = d.push.history;
+  const storeDown = history ? { 503: errorResponse("history on: the history store did not take the message (nothing was sent); Retry-After: 1", ['FULCRUM_HISTORY_UNAVAILABLE']) } : {};
 
   app.route<{ Body: PushBody }>({
     method: 'POST',
@@ -154,15 +211,22 @@ export function messagingRoutes(app: FastifyInstance, d: MessagingRoutesDeps): v
     schema: {
       summary: 'Deliver a message to one user or a list, and wait for the acks',
       body: PUSH,
-      response: {
-        200: { description: 'acked (one user), or one result per user (a list)', anyOf: [PUSHED, PUSHED_MANY] },
-        404: OFFLINE,
-        413: errorResponse(`the body is larger than ${bodyLimit} bytes, or the message does not fit a client frame`, ['FULCRUM_ALLOC_PAYLOAD_TOO_LARGE']),
-        503: GATEWAY,
-        504: errorResponse('written to the connection but not acked within ackTimeoutMs', ['FULCRUM_PUSH_TIMEOUT']),
-      },
+      response: history
+        ? {
+            200: { description: 'acked (one user), or one result per user (a list)', anyOf: [PUSHED, PUSHED_MANY] },
+            202: STORED,
+            413: errorResponse(`the body is larger than ${bodyLimit} bytes, or the message does not fit a client frame`, ['FULCRUM_ALLOC_PAYLOAD_TOO_LARGE']),
+            ...storeDown,
+          }
+        : {
+            200: { description: 'acked (one user), or one result per user (a list)', anyOf: [PUSHED, PUSHED_MANY] },
+            404: OFFLINE,
+            413: errorResponse(`the body is larger than ${bodyLimit} bytes, or the message does not fit a client frame`, ['FULCRUM_ALLOC_PAYLOAD_TOO_LARGE']),
+            503: GATEWAY,
+            504: errorResponse('written to the connection but not acked within ackTimeoutMs', ['FULCRUM_PUSH_TIMEOUT']),
+          },
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const b = req.body;
       checkMessage(b.message);
       const opts = { ...(b.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: b.ackTimeoutMs }), ...fromOf(b) };
@@ -170,7 +234,9 @@ export function messagingRoutes(app: FastifyInstance, d: MessagingRoutesDeps): v
         const results = await d.push.pushMany(b.users, b.message, opts);
         return { total: results.length, acked: results.filter((r) => r.acked).length, results };
       }
-      return answer(d.push.push(b.user!, b.message, opts));
+      const r = await answer(d.push.push(b.user!, b.message, opts));
+      if (!r.delivered) void reply.code(202);
+      return r;
     },
   });
 
@@ -184,8 +250,13 @@ export function messagingRoutes(app: FastifyInstance, d: MessagingRoutesDeps): v
       params: { type: 'object', required: ['room'], properties: { room: NAME } },
       body: FANOUT,
       response: {
-        200: { ...FANNED_OUT, required: ['room', 'servers', 'recipients'], properties: { room: { type: 'string' }, ...(FANNED_OUT.properties as object) } },
+        200: {
+          ...FANNED_OUT,
+          required: ['room', 'servers', 'recipients', ...(history ? ['epoch', 'offset'] : [])],
+          properties: { room: { type: 'string' }, ...(FANNED_OUT.properties as object), ...(history ? { epoch: EPOCH, offset: OFFSET } : {}) },
+        },
         413: errorResponse(`the body is larger than ${bodyLimit} bytes, or the message does not fit a client frame`, ['FULCRUM_ALLOC_PAYLOAD_TOO_LARGE']),
+        ...storeDown,
       },
     },
     handler: async (req) => {
@@ -255,6 +326,8 @@ export function messagingRoutes(app: FastifyInstance, d: MessagingRoutesDeps): v
     },
   });
 
+  if (history) historyRoutes(app, history);
+
   app.route<{ Params: { user: string } }>({
     method: 'DELETE',
     url: '/online/:user',
@@ -280,5 +353,44 @@ export function messagingRoutes(app: FastifyInstance, d: MessagingRoutesDeps): v
       if (!kicked) throw new UserOfflineHttpError(user);
       return { user, kicked: true, server: r!.server };
     },
+  });
+}
+
+interface HistoryQuery {
+  since?: number;
+  epoch?: string;
+  limit?: number;
+}
+
+function readFrom(q: HistoryQuery): ReadFrom {
+  const offset = q.since ?? 0;
+  return q.epoch === undefined ? { offset } : { position: { epoch: q.epoch, offset } };
+}
+
+/** History on: a user's and a room's stored messages (admin token needed when a secret is set: they are the users' messages). */
+function historyRoutes(app: FastifyInstance, history: HistoryEngine): void {
+  const read = async (stream: StreamRef, q: HistoryQuery) => {
+    const page = await answer(history.read(stream, { from: readFrom(q), limit: q.limit ?? DEFAULT_HISTORY_LIMIT }));
+    return { epoch: page.epoch, offset: page.offset, recovered: page.recovered, entries: page.entries.map((e) => ({ offset: e.offset, id: e.id, body: e.body, ...(e.from === undefined ? {} : { from: e.from }), at: e.at })) };
+  };
+  const responses = (what: string) => ({
+    200: { ...HISTORY_PAGE, required: [what, ...(HISTORY_PAGE.required as string[])], properties: { [what]: { type: 'string' }, ...(HISTORY_PAGE.properties as object) } },
+    503: errorResponse('the history store did not answer; Retry-After: 1', ['FULCRUM_HISTORY_UNAVAILABLE']),
+  });
+
+  app.route<{ Params: { user: string }; Querystring: HistoryQuery }>({
+    method: ['GET', 'HEAD'],
+    url: '/history/:user',
+    config: { metric: '/history/{user}', admin: true },
+    schema: { summary: "A user's stream: the pushes and private messages stored for it", params: USER_PARAM, querystring: HISTORY_QUERY, response: responses('user') },
+    handler: async (req) => ({ user: req.params.user, ...(await read(userStream(req.params.user), req.query)) }),
+  });
+
+  app.route<{ Params: { room: string }; Querystring: HistoryQuery }>({
+    method: ['GET', 'HEAD'],
+    url: '/rooms/:room/history',
+    config: { metric: '/rooms/{room}/history', admin: true },
+    schema: { summary: "A room's stream: its stored publications", params: { type: 'object', required: ['room'], properties: { room: NAME } }, querystring: HISTORY_QUERY, response: responses('room') },
+    handler: async (req) => ({ room: req.params.room, ...(await read(roomStream(req.params.room), req.query)) }),
   });
 }

@@ -27,6 +27,8 @@ export interface GatewayDirectoryOptions {
 
 interface Entry {
   gateway: GatewayAddress | undefined;
+  /** The message history the server says it uses. */
+  history: string | undefined;
   /** Date.now() of the last on-demand re-read. */
   refreshedAt: number;
 }
@@ -37,7 +39,7 @@ interface Entry {
  * lives, so balance writes cost nothing here. A node is read when it appears, at each resync, and
  * on refresh() when its gateway failed (a restart under the same name may have moved it).
  */
-export class GatewayDirectory extends EventEmitter<{ error: [Error] }> {
+export class GatewayDirectory extends EventEmitter<{ error: [Error]; added: [name: string, history: string | undefined] }> {
   private readonly folder: WatchedFolder;
   private readonly entries = new Map<string, Entry>();
 
@@ -49,8 +51,9 @@ export class GatewayDirectory extends EventEmitter<{ error: [Error] }> {
       watchData: false,
       sink: {
         data: (name, node) => {
-          const refreshedAt = this.entries.get(name)?.refreshedAt ?? 0;
-          this.entries.set(name, { gateway: this.decode(node.data), refreshedAt });
+          const known = this.entries.get(name);
+          this.entries.set(name, { ...this.decode(node.data), refreshedAt: known?.refreshedAt ?? 0 });
+          if (!known) this.emit('added', name, this.entries.get(name)!.history);
         },
         removed: (name) => {
           if (this.entries.delete(name)) this.options.onRemoved?.(name);
@@ -78,6 +81,11 @@ export class GatewayDirectory extends EventEmitter<{ error: [Error] }> {
     return this.entries.has(name);
   }
 
+  /** The message history a registered server says it uses (undefined: none, or not registered). */
+  historyOf(name: string): string | undefined {
+    return this.entries.get(name)?.history;
+  }
+
   /**
    * Reads one server's node again (its gateway may have moved: a restart under the same name), at
    * most once per GATEWAY_REFRESH_MIN_INTERVAL_MS however many requests fail.
@@ -95,12 +103,13 @@ export class GatewayDirectory extends EventEmitter<{ error: [Error] }> {
     this.folder.close();
   }
 
-  private decode(data: Buffer): GatewayAddress | undefined {
+  private decode(data: Buffer): Pick<Entry, 'gateway' | 'history'> {
     try {
       const d = decodeServerData(data);
-      return d.gatewayIp !== undefined && d.gatewayPort !== undefined ? { ip: d.gatewayIp, port: d.gatewayPort, ...(d.gatewayTls ? { tls: true } : {}) } : undefined;
+      const gateway = d.gatewayIp !== undefined && d.gatewayPort !== undefined ? { ip: d.gatewayIp, port: d.gatewayPort, ...(d.gatewayTls ? { tls: true } : {}) } : undefined;
+      return { gateway, history: d.history };
     } catch {
-      return undefined;
+      return { gateway: undefined, history: undefined };
     }
   }
 }

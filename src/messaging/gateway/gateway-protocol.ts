@@ -1,7 +1,7 @@
 // Frames between routers / peer servers and a server's gateway (same framing as the client protocol).
 // Server → peer first: hello {server, nonce}; peer → server: auth {proof?}; server → peer: ready.
 // Then peer requests carry a `rid`, and the server answers each with one `result` of the same rid.
-import { isMessageId, isName, type MessageId } from '../../protocol/messages.js';
+import { isMessageId, isName, isStreamPosition, type MessageId } from '../../protocol/messages.js';
 
 export interface HelloFrame {
   type: 'hello';
@@ -27,6 +27,9 @@ export interface DeliverRequest {
   from?: string;
   ack?: boolean;
   ackTimeoutMs?: number;
+  /** History on: the message's place in the user's stream (the server orders and de-duplicates by it). */
+  offset?: number;
+  epoch?: string;
 }
 /** Write `message` to every local member of `room`, or to every local user when `room` is absent. */
 export interface PublishRequest {
@@ -36,6 +39,9 @@ export interface PublishRequest {
   body: unknown;
   room?: string;
   from?: string;
+  /** History on (rooms only): the message's place in the room's stream. */
+  offset?: number;
+  epoch?: string;
 }
 /** Close the user's connection with `kicked {reason}`; with `before`, only a login older than that one. */
 export interface KickRequest {
@@ -104,6 +110,11 @@ export function parseGatewayRequest(m: unknown): GatewayRequest {
     check(o.from === undefined || isName(o.from), o.type, 'from must be a user name');
     return o.from === undefined ? {} : { from: o.from as string };
   };
+  const position = () => {
+    if (o.offset === undefined && o.epoch === undefined) return {};
+    check(isStreamPosition({ epoch: o.epoch, offset: o.offset }) && (o.offset as number) > 0, o.type, 'offset and epoch must come together: a positive integer and a non-empty string');
+    return { offset: o.offset as number, epoch: o.epoch as string };
+  };
   switch (o.type) {
     case 'deliver': {
       check(isName(o.user), o.type, 'user must be a user name');
@@ -115,13 +126,15 @@ export function parseGatewayRequest(m: unknown): GatewayRequest {
         type: 'deliver', rid, user: o.user as string, id: o.id as DeliverRequest['id'], body: o.body, ...from(),
         ...(o.ack === undefined ? {} : { ack: o.ack as boolean }),
         ...(o.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: o.ackTimeoutMs as number }),
+        ...position(),
       };
     }
     case 'publish':
       check(isMessageId(o.id), o.type, 'id must be a message id');
       check('body' in o, o.type, 'body is missing');
       check(o.room === undefined || isName(o.room), o.type, 'room must be a room name');
-      return { type: 'publish', rid, id: o.id as PublishRequest['id'], body: o.body, ...from(), ...(o.room === undefined ? {} : { room: o.room as string }) };
+      check(o.offset === undefined || o.room !== undefined, o.type, 'a broadcast has no offset');
+      return { type: 'publish', rid, id: o.id as PublishRequest['id'], body: o.body, ...from(), ...(o.room === undefined ? {} : { room: o.room as string }), ...position() };
     case 'kick': {
       check(isName(o.user), o.type, 'user must be a user name');
       check(typeof o.reason === 'string' && o.reason.length > 0 && Buffer.byteLength(o.reason) <= MAX_KICK_REASON_BYTES, o.type, `reason must be a non-empty string of at most ${MAX_KICK_REASON_BYTES} bytes`);

@@ -273,6 +273,14 @@ export class RouteShards extends EventEmitter<{ error: [Error] }> {
     for (const s of touched) s.reg.publish();
   }
 
+  /**
+   * Writes every shard again; resolves once ZooKeeper acknowledged each (after a session expiry:
+   * once every route is back in the new session).
+   */
+  republished(): Promise<void> {
+    return Promise.all(this.shards.map((s) => s.reg.acknowledged(s.reg.publish()))).then(() => {});
+  }
+
   /** Resolves once ZooKeeper holds every shard's current content (waiting through re-creations). */
   flushed(): Promise<void> {
     return Promise.all(this.shards.map((s) => s.reg.acknowledged(s.reg.writer.generation))).then(() => {});

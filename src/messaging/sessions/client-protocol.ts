@@ -1,12 +1,14 @@
 import type { Socket } from 'node:net';
 import { FulcrumError } from '../../errors.js';
 import { encodeFrame, type PongMessage } from '../../protocol/frames.js';
-import { BadFrameError, DELIVERY_CODES, KICK_REASONS, WIRE_ERRORS, parseClientFrame, type ClientFrame, type MessageId, type RefreshedFrame, type SentFrame } from '../../protocol/messages.js';
+import { BadFrameError, DELIVERY_CODES, KICK_REASONS, WIRE_ERRORS, parseClientFrame, type ClientFrame, type MessageId, type RefreshedFrame, type SentFrame, type StreamPosition } from '../../protocol/messages.js';
+import type { HistoryPage } from '../history/history-engine.js';
 import { compareLogins, nextLogin, type LoginOrder } from '../login-order.js';
 import type { TokenVerifier } from '../token.js';
 import { ExpiryWheel } from './expiry-wheel.js';
 import type { ClientConnection, FrameProtocol } from '../../server/transport/client-connection.js';
 import { ClientSession, type SessionState } from './client-session.js';
+import type { HistoryDelivery } from './history-delivery.js';
 import type { SessionLimits } from './session-limits.js';
 import type { UserSessions } from './user-sessions.js';
 
@@ -39,8 +41,11 @@ export interface SessionRouter {
   route(user: string): LoginOrder | undefined;
   /** Before a login: the user's latest login on another server, from the route table or asked of the servers. */
   previous(user: string): LoginOrder | undefined | Promise<LoginOrder | undefined>;
-  /** A private message; resolves once the receiver acked, rejects with a FulcrumError whose code `sent` carries. */
-  push(to: string, body: unknown, opts: { from: string; ackTimeoutMs: number }): Promise<unknown>;
+  /**
+   * A private message; resolves once the receiver acked (or, history on, once it is stored:
+   * `delivered: false` then), rejects with a FulcrumError whose code `sent` carries.
+   */
+  push(to: string, body: unknown, opts: { from: string; ackTimeoutMs: number }): Promise<{ delivered: boolean; code?: string }>;
   /**
    * After the welcome of `user`'s login `order`: the servers that may hold an older one (`previous`,
    * the one `previous` gave) kick it. Resolves with a newer login held elsewhere, if any: ours goes.
@@ -65,6 +70,8 @@ export interface ClientProtocolOptions {
   report: (e: Error) => void;
   /** Expected failures worth a debug line (the courtesy kick of a previous holder). */
   debug?: (fields: object, message: string) => void;
+  /** History on: login and join replays, ordered deliveries, acked cursors. */
+  history?: HistoryDelivery;
 }
 
 /** Resolves true when `p` settles within `ms`, false after. */
@@ -235,9 +242,10 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
         return undefined;
       case 'ack':
         this.users.settleAck(s, frame.id, true);
+        this.options.history?.acked(s, frame.id);
         return undefined;
       case 'login':
-        return this.login(s, frame.user, frame.token);
+        return this.login(s, frame.user, frame.token, frame.since);
       default:
         break;
     }
@@ -249,17 +257,21 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
     const server = this.options.server();
     switch (frame.type) {
       case 'join': {
-        const room = frame.room;
-        return this.permit({ user, action: 'join', room, server }, (allowed) => {
+        const { room, since } = frame;
+        // History on: `joined` and the replay come before any later frame is handled.
+        let replaying: Promise<void> | undefined;
+        const asking = this.permit({ user, action: 'join', room, server }, (allowed) => {
           if (s.state !== 'online') return;
           if (!allowed) this.users.refuseJoin(s, room, WIRE_ERRORS.forbidden, `join ${room} refused`);
           else if (!this.users.join(s, room, this.options.limits.maxRoomsPerConnection)) {
             this.users.refuseJoin(s, room, WIRE_ERRORS.tooManyRooms, `join ${room} refused: already in ${this.options.limits.maxRoomsPerConnection} rooms`);
-          }
+          } else if (this.options.history) replaying = this.options.history.joinRoom(s, room, since);
         });
+        return asking ? asking.then(() => replaying) : replaying;
       }
       case 'leave':
         this.users.leave(s, frame.room);
+        this.options.history?.leaveRoom(s, frame.room);
         return undefined;
       case 'refresh':
         return this.refresh(s, frame.token);
@@ -307,7 +319,7 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
     this.options.report(new FulcrumError('FULCRUM_AUTHORIZE_FAILED', `the authorize hook failed for ${request.action} by ${request.user} (refused): ${(e as Error)?.message ?? String(e)}`, { cause: e }));
   }
 
-  private async login(s: ClientSession, user: string, token: string | undefined): Promise<void> {
+  private async login(s: ClientSession, user: string, token: string | undefined, since: StreamPosition | undefined): Promise<void> {
     if (s.state !== 'anonymous') return this.users.fatal(s, WIRE_ERRORS.alreadyLoggedIn, `already logged in as ${s.user}`);
     const tokens = this.options.tokens;
     if (tokens?.enabled) {
@@ -338,8 +350,23 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
     if ((s.state as SessionState) !== 'logging-in') return;
     if (this.shutDown) return this.users.end(s, 'closed');
     if (!inTime) return this.users.fatal(s, WIRE_ERRORS.routesUnavailable, `the route of ${user} was not stored in ZooKeeper within ${this.options.limits.welcomeTimeoutMs} ms; try again`);
-    this.users.welcome(s);
+    // History on: what the user missed is read once its route is stored, so a push stored after this read is routed here live.
+    const history = this.options.history;
+    let page: HistoryPage | undefined;
+    if (history) {
+      try {
+        page = await history.openUser(s, user, since);
+      } catch {
+        // Counted and reported by the history delivery; the client tries again (another server, later).
+        if ((s.state as SessionState) === 'logging-in') this.users.fatal(s, WIRE_ERRORS.historyUnavailable, `the messages ${user} missed could not be read; try again`);
+        return;
+      }
+      if ((s.state as SessionState) !== 'logging-in') return;
+      if (this.shutDown) return this.users.end(s, 'closed');
+    }
+    this.users.welcome(s, page && { recovered: page.recovered, epoch: page.epoch, offset: page.offset });
     if (s.expiresAt !== undefined) this.expiry.set(s, s.expiresAt + this.options.tokenGraceMs);
+    if (page) history!.replayUser(s, page);
     // The previous holder stays reachable until this login is; then it is told at once rather than when it sees our route.
     router.kickElsewhere(user, order, known).then(
       (newer) => {
@@ -369,8 +396,8 @@ export class ClientProtocol implements FrameProtocol<ClientSession> {
   private async sendPrivate(s: ClientSession, id: MessageId, to: string, body: unknown): Promise<void> {
     let sent: SentFrame;
     try {
-      await this.deps!.router.push(to, body, { from: s.user!, ackTimeoutMs: this.options.ackTimeoutMs });
-      sent = { type: 'sent', id, delivered: true };
+      const r = await this.deps!.router.push(to, body, { from: s.user!, ackTimeoutMs: this.options.ackTimeoutMs });
+      sent = r.delivered ? { type: 'sent', id, delivered: true } : { type: 'sent', id, delivered: false, stored: true, ...(r.code !== undefined ? { code: r.code } : {}) };
     } catch (e) {
       if (!(e instanceof FulcrumError)) this.options.report(e instanceof Error ? e : new Error(String(e)));
       sent = { type: 'sent', id, delivered: false, code: e instanceof FulcrumError ? e.code : WIRE_ERRORS.internal };

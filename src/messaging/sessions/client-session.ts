@@ -3,6 +3,7 @@ import type { BadFrameError, ClientFrame, MessageId } from '../../protocol/messa
 import type { LoginOrder } from '../login-order.js';
 import type { ClientConnection } from '../../server/transport/client-connection.js';
 import type { SessionLimits } from './session-limits.js';
+import type { StreamCursor, UserCursor } from './stream-cursor.js';
 
 /**
  * anonymous → logging-in (route being stored) → online (welcomed) → closing; anonymous → closing.
@@ -38,6 +39,10 @@ export class ClientSession {
   backlog: (ClientFrame | BadFrameError)[] | undefined;
   /** Told when a login in progress ends (welcomed or not): deliveries that arrived before the welcome. */
   loginWaiters: (() => void)[] | undefined;
+  /** History on: the user's stream on this connection (from the welcome on). */
+  userStream: UserCursor | undefined;
+  /** History on: each joined room's stream on this connection. */
+  roomStreams: Map<string, StreamCursor> | undefined;
   private frameTokens: number;
   private byteTokens: number;
   private refilledAt: number;

@@ -1,16 +1,12 @@
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../../protocol/frames.js';
-import { DELIVERY_CODES, type MessageFrame } from '../../protocol/messages.js';
+import { DELIVERY_CODES } from '../../protocol/messages.js';
 import type { GatewayRequestBody, GatewayResult } from '../gateway/gateway-protocol.js';
 import { compareLogins } from '../login-order.js';
+import { encodeMessage, type HistoryDelivery } from './history-delivery.js';
 import type { UserSessions } from './user-sessions.js';
 
 export type GatewayAnswer = Omit<GatewayResult, 'type' | 'rid'>;
 
-/** The encoded `message` frame, or undefined when a client could not accept it (over the frame limit). */
-function encodeMessage(frame: MessageFrame): Buffer | undefined {
-  const bytes = encodeFrame(frame);
-  return bytes.length - 4 > DEFAULT_MAX_FRAME_BYTES ? undefined : bytes;
-}
+const positionOf = (req: { offset?: number; epoch?: string }) => (req.offset !== undefined && req.epoch !== undefined ? { offset: req.offset, epoch: req.epoch } : {});
 
 /**
  * Answers the requests routers and peer servers send to this server's gateway (already
@@ -20,6 +16,7 @@ export class GatewayRequests {
   constructor(
     private readonly users: UserSessions,
     private readonly ackTimeoutMs: number,
+    private readonly history?: HistoryDelivery,
   ) {}
 
   /** Answers one request (from a peer, or from this server's own router). */
@@ -29,10 +26,19 @@ export class GatewayRequests {
         return this.deliver(req);
       case 'publish': {
         // Encoded once for every recipient.
-        const bytes = encodeMessage({ type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}), ...(req.room !== undefined ? { room: req.room } : {}) });
+        const from = req.from !== undefined ? { from: req.from } : {};
+        const bytes = encodeMessage({ type: 'message', id: req.id, body: req.body, ...from, ...(req.room !== undefined ? { room: req.room, ...positionOf(req) } : { broadcast: true }) });
         if (!bytes) return { ok: false, code: DELIVERY_CODES.tooLarge };
         let n = 0;
-        for (const s of req.room === undefined ? this.users.everyone() : this.users.members(req.room)) if (this.users.deliver(s, bytes)) n++;
+        if (req.room === undefined) {
+          for (const s of this.users.everyone()) if (this.users.deliver(s, bytes)) n++;
+        } else if (this.history && req.offset !== undefined && req.epoch !== undefined) {
+          // Each member's place in the room's stream decides: written now, after a gap fill, or not again.
+          const d = { id: req.id, epoch: req.epoch, offset: req.offset, frame: bytes };
+          for (const s of this.users.members(req.room)) if (this.history.offerRoom(s, req.room, d)) n++;
+        } else {
+          for (const s of this.users.members(req.room)) if (this.users.deliver(s, bytes)) n++;
+        }
         return { ok: true, recipients: n };
       }
       case 'kick': {
@@ -58,10 +64,13 @@ export class GatewayRequests {
       s = this.users.get(req.user);
     }
     if (!s || s.state !== 'online') return { ok: false, code: DELIVERY_CODES.offline };
-    const bytes = encodeMessage({ type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}) });
+    const bytes = encodeMessage({ type: 'message', id: req.id, body: req.body, ...(req.from !== undefined ? { from: req.from } : {}), ...positionOf(req) });
     if (!bytes) return { ok: false, code: DELIVERY_CODES.tooLarge };
     const acked = req.ack ? this.users.waitAck(s, req.id, req.ackTimeoutMs ?? this.ackTimeoutMs) : undefined;
-    if (!this.users.deliver(s, bytes)) return { ok: false, code: DELIVERY_CODES.offline };
+    if (s.userStream && req.offset !== undefined && req.epoch !== undefined) {
+      // The connection's place in the user's stream decides: written now, after a gap fill, or not again (then an earlier ack counts).
+      this.history!.offerUser(s, { id: req.id, epoch: req.epoch, offset: req.offset, frame: bytes });
+    } else if (!this.users.deliver(s, bytes)) return { ok: false, code: DELIVERY_CODES.offline };
     if (!acked) return { ok: true };
     return (await acked) ? { ok: true, acked: true } : { ok: false, code: DELIVERY_CODES.notAcked };
   }

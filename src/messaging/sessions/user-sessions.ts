@@ -116,14 +116,14 @@ export class UserSessions {
     this.byUser.set(user, s);
   }
 
-  /** The route is stored: `welcome`, then the session receives messages. */
-  welcome(s: ClientSession): void {
+  /** The route is stored: `welcome` (with the user's stream position when history is on), then the session receives messages. */
+  welcome(s: ClientSession, stream?: Pick<WelcomeFrame, 'recovered' | 'epoch' | 'offset'>): void {
     if (s.state !== 'logging-in') return;
     s.state = 'online';
     this.online++;
     this.counters.logins++;
     const server = this.options.server();
-    const welcome: WelcomeFrame = s.expiresAt === undefined ? { type: 'welcome', user: s.user!, server } : { type: 'welcome', user: s.user!, server, expiresAt: s.expiresAt };
+    const welcome: WelcomeFrame = { type: 'welcome', user: s.user!, server, ...(s.expiresAt === undefined ? {} : { expiresAt: s.expiresAt }), ...stream };
     this.write(s, encodeFrame(welcome));
     this.wakeLoginWaiters(s);
     this.options.events?.login({ user: s.user!, server });
@@ -253,6 +253,8 @@ export class UserSessions {
     s.state = 'closing';
     if (s.rooms) for (const room of s.rooms) this.leaveRoom(s, room);
     s.rooms = undefined;
+    s.roomStreams = undefined;
+    s.userStream = undefined;
     if (s.acks) for (const id of [...s.acks.keys()]) this.settleAck(s, id, false);
     s.backlog = undefined;
     this.wakeLoginWaiters(s);

@@ -1,7 +1,7 @@
 import { getStrategy, strategyNames } from '../../balancing/strategy-registry.js';
 import { AllocService, DEFAULT_ALLOC_HOST, DEFAULT_ALLOC_PORT, DEFAULT_ALLOC_STRATEGY } from '../../alloc/alloc-service.js';
 import { ZkSession } from '../../zk/session.js';
-import { cliLogger, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
+import { checkHistoryStore, cliLogger, HISTORY_HELP, HISTORY_OPTIONS, historyTarget, intFlag, parseCli, runCli, untilSignal, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 import { SECRET_HELP, SECRET_OPTIONS, secretOf, TOKEN_KEYS_OPTIONS, tokenKeysOf } from './secret.js';
 import { GATEWAY_CA_HELP, GATEWAY_CA_OPTIONS, gatewayTrustOf, TLS_HELP, TLS_OPTIONS, tlsOf } from './tls.js';
 
@@ -28,6 +28,9 @@ ${SECRET_HELP}.
                                  (a JSON object {"kid": "secret", …}) instead of the secret
 ${TLS_HELP}
 ${GATEWAY_CA_HELP}
+${HISTORY_HELP}
+                                 With it, POST /push answers 202 {stored: true} for a user offline or not
+                                 acking in time, and GET /history/{user}, /rooms/{room}/history are served.
 ${ZK_HELP}`;
 
 const OPTIONS = {
@@ -40,6 +43,7 @@ const OPTIONS = {
   ...GATEWAY_CA_OPTIONS,
   ...TOKEN_KEYS_OPTIONS,
   'token-kid': { type: 'string' },
+  ...HISTORY_OPTIONS,
 } as const;
 
 runCli('alloc', async () => {
@@ -59,6 +63,8 @@ runCli('alloc', async () => {
   if (keys && kid !== undefined && !Object.hasOwn(keys, kid)) throw new UsageError(`--token-kid: ${kid} is not a key of ${values['token-keys-file']}`);
   if (keys && secret === undefined) throw new UsageError('--token-keys-file needs a secret (--secret-file or FULCRUM_SECRET)');
   const tokenKey = keys && kid !== undefined ? { kid, secret: keys[kid]! } : undefined;
+  const history = historyTarget(values);
+  if (history) await checkHistoryStore(history.redis);
   const log = cliLogger('alloc', values);
   if (secret === undefined && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
     log.warn({ host }, 'no messaging secret: push, publish, broadcast, kick and register are open to anyone who reaches this address');
@@ -67,10 +73,10 @@ runCli('alloc', async () => {
   session.on('disconnected', () => log.warn('ZooKeeper connection lost; serving the last good picture'));
   session.on('reconnected', () => log.info('ZooKeeper reconnected'));
   session.on('expired', (code) => log.warn({ zkCode: code }, 'ZooKeeper session ended; replacing it'));
-  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls, gatewayTrust, tokenKey });
+  const service = new AllocService({ session, root, port, host, strategy, logger: log, secret, tls, gatewayTrust, tokenKey, history });
   try {
     const { url } = await service.start();
-    process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy}${secret ? ', messaging secret: tokens and admin auth on' : ', no messaging secret'})\n`);
+    process.stdout.write(`fulcrum alloc: ${url} (ZooKeeper ${zk}, root ${root}, strategy ${strategy}${secret ? ', messaging secret: tokens and admin auth on' : ', no messaging secret'}${history ? `, history in ${history.redis}` : ''})\n`);
     log.info({ url, zk, root, strategy }, 'serving');
     await untilSignal();
   } finally {

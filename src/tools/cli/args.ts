@@ -4,6 +4,15 @@ import { parseConnectString, DEFAULT_ZK_CONNECT } from '../../zk/connect-string.
 import { DEFAULT_ROOT, validateRoot } from '../../zk/paths.js';
 import { DEFAULT_LOG_LEVEL, isLogLevel, LOG_LEVEL_ENV, LOG_LEVELS, type Logger, type LogLevel } from '../../log/logger.js';
 import { toolLogger } from '../log/tool-logger.js';
+import {
+  DEFAULT_ROOM_HISTORY_SIZE,
+  DEFAULT_ROOM_HISTORY_TTL_MS,
+  DEFAULT_USER_HISTORY_SIZE,
+  DEFAULT_USER_HISTORY_TTL_MS,
+  resolveHistoryLimits,
+  type HistoryLimitOptions,
+} from '../../messaging/history/history-engine.js';
+import { checkRedisUrl, RedisHistory } from '../../messaging/history/redis-history.js';
 
 /** Bad command-line input: reported as one line with exit code 2. */
 export class UsageError extends FulcrumError {
@@ -82,6 +91,58 @@ export function zkTarget(values: { zk?: string; root?: string }): { zk: string; 
   return { zk, root };
 }
 
+/** Message history flags (servers, alloc, push). */
+export const HISTORY_OPTIONS = {
+  redis: { type: 'string' },
+  'history-user-messages': { type: 'string' },
+  'history-user-ttl-ms': { type: 'string' },
+  'history-room-messages': { type: 'string' },
+  'history-room-ttl-ms': { type: 'string' },
+} as const satisfies Options;
+
+export const HISTORY_HELP = `Message history (off unless a Redis is given; give every server, alloc and push process the same):
+  --redis URL            keep every push, private message and room publish in Redis Streams
+                         (env FULCRUM_REDIS): redis://host:port[/db], rediss://…,
+                         redis-cluster://host:port,host:port…, redis-sentinel://host:port,…/master
+  --history-user-messages N   messages kept per user (default ${DEFAULT_USER_HISTORY_SIZE})
+  --history-user-ttl-ms MS    how long (default ${DEFAULT_USER_HISTORY_TTL_MS}: 24 h)
+  --history-room-messages N   messages kept per room (default ${DEFAULT_ROOM_HISTORY_SIZE})
+  --history-room-ttl-ms MS    how long (default ${DEFAULT_ROOM_HISTORY_TTL_MS}: 5 min)`;
+
+/** The history store and limits from flags and env (FULCRUM_REDIS), checked; undefined when history is off. */
+export function historyTarget(values: Record<string, unknown>): ({ redis: string } & HistoryLimitOptions) | undefined {
+  const redis = (values.redis as string | undefined) ?? (process.env.FULCRUM_REDIS || undefined);
+  const limits: HistoryLimitOptions = {};
+  const int = (flag: string) => (values[flag] === undefined ? undefined : intFlag(values, flag, undefined, 1));
+  const users = { maxMessages: int('history-user-messages'), ttlMs: int('history-user-ttl-ms') };
+  const rooms = { maxMessages: int('history-room-messages'), ttlMs: int('history-room-ttl-ms') };
+  if (users.maxMessages !== undefined || users.ttlMs !== undefined) limits.users = users;
+  if (rooms.maxMessages !== undefined || rooms.ttlMs !== undefined) limits.rooms = rooms;
+  if (redis === undefined) {
+    if (limits.users || limits.rooms) throw new UsageError('--history-* flags need --redis (or FULCRUM_REDIS)');
+    return undefined;
+  }
+  try {
+    checkRedisUrl(redis);
+    resolveHistoryLimits(limits);
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^history\.redis:? /, '--redis: '), { cause: e });
+  }
+  return { redis, ...limits };
+}
+
+/** Fails fast, with one line, when the history store does not answer. */
+export async function checkHistoryStore(redis: string): Promise<void> {
+  const store = new RedisHistory({ redis });
+  try {
+    await store.start();
+  } catch (e) {
+    throw new UsageError(`--redis ${redis}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await store.close();
+  }
+}
+
 /** The one subcommand of a local-server command (`npm run zk`, `npm run redis`). */
 export function lifecycleCommand(positionals: string[]): 'start' | 'stop' | 'status' {
   const cmd = positionals[0];
@@ -106,7 +167,7 @@ export function intFlag(values: Record<string, unknown>, name: string, fallback:
 }
 
 /** Error codes that mean the user asked for something impossible (exit 2), not a crash. */
-const USER_CODES = new Set(['FULCRUM_USAGE', 'FULCRUM_INVALID_ARGUMENT', 'FULCRUM_ZK_CONNECT_TIMEOUT', 'FULCRUM_LISTEN', 'FULCRUM_NO_SERVERS', 'FULCRUM_ZK_LAUNCHER', 'FULCRUM_REDIS_LAUNCHER']);
+const USER_CODES = new Set(['FULCRUM_HISTORY_UNAVAILABLE', 'FULCRUM_USAGE', 'FULCRUM_INVALID_ARGUMENT', 'FULCRUM_ZK_CONNECT_TIMEOUT', 'FULCRUM_LISTEN', 'FULCRUM_NO_SERVERS', 'FULCRUM_ZK_LAUNCHER', 'FULCRUM_REDIS_LAUNCHER']);
 
 /** Runs a command: one-line errors, exit 2 for bad input, 1 for anything else. */
 export function runCli(name: string, main: () => Promise<void>): void {

@@ -2,7 +2,7 @@ import { pack } from 'msgpackr';
 import { DEFAULT_ACK_TIMEOUT_MS, DEFAULT_ONLINE_LIMIT, MAX_MESSAGE_BYTES, Router } from '../../messaging/router.js';
 import { isName, MAX_NAME_BYTES } from '../../protocol/messages.js';
 import { ZkSession } from '../../zk/session.js';
-import { intFlag, parseCli, runCli, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
+import { checkHistoryStore, HISTORY_HELP, HISTORY_OPTIONS, historyTarget, intFlag, parseCli, runCli, UsageError, ZK_HELP, ZK_OPTIONS, zkTarget } from './args.js';
 import { SECRET_HELP, SECRET_OPTIONS, secretOf } from './secret.js';
 import { GATEWAY_CA_HELP, GATEWAY_CA_OPTIONS, gatewayTrustOf } from './tls.js';
 
@@ -16,6 +16,8 @@ usage: npm run push -- --user U [--user U2 ...] --message MSG [--ack-timeout-ms 
 Reaches logged-in users without HTTP: reads the route table from ZooKeeper and talks to the
 servers' gateways directly (the library's Router). A push waits for the client's ack.
 Exit 0 when everything was delivered (and acked), 1 when a user was offline or did not ack.
+With history (--redis), a push is stored first: a user offline or not acking gets it at the next
+login (printed as "stored", exit 0); exit 1 only when a push could not be stored.
 
   --user U                       push to U (repeat for several users: one line per user)
   --room R                       publish to every member of room R, on every server
@@ -27,6 +29,7 @@ Exit 0 when everything was delivered (and acked), 1 when a user was offline or d
 ${SECRET_HELP};
                                  needed when the servers have one (their gateways demand it)
 ${GATEWAY_CA_HELP}
+${HISTORY_HELP}
 ${ZK_HELP}`;
 
 const OPTIONS = {
@@ -40,6 +43,7 @@ const OPTIONS = {
   'ack-timeout-ms': { type: 'string' },
   prefix: { type: 'string' },
   limit: { type: 'string' },
+  ...HISTORY_OPTIONS,
 } as const;
 
 const NAME_RULE = `a non-empty string of at most ${MAX_NAME_BYTES} bytes`;
@@ -108,8 +112,10 @@ runCli('push', async () => {
   const secret = secretOf(values);
   const tls = gatewayTrustOf(values);
   const action = actionOf(values, positionals);
+  const history = historyTarget(values);
+  if (history) await checkHistoryStore(history.redis);
   const session = new ZkSession({ connect: zk, connectTimeoutMs: 5_000 });
-  const push = new Router({ zk: session, root, secret, tls });
+  const push = new Router({ zk: session, root, secret, tls, history });
   try {
     await session.start();
     await push.start();
@@ -117,15 +123,17 @@ runCli('push', async () => {
       case 'push': {
         const results = await push.pushMany(action.users, action.message, { ackTimeoutMs: action.ackTimeoutMs });
         for (const r of results) {
-          if (r.acked) console.log(`acked      ${r.user}  on ${r.server}  id ${r.id}`);
+          const at = r.stored ? `  offset ${r.offset} epoch ${r.epoch}` : '';
+          if (r.acked) console.log(`acked      ${r.user}  on ${r.server}  id ${r.id}${at}`);
+          else if (r.stored) console.log(`stored     ${r.user}  ${r.error?.code ?? ''}: delivered at the next login${at}`);
           else console.log(`${r.delivered ? 'not acked ' : 'failed    '} ${r.user}  ${r.error?.code ?? ''}: ${r.error?.message ?? ''}`);
         }
-        if (results.some((r) => !r.acked)) process.exitCode = 1;
+        if (results.some((r) => !r.acked && !r.stored)) process.exitCode = 1;
         break;
       }
       case 'publish': {
         const r = await push.publish(action.room, action.message);
-        console.log(`room ${action.room}: ${r.recipients} recipients on ${r.servers} servers`);
+        console.log(`room ${action.room}: ${r.recipients} recipients on ${r.servers} servers${r.offset !== undefined ? `  offset ${r.offset} epoch ${r.epoch}` : ''}`);
         break;
       }
       case 'broadcast': {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError, cliLogger, logLevelOf } from './args.js';
+import { runCli, parseCli, intFlag, zkTarget, untilSignal, ZK_OPTIONS, ZK_HELP, UsageError, cliLogger, logLevelOf, HISTORY_OPTIONS, HISTORY_HELP, historyTarget, checkHistoryStore } from './args.js';
 import { ServerRunner } from '../runner/server-runner.js';
 import { caOf, TLS_OPTIONS, tlsOf } from './tls.js';
 import { TOKEN_KEYS_HELP, TOKEN_KEYS_OPTIONS, tokenKeysOf } from './secret.js';
@@ -74,14 +74,17 @@ Per-connection limits of the messaging protocol:
   --welcome-timeout-ms MS
                          how long a login waits for its route to be stored in ZooKeeper before it
                          is refused with FULCRUM_ROUTES_UNAVAILABLE (default ${DEFAULT_WELCOME_TIMEOUT_MS})
+
+${HISTORY_HELP}
 ${ZK_HELP}`;
 
 runCli('servers', async () => {
   const { values } = parseCli(
     process.argv.slice(2),
-    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' }, ...TLS_OPTIONS, 'gateway-ca': { type: 'string' }, 'no-websocket': { type: 'boolean' }, 'token-grace-ms': { type: 'string' }, ...TOKEN_KEYS_OPTIONS, routes: { type: 'string' } },
+    { ...ZK_OPTIONS, count: { type: 'string' }, host: { type: 'string' }, advertise: { type: 'string' }, 'port-base': { type: 'string' }, 'metrics-port-base': { type: 'string' }, 'max-connections': { type: 'string' }, 'drain-ms': { type: 'string' }, digest: { type: 'string' }, 'no-rebalance': { type: 'boolean' }, 'secret-file': { type: 'string' }, 'gateway-host': { type: 'string' }, 'max-queued-bytes': { type: 'string' }, 'max-rooms': { type: 'string' }, 'max-frames-per-second': { type: 'string' }, 'max-bytes-per-second': { type: 'string' }, 'welcome-timeout-ms': { type: 'string' }, ...TLS_OPTIONS, 'gateway-ca': { type: 'string' }, 'no-websocket': { type: 'boolean' }, 'token-grace-ms': { type: 'string' }, ...TOKEN_KEYS_OPTIONS, routes: { type: 'string' }, ...HISTORY_OPTIONS },
     HELP,
   );
+  const history = historyTarget(values);
   const { zk, root } = zkTarget(values);
   const count = intFlag(values, 'count', undefined, 1, 200);
   const portBase = intFlag(values, 'port-base', 0, 0, 65535 - count);
@@ -127,16 +130,17 @@ runCli('servers', async () => {
   }
   // Fail fast with a clear message rather than N children timing out one by one.
   (await connectZk({ connect: zk, connectTimeoutMs: 5_000, digest })).close();
+  if (history) await checkHistoryStore(history.redis);
   // The servers' log lines are held back until all of them started: a failed start is one line
   // (the reason), not the start-up chatter of siblings that are being stopped again.
   let held: string[] | undefined = [];
   const onStderr = (_index: number, line: string) => (held ? held.push(line) : process.stderr.write(`${line}\n`));
-  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, ...tlsFiles, ...(gatewayCa ? { gatewayCaFile: gatewayCa } : {}), ...(values['no-websocket'] ? { websocket: false } : {}), ...(values['token-keys-file'] ? { tokenKeysFile: values['token-keys-file'] } : {}), ...(tokenGraceMs === undefined ? {} : { tokenGraceMs }), routes, ...limits });
+  const runner = new ServerRunner({ count, zk, root, host: values.host ?? DEFAULT_HOST, advertise: values.advertise, portBase, metricsPortBase, maxConnections, drainMs, digest, logLevel: logLevelOf(values), logger: log, rebalance: !values['no-rebalance'], onStderr, secret, gatewayHost, ...tlsFiles, ...(gatewayCa ? { gatewayCaFile: gatewayCa } : {}), ...(values['no-websocket'] ? { websocket: false } : {}), ...(values['token-keys-file'] ? { tokenKeysFile: values['token-keys-file'] } : {}), ...(tokenGraceMs === undefined ? {} : { tokenGraceMs }), routes, history, ...limits });
   const servers = await runner.start();
   for (const line of held) process.stderr.write(`${line}\n`);
   held = undefined;
   for (const s of servers) console.log(`server ${s.index}  ${s.ip}:${s.port}  pid ${s.pid}  gateway :${s.gatewayPort}  node ${s.path}${s.metricsUrl ? `  metrics ${s.metricsUrl}` : ''}`);
-  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}, rebalancing ${values['no-rebalance'] ? 'off' : 'on'}, ${values['no-websocket'] ? 'raw TCP only' : 'raw TCP and WebSocket at /ws'}${values['tls-cert'] ? ' over TLS' : ''}${secret ? ', messaging secret: tokens required' : ', no messaging secret: logins as claimed'}; Ctrl-C stops them`);
+  console.log(`${servers.length} servers registered under ${root}${digest ? ' (digest ACLs)' : ''}, rebalancing ${values['no-rebalance'] ? 'off' : 'on'}, ${values['no-websocket'] ? 'raw TCP only' : 'raw TCP and WebSocket at /ws'}${values['tls-cert'] ? ' over TLS' : ''}${history ? `, history in ${history.redis}` : ''}${secret ? ', messaging secret: tokens required' : ', no messaging secret: logins as claimed'}; Ctrl-C stops them`);
   const sig = await untilSignal();
   console.log(`${sig}: stopping ${servers.length} servers...`);
   await runner.stop();

@@ -7,6 +7,7 @@ import type { RebalancerOptions } from '../../server/rebalancer.js';
 import type { RouteViewKind } from '../../messaging/router.js';
 import type { PublishPolicyOptions } from '../../registry/publish-policy.js';
 import type { LogLevel } from '../../log/logger.js';
+import type { HistoryLimitOptions } from '../../messaging/history/history-engine.js';
 import { ServerMetrics } from '../../metrics/server-metrics.js';
 import { serveMetrics, type MetricsEndpoint } from '../../metrics/metrics-endpoint.js';
 import { toolLogger } from '../log/tool-logger.js';
@@ -44,6 +45,8 @@ export interface ServerProcessConfig {
   maxInboundFramesPerSecond?: number;
   maxInboundBytesPerSecond?: number;
   welcomeTimeoutMs?: number;
+  /** Message history in this Redis (the same for every server and router of the cluster). @default none */
+  history?: { redis: string } & HistoryLimitOptions;
   /** How the server knows other servers' users (see MessagingServerOptions.routes). @default 'watched' */
   routes?: RouteViewKind;
   /** PEM files the process reads (paths, so no key travels on a command line): TLS on the client port and the gateway. */
