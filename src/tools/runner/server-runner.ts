@@ -134,8 +134,8 @@ export class ServerRunner {
     child?.kill(sig);
   }
 
-  /** Asks a server process for its live socket count and write stats. */
-  stats(index: number): Promise<{ stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState }> {
+  /** Asks a server process for its live socket count, write stats and memory (process.memoryUsage()). */
+  stats(index: number): Promise<{ stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState; memory: NodeJS.MemoryUsage }> {
     const s = this.servers.find((x) => x.index === index);
     if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.reject(new ServerStartError(`server ${index} is not running`));
     const reqId = ++this.reqId;
