@@ -7,8 +7,9 @@ import type ZooKeeper from 'zookeeper';
 import { DEFAULT_SERVER_NODE_FLAGS, ServerRunner } from '../src/tools/runner/server-runner.js';
 import { NativeZkClient } from '../src/zk/zk-client.js';
 import { mkdirp } from '../src/zk/paths.js';
+import type { RouteViewKind } from '../src/messaging/router.js';
 import { BenchChild } from './child-ipc.js';
-import { rssBytes } from './rss.js';
+import { cpuSeconds, rssBytes } from './rss.js';
 
 /** Targets per logged-in idle user (RSS above the idle process): ServerRunner defaults, and Node's default flags. */
 export const USER_BYTES_TARGET = 3 * 1024;
@@ -38,6 +39,8 @@ export interface MemoryRow {
   perConn: number[];
   /** Logged-in users at the last level: the same growth split by process.memoryUsage(). */
   breakdown?: MemoryBreakdown;
+  /** The server's CPU time per 1,000 connections opened (logins, for users), in seconds. */
+  cpuPer1000: number;
 }
 
 export interface MemoryResult {
@@ -52,6 +55,8 @@ export interface MemoryOptions {
   admin: ZooKeeper;
   /** @default DEFAULT_MEMORY_LEVELS */
   levels?: readonly number[];
+  /** The servers' route view. @default the ServerRunner's ('watched') */
+  routes?: RouteViewKind;
   log?: (s: string) => void;
 }
 
@@ -74,7 +79,7 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
 
 async function fulcrum(o: MemoryOptions, root: string, execArgv: string[], kind: MemoryKind): Promise<Target> {
   await mkdirp(NativeZkClient.of(o.admin), root);
-  const runner = new ServerRunner({ count: 1, zk: o.zk, root, host: '127.0.0.1', logLevel: 'warn', execArgv });
+  const runner = new ServerRunner({ count: 1, zk: o.zk, root, host: '127.0.0.1', logLevel: 'warn', execArgv, ...(o.routes ? { routes: o.routes } : {}) });
   try {
     const [s] = await runner.start();
     return {
@@ -108,6 +113,8 @@ async function ramp(o: MemoryOptions, target: Target, kind: MemoryKind, label: s
     await sleep(1_000);
     const idleRss = rssBytes(target.pid);
     const idleMem = await target.memory?.();
+    const idleCpu = cpuSeconds(target.pid);
+    let cpu = 0;
     const perConn: number[] = [];
     let held = 0;
     let breakdown: MemoryBreakdown | undefined;
@@ -122,6 +129,7 @@ async function ramp(o: MemoryOptions, target: Target, kind: MemoryKind, label: s
       );
       held = level;
       await until(async () => (await target.count()) === level, 30_000, `${label}: ${level} held`);
+      cpu = cpuSeconds(target.pid) - idleCpu;
       await sleep(SETTLE_MS);
       const rss = rssBytes(target.pid);
       perConn.push((rss - idleRss) / level);
@@ -139,23 +147,26 @@ async function ramp(o: MemoryOptions, target: Target, kind: MemoryKind, label: s
       }
     }
     await Promise.all(drivers.map((d) => d.request('closeAll')));
-    return { perConn, ...(breakdown ? { breakdown } : {}) };
+    return { perConn, cpuPer1000: (cpu * 1000) / held, ...(breakdown ? { breakdown } : {}) };
   } finally {
     await Promise.all(drivers.map((d) => d.stop()));
     await target.stop();
   }
 }
 
+let parts = 0;
+
+/** One fresh server process with `execArgv` holding `kind` connections up to each level. */
+export async function measureMemory(o: MemoryOptions, kind: MemoryKind, execArgv: string[], label: string = kind): Promise<Omit<MemoryRow, 'flags' | 'kind'>> {
+  const target = kind === 'floor' ? await floor(execArgv) : await fulcrum(o, `${o.base}/${parts++}/servers`, execArgv, kind);
+  return ramp(o, target, kind, label);
+}
+
 export async function runMemory(o: MemoryOptions): Promise<MemoryResult> {
   const flags = { runner: [...process.execArgv, ...DEFAULT_SERVER_NODE_FLAGS], node: [...process.execArgv] };
   const rows: MemoryRow[] = [];
-  let n = 0;
   for (const f of ['runner', 'node'] as const) {
-    for (const kind of ['user', 'connection', 'floor'] as const) {
-      const label = `${f} flags, ${kind}`;
-      const target = kind === 'floor' ? await floor(flags[f]) : await fulcrum(o, `${o.base}/${n++}/servers`, flags[f], kind);
-      rows.push({ flags: f, kind, ...(await ramp(o, target, kind, label)) });
-    }
+    for (const kind of ['user', 'connection', 'floor'] as const) rows.push({ flags: f, kind, ...(await measureMemory(o, kind, flags[f], `${f} flags, ${kind}`)) });
   }
   return { levels: o.levels ?? DEFAULT_MEMORY_LEVELS, rows, flags };
 }
