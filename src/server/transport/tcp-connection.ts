@@ -71,22 +71,28 @@ export class TcpConnection<S> implements ClientConnection {
   receive(chunk: Buffer): void {
     if (this.stopped || !this.handler.received(this.owner, chunk.length)) return;
     const frames: unknown[] = [];
+    let bad: Error | undefined;
     try {
       this.pending = takeFrames(appendChunk(this.pending, chunk), this.maxFrameBytes, frames);
     } catch (e) {
-      this.stopped = true;
-      this.handler.malformed(this.owner, e as Error);
-      return;
+      bad = e as Error;
+      this.pending = NO_PENDING_BYTES;
     }
+    // The frames before a bad one are handled whether or not the same chunk carried it (as over WebSocket).
     for (const f of frames) {
       if (this.stopped) return;
       this.handler.frame(this.owner, f);
+    }
+    if (bad && !this.stopped) {
+      this.stopped = true;
+      this.handler.malformed(this.owner, bad);
     }
   }
 
   /** @internal */
   closed(): void {
     this.stopped = true;
+    this.pending = NO_PENDING_BYTES;
     this.handler.closed(this.owner);
   }
 }
