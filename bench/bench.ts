@@ -231,10 +231,10 @@ function printMemory(m: MemoryResult): void {
   console.log(`${Math.ceil(m.levels[m.levels.length - 1]! / 15_000)} driver processes; RSS above the idle process / connections, read ${'3 s'} after the last answer`);
   console.log(`  runner flags: ${m.flags.runner.join(' ') || '(none)'} · Node's defaults: ${m.flags.node.join(' ') || '(none)'}`);
   table(
-    ['flags', '', ...m.levels.map((l) => `at ${n0(l)}`), 'target', '', 'server CPU s per 1,000 opened'],
+    ['flags', '', ...m.levels.map((l) => `at ${n0(l)}`), 'target', '', `growth ${n0(m.levels[0]!)} → ${n0(m.levels[m.levels.length - 1]!)}`, 'server CPU s per 1,000 opened'],
     m.rows.map((r) => {
       const target = r.kind !== 'user' ? undefined : r.flags === 'runner' ? USER_BYTES_TARGET : EMBEDDED_USER_BYTES_TARGET;
-      return [r.flags === 'runner' ? 'ServerRunner' : 'Node defaults', kinds[r.kind], ...r.perConn.map((v) => `${n0(v)} B`), target ? `≤ ${n0(target)} B` : '', target ? ok(r.perConn.every((v) => v <= target)) : '', r.cpuPer1000.toFixed(3)];
+      return [r.flags === 'runner' ? 'ServerRunner' : 'Node defaults', kinds[r.kind], ...r.perConn.map((v) => `${n0(v)} B`), target ? `≤ ${n0(target)} B` : '', target ? ok(r.perConn.every((v) => v <= target)) : '', Number.isNaN(r.marginal) ? '' : `${n0(r.marginal)} B`, r.cpuPer1000.toFixed(3)];
     }),
   );
   for (const r of m.rows) {

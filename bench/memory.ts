@@ -39,6 +39,8 @@ export interface MemoryRow {
   perConn: number[];
   /** Logged-in users at the last level: the same growth split by process.memoryUsage(). */
   breakdown?: MemoryBreakdown;
+  /** RSS growth per connection from the first level to the last (without the one-time growth the first pays). */
+  marginal: number;
   /** The server's CPU time per 1,000 connections opened (logins, for users), in seconds. */
   cpuPer1000: number;
 }
@@ -116,6 +118,7 @@ async function ramp(o: MemoryOptions, target: Target, kind: MemoryKind, label: s
     const idleCpu = cpuSeconds(target.pid);
     let cpu = 0;
     const perConn: number[] = [];
+    const rssAt: number[] = [];
     let held = 0;
     let breakdown: MemoryBreakdown | undefined;
     for (const level of levels) {
@@ -132,6 +135,7 @@ async function ramp(o: MemoryOptions, target: Target, kind: MemoryKind, label: s
       cpu = cpuSeconds(target.pid) - idleCpu;
       await sleep(SETTLE_MS);
       const rss = rssBytes(target.pid);
+      rssAt.push(rss);
       perConn.push((rss - idleRss) / level);
       o.log?.(`  ${label}: ${level.toLocaleString('en-US')} held, ${((rss - idleRss) / level).toFixed(0)} B each above idle`);
       if (idleMem && level === levels[levels.length - 1]) {
@@ -147,7 +151,8 @@ async function ramp(o: MemoryOptions, target: Target, kind: MemoryKind, label: s
       }
     }
     await Promise.all(drivers.map((d) => d.request('closeAll')));
-    return { perConn, cpuPer1000: (cpu * 1000) / held, ...(breakdown ? { breakdown } : {}) };
+    const marginal = levels.length > 1 ? (rssAt[rssAt.length - 1]! - rssAt[0]!) / (levels[levels.length - 1]! - levels[0]!) : Number.NaN;
+    return { perConn, marginal, cpuPer1000: (cpu * 1000) / held, ...(breakdown ? { breakdown } : {}) };
   } finally {
     await Promise.all(drivers.map((d) => d.stop()));
     await target.stop();
