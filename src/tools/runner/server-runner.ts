@@ -49,7 +49,7 @@ export interface ServerRunnerOptions extends Omit<ServerProcessConfig, 'port' | 
  * with the cap). What a login storm promotes and drops (route shards re-encoded and re-read,
  * frames, promises) stays in the old generation and in array buffers until the next full GC,
  * which an idle server does not run: --optimize-for-size makes V8 collect at a smaller heap
- * growth (bench --only memory: 4.4–6.3 KB per idle logged-in user at 10,000 without it, 2.9 with
+ * growth (bench --only memory: 4.4–6.3 KB per idle logged-in user at 10,000 without it, 2.6–2.9 KB with
  * it; about 5 % more server CPU per login).
  */
 export const DEFAULT_SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size'];
