@@ -3,7 +3,8 @@
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --hold-servers 6  over 6 server processes instead of 5
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer, routes or history
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer, routes, history or memory
+//   npm run bench -- --only memory --memory-users 10000,50000   bytes per idle logged-in user at these levels (the default)
 //   npm run bench -- --peer-users 2000 the messaging peer (Socket.IO + Redis adapter) with 2,000 users per side (default 10,000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { messagingBench } from './messaging.js';
 import { printWsBench, runWsBench } from './ws.js';
 import { httpPushBench } from './http-push.js';
 import { historyBench, type HistoryBenchResult } from './history.js';
+import { DEFAULT_MEMORY_LEVELS, EMBEDDED_USER_BYTES_TARGET, runMemory, USER_BYTES_TARGET, type MemoryResult } from './memory.js';
 import { DEFAULT_PEER_USERS, RECEIPT_TIMEOUT_MS, runPeer, type PeerResult } from './peer.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { BenchChild, raiseFdLimit } from './child-ipc.js';
@@ -43,6 +45,7 @@ const options = {
   'no-hold': { type: 'boolean', default: false },
   only: { type: 'string' },
   'peer-users': { type: 'string', default: String(DEFAULT_PEER_USERS) },
+  'memory-users': { type: 'string', default: DEFAULT_MEMORY_LEVELS.join(',') },
   verbose: { type: 'boolean', default: !!process.env.BENCH_VERBOSE },
 } as const;
 let args: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
@@ -52,7 +55,7 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(2);
 }
-const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes', 'history'];
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes', 'history', 'memory'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
   process.exit(2);
@@ -67,6 +70,12 @@ if (!Number.isInteger(holdLevel) || holdLevel < 100) {
 const peerUsers = Number(args['peer-users']);
 if (!Number.isInteger(peerUsers) || peerUsers < 100 || peerUsers > 15_000) {
   console.error(`--peer-users: must be an integer from 100 to 15000, got ${JSON.stringify(args['peer-users'])}`);
+  process.exit(2);
+}
+
+const memoryLevels = args['memory-users']!.split(',').map(Number);
+if (memoryLevels.some((v, i) => !Number.isInteger(v) || v < 100 || v > 60_000 || (i > 0 && v <= memoryLevels[i - 1]!))) {
+  console.error(`--memory-users: must be increasing integers from 100 to 60000, comma-separated, got ${JSON.stringify(args['memory-users'])}`);
   process.exit(2);
 }
 
@@ -216,6 +225,26 @@ function printHistory(h: HistoryBenchResult): void {
 }
 
 console.log(`fulcrum bench · ${new Date().toISOString().slice(0, 10)} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · node ${process.version}\n`);
+function printMemory(m: MemoryResult): void {
+  const kinds = { user: 'logged-in user', connection: 'connection, never logged in', floor: 'net.Server floor (same sockets)' } as const;
+  console.log('memory per idle connection: one server process (ServerRunner, routes \'watched\', the default), raw TCP clients held by');
+  console.log(`${Math.ceil(m.levels[m.levels.length - 1]! / 15_000)} driver processes; RSS above the idle process / connections, read ${'3 s'} after the last answer`);
+  console.log(`  runner flags: ${m.flags.runner.join(' ') || '(none)'} · Node's defaults: ${m.flags.node.join(' ') || '(none)'}`);
+  table(
+    ['flags', '', ...m.levels.map((l) => `at ${n0(l)}`), 'target', '', `growth ${n0(m.levels[0]!)} → ${n0(m.levels[m.levels.length - 1]!)}`, 'server CPU s per 1,000 opened'],
+    m.rows.map((r) => {
+      const target = r.kind !== 'user' ? undefined : r.flags === 'runner' ? USER_BYTES_TARGET : EMBEDDED_USER_BYTES_TARGET;
+      return [r.flags === 'runner' ? 'ServerRunner' : 'Node defaults', kinds[r.kind], ...r.perConn.map((v) => `${n0(v)} B`), target ? `≤ ${n0(target)} B` : '', target ? ok(r.perConn.every((v) => v <= target)) : '', Number.isNaN(r.marginal) ? '' : `${n0(r.marginal)} B`, r.cpuPer1000.toFixed(3)];
+    }),
+  );
+  for (const r of m.rows) {
+    if (!r.breakdown) continue;
+    const b = r.breakdown;
+    console.log(`  ${r.flags === 'runner' ? 'ServerRunner' : 'Node defaults'}, ${kinds[r.kind]} at ${n0(m.levels[m.levels.length - 1]!)}: heap ${n0(b.heapUsed)} B · external ${n0(b.external)} B · array buffers ${n0(b.arrayBuffers)} B · rest of RSS ${n0(b.rest)} B`);
+  }
+  console.log('');
+}
+
 if (args.model || args.only === 'model') {
   const m = runModel();
   printModel(m);
@@ -383,6 +412,18 @@ try {
   }
   // 10. Message history in Redis beside the same cluster without it (bench/history.ts).
   if (runs('history')) printHistory(await historyBench({ zk: zkConnect, base: `${base}/history`, admin, log: args.verbose ? console.log : undefined }));
+  // 11. Memory per idle logged-in user on one server process (bench/memory.ts).
+  if (runs('memory')) {
+    // One server process holds every connection: a level beyond its open-file limit cannot be measured here.
+    const most = Math.floor((fdLimit - 1_000) / 1_000) * 1_000;
+    const levels = memoryLevels.filter((l) => l <= most);
+    const dropped = memoryLevels.filter((l) => l > most);
+    if (dropped.length > 0) {
+      console.log(`memory: ${dropped.map(n0).join(', ')} connections do not fit one process's open-file limit of ${n0(fdLimit)} here (raising it needs CAP_SYS_RESOURCE): measured at ${n0(most)} instead`);
+      levels.push(most);
+    }
+    printMemory(await runMemory({ zk: zkConnect, base: `${base}/memory`, admin, levels, log: args.verbose ? console.log : undefined }));
+  }
 } finally {
   await stopAll();
   await deleteTree(NativeZkClient.of(admin), base).catch(() => {});

@@ -28,6 +28,12 @@ serveRequests({
     server = c;
     return (await c.listen()).port;
   },
+  /** Sockets the plain net.Server holds now. */
+  async connections() {
+    if (!(server instanceof net.Server)) return undefined;
+    const s = server;
+    return new Promise<number>((resolve, reject) => s.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+  },
   async stats() {
     if (server instanceof ClusterServer) {
       await server.flushed();

@@ -42,6 +42,32 @@ export function decodeBody(body: Buffer): unknown {
 }
 
 /**
+ * Takes every whole frame off the front of `bytes` (decoded, into `out`) and returns the bytes of
+ * an incomplete frame left over (a shared empty buffer when none): a connection keeps only that.
+ * Throws ProtocolError on an oversize length or a body that is not exactly one MessagePack value.
+ */
+export function takeFrames(bytes: Buffer, maxFrameBytes: number, out: unknown[]): Buffer {
+  for (;;) {
+    if (bytes.length < HEADER_BYTES) return bytes.length === 0 ? EMPTY : bytes;
+    const len = bytes.readUInt32BE(0);
+    if (len > maxFrameBytes) throw new ProtocolError(`frame of ${len} bytes exceeds ${maxFrameBytes}`);
+    if (len === 0) throw new ProtocolError('empty frame');
+    if (bytes.length < HEADER_BYTES + len) return bytes;
+    const body = bytes.subarray(HEADER_BYTES, HEADER_BYTES + len);
+    bytes = bytes.length === HEADER_BYTES + len ? EMPTY : bytes.subarray(HEADER_BYTES + len);
+    out.push(decodeBody(body));
+  }
+}
+
+/** `pending` (an incomplete frame, or empty) followed by `chunk`, copied only when both hold bytes. */
+export function appendChunk(pending: Buffer, chunk: Buffer): Buffer {
+  return pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+}
+
+/** The empty leftover every connection without an incomplete frame shares. */
+export const NO_PENDING_BYTES: Buffer = EMPTY;
+
+/**
  * Reassembles frames from arbitrary chunks. Throws ProtocolError on an oversize length or a body
  * that is not exactly one MessagePack value; the caller closes that socket only.
  */
@@ -51,18 +77,8 @@ export class FrameDecoder {
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
   push(chunk: Buffer): unknown[] {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
     const out: unknown[] = [];
-    for (;;) {
-      if (this.buffered.length < HEADER_BYTES) break;
-      const len = this.buffered.readUInt32BE(0);
-      if (len > this.maxFrameBytes) throw new ProtocolError(`frame of ${len} bytes exceeds ${this.maxFrameBytes}`);
-      if (len === 0) throw new ProtocolError('empty frame');
-      if (this.buffered.length < HEADER_BYTES + len) break;
-      const body = this.buffered.subarray(HEADER_BYTES, HEADER_BYTES + len);
-      this.buffered = this.buffered.length === HEADER_BYTES + len ? EMPTY : this.buffered.subarray(HEADER_BYTES + len);
-      out.push(decodeBody(body));
-    }
+    this.buffered = takeFrames(appendChunk(this.buffered, chunk), this.maxFrameBytes, out);
     return out;
   }
 

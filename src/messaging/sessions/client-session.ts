@@ -45,12 +45,12 @@ export class ClientSession {
   roomStreams: Map<string, StreamCursor> | undefined;
   private frameTokens: number;
   private byteTokens: number;
-  private refilledAt: number;
+  /** performance.now() of the last refill; 0 until the first spend (the buckets start full, so a refill from 0 leaves them full). */
+  private refilledAt = 0;
 
   constructor(limits: SessionLimits) {
     this.frameTokens = limits.maxInboundFramesPerSecond;
     this.byteTokens = limits.maxInboundBytesPerSecond;
-    this.refilledAt = performance.now();
   }
 
   /** Takes `frames` and `bytes` from the token buckets (capacity: one second at the limit); false when either runs dry. */

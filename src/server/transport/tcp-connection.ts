@@ -1,14 +1,15 @@
 import type { Socket } from 'node:net';
-import { FrameDecoder } from '../../protocol/frames.js';
+import { appendChunk, DEFAULT_MAX_FRAME_BYTES, NO_PENDING_BYTES, takeFrames } from '../../protocol/frames.js';
 import { CONNECTION, type ClientConnection, type ConnectedSocket, type ConnectionHandler } from './client-connection.js';
 
 /**
- * A client connection over a raw socket carrying length-prefixed frames. Its listeners are
- * shared by every socket (an emitter calls them with the socket as `this`): no closure per connection.
+ * A client connection over a raw socket carrying length-prefixed frames. Kept small for the idle
+ * many: its listeners are shared by every socket (an emitter calls them with the socket as `this`),
+ * no closure or `once` wrapper per connection, and no decoder object: only the bytes of an
+ * incomplete frame, when a chunk ended inside one (else a shared empty buffer).
  */
 export class TcpConnection<S> implements ClientConnection {
-  readonly transport = 'tcp';
-  private readonly decoder: FrameDecoder;
+  private pending: Buffer = NO_PENDING_BYTES;
   private stopped = false;
   private paused = false;
 
@@ -16,12 +17,20 @@ export class TcpConnection<S> implements ClientConnection {
     readonly socket: Socket,
     readonly owner: S,
     private readonly handler: ConnectionHandler<S>,
-    maxFrameBytes?: number,
+    private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
   ) {
-    this.decoder = new FrameDecoder(maxFrameBytes);
     (socket as ConnectedSocket)[CONNECTION] = this;
     socket.on('data', onData);
-    socket.once('close', onClose);
+    socket.on('close', onClose); // a socket closes once: no `once` wrapper to keep
+  }
+
+  get transport(): 'tcp' {
+    return 'tcp';
+  }
+
+  /** Bytes of an incomplete frame waiting for the rest of it. */
+  get pendingBytes(): number {
+    return this.pending.length;
   }
 
   write(frame: Buffer): void {
@@ -61,23 +70,29 @@ export class TcpConnection<S> implements ClientConnection {
   /** @internal */
   receive(chunk: Buffer): void {
     if (this.stopped || !this.handler.received(this.owner, chunk.length)) return;
-    let frames: unknown[];
+    const frames: unknown[] = [];
+    let bad: Error | undefined;
     try {
-      frames = this.decoder.push(chunk);
+      this.pending = takeFrames(appendChunk(this.pending, chunk), this.maxFrameBytes, frames);
     } catch (e) {
-      this.stopped = true;
-      this.handler.malformed(this.owner, e as Error);
-      return;
+      bad = e as Error;
+      this.pending = NO_PENDING_BYTES;
     }
+    // The frames before a bad one are handled whether or not the same chunk carried it (as over WebSocket).
     for (const f of frames) {
       if (this.stopped) return;
       this.handler.frame(this.owner, f);
+    }
+    if (bad && !this.stopped) {
+      this.stopped = true;
+      this.handler.malformed(this.owner, bad);
     }
   }
 
   /** @internal */
   closed(): void {
     this.stopped = true;
+    this.pending = NO_PENDING_BYTES;
     this.handler.closed(this.owner);
   }
 }

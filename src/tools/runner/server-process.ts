@@ -64,7 +64,7 @@ export interface ServerProcessConfig {
 export type ServerProcessMessage =
   | { type: 'ready'; ip: string; port: number; id: string; path: string; pid: number; metricsUrl?: string; gatewayPort: number }
   | { type: 'failed'; code: string; message: string }
-  | { type: 'stats'; reqId: number; stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState };
+  | { type: 'stats'; reqId: number; stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState; memory: NodeJS.MemoryUsage };
 
 /** The server's ZooKeeper session as the process sees it. */
 export interface ServerProcessZkState {
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   process.on('message', (m: ServerProcessRequest) => {
     if (m.type === 'stats') {
       const zk = { sessionId: server.session.sessionId, connected: server.session.isConnected, abandoned: server.session.abandonedHandles };
-      send({ type: 'stats', reqId: m.reqId, stats: messaging.stats, live: server.connections.size, registered: server.isRegistered, zk });
+      send({ type: 'stats', reqId: m.reqId, stats: messaging.stats, live: server.connections.size, registered: server.isRegistered, zk, memory: process.memoryUsage() });
     } else if (m.type === 'close') void close(m.drainMs);
   });
   try {

@@ -43,11 +43,16 @@ export interface ServerRunnerOptions extends Omit<ServerProcessConfig, 'port' | 
 }
 
 /**
- * A server holding many idle connections allocates in bursts (connects) and keeps little of it;
- * V8's young generation then grows to 16 MB semi-spaces, which at 17,000 connections per process
- * was a third of the RSS (bench: 3.8 KB per connection above idle by default, 2.4 KB with this).
+ * A server holding many idle connections allocates in bursts (connects, logins) and keeps little
+ * of it. V8's young generation then grows to 16 MB semi-spaces, which at 17,000 connections per
+ * process was a third of the RSS (bench: 3.8 KB per connection above idle by default, 2.4 KB
+ * with the cap). What a login storm promotes and drops (route shards re-encoded and re-read,
+ * frames, promises) stays in the old generation and in array buffers until the next full GC,
+ * which an idle server does not run: --optimize-for-size makes V8 collect at a smaller heap
+ * growth (bench --only memory: 4.4–6.3 KB per idle logged-in user at 10,000 without it, 2.6–2.9 KB with
+ * it; about 5 % more server CPU per login).
  */
-export const DEFAULT_SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const DEFAULT_SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size'];
 
 export class ServerStartError extends FulcrumError {
   constructor(message: string, code = 'FULCRUM_SERVER_START') {
@@ -134,8 +139,8 @@ export class ServerRunner {
     child?.kill(sig);
   }
 
-  /** Asks a server process for its live socket count and write stats. */
-  stats(index: number): Promise<{ stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState }> {
+  /** Asks a server process for its live socket count, write stats and memory (process.memoryUsage()). */
+  stats(index: number): Promise<{ stats: ClusterServerStats & MessagingServerStats; live: number; registered: boolean; zk: ServerProcessZkState; memory: NodeJS.MemoryUsage }> {
     const s = this.servers.find((x) => x.index === index);
     if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.reject(new ServerStartError(`server ${index} is not running`));
     const reqId = ++this.reqId;
