@@ -1,12 +1,13 @@
 import type { Socket } from 'node:net';
 import { FrameDecoder } from '../../protocol/frames.js';
+import { BatchedConnection } from './batched-connection.js';
 import { CONNECTION, type ClientConnection, type ConnectedSocket, type ConnectionHandler } from './client-connection.js';
 
 /**
  * A client connection over a raw socket carrying length-prefixed frames. Its listeners are
  * shared by every socket (an emitter calls them with the socket as `this`): no closure per connection.
  */
-export class TcpConnection<S> implements ClientConnection {
+export class TcpConnection<S> extends BatchedConnection implements ClientConnection {
   readonly transport = 'tcp';
   private readonly decoder: FrameDecoder;
   private stopped = false;
@@ -18,18 +19,24 @@ export class TcpConnection<S> implements ClientConnection {
     private readonly handler: ConnectionHandler<S>,
     maxFrameBytes?: number,
   ) {
+    super();
     this.decoder = new FrameDecoder(maxFrameBytes);
     (socket as ConnectedSocket)[CONNECTION] = this;
     socket.on('data', onData);
     socket.once('close', onClose);
   }
 
-  write(frame: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(frame);
+  protected get open(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
+  /** One write per turn: several frames are copied into one buffer (cheaper than a writev of small ones). */
+  protected send(frames: Buffer | Buffer[], bytes: number): void {
+    this.socket.write(Array.isArray(frames) ? Buffer.concat(frames, bytes) : frames);
   }
 
   get queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   pause(): void {
@@ -49,12 +56,14 @@ export class TcpConnection<S> implements ClientConnection {
 
   end(lingerMs: number): void {
     this.stopped = true;
+    this.flush();
     this.socket.end();
     setTimeout(destroySocket, lingerMs, this.socket).unref();
   }
 
   destroy(): void {
     this.stopped = true;
+    this.discard();
     this.socket.destroy();
   }
 
