@@ -1,0 +1,110 @@
+// Receivers of the fan-out bench, in their own process so their CPU is not the server's: raw TCP
+// clients that log in with a `login` frame (no token: the bench's servers run without a secret),
+// join a room (a ping after the join is the barrier), count every `message` frame and note when
+// the last one arrived. They never ack: room messages and broadcasts are not acked.
+import net from 'node:net';
+import { encodeFrame, FrameDecoder } from '../src/protocol/frames.js';
+import { serveRequests } from './child-ipc.js';
+import { withConcurrency } from './messaging.js';
+import { sharedClockMs } from './shared-clock.js';
+
+interface Receiver {
+  socket: net.Socket;
+  decoder: FrameDecoder;
+  /** Resolved by the next `welcome` or `pong`. */
+  answered?: () => void;
+}
+
+const groups = new Map<string, Receiver[]>();
+let received = 0;
+let lastAt = 0;
+let expected: number | undefined;
+let arrived: (() => void) | undefined;
+
+function onFrames(r: Receiver, chunk: Buffer): void {
+  for (const m of r.decoder.push(chunk) as { type?: string }[]) {
+    if (m.type === 'message') {
+      received++;
+      lastAt = sharedClockMs();
+      if (expected !== undefined && received >= expected) arrived?.();
+    } else if (m.type === 'welcome' || m.type === 'pong') r.answered?.();
+  }
+}
+
+/** Sends `frame` and resolves at the next welcome or pong (fails if the socket closes first). */
+function ask(r: Receiver, frame: unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const closed = () => reject(new Error('fan-out driver: a receiver was closed'));
+    r.socket.once('close', closed);
+    r.answered = () => {
+      r.answered = undefined;
+      r.socket.off('close', closed);
+      resolve();
+    };
+    r.socket.write(encodeFrame(frame));
+  });
+}
+
+async function open(port: number, user: string): Promise<Receiver> {
+  const socket = net.connect(port, '127.0.0.1');
+  const r: Receiver = { socket, decoder: new FrameDecoder() };
+  socket.setNoDelay(true);
+  socket.on('error', () => {});
+  socket.on('data', (chunk: Buffer) => onFrames(r, chunk));
+  await ask(r, { type: 'login', user });
+  return r;
+}
+
+serveRequests({
+  init() {
+    return process.pid;
+  },
+  /** Logs in users <group>-<from> … <group>-<from+n-1> on `port`, 200 at a time. */
+  async login(m) {
+    const group = m.group as string;
+    const list = groups.get(group) ?? [];
+    groups.set(group, list);
+    const from = m.from as number;
+    await withConcurrency(Array.from({ length: m.n as number }, (_, i) => from + i), 200, async (i) => {
+      list[i] = await open(m.port as number, `${group}-${i}`);
+    });
+    return list.length;
+  },
+  /** Every receiver of `group` joins `room`; resolves once the server has taken each join in. */
+  async join(m) {
+    const list = groups.get(m.group as string) ?? [];
+    await withConcurrency(list, 200, async (r) => {
+      r.socket.write(encodeFrame({ type: 'join', room: m.room }));
+      await ask(r, { type: 'ping', seq: 1 });
+    });
+    return list.length;
+  },
+  /** Starts counting afresh for `n` messages; returns how many beyond its `n` the previous window received. */
+  expect(m) {
+    const extra = expected === undefined ? 0 : Math.max(0, received - expected);
+    received = 0;
+    lastAt = 0;
+    expected = m.n as number;
+    return extra;
+  },
+  /** Resolves once the window's `n` messages arrived (or at `timeoutMs`): how many, and when the last did. */
+  async receipts(m) {
+    if (received < expected!) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, m.timeoutMs as number);
+        arrived = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      arrived = undefined;
+    }
+    return { received, lastAt };
+  },
+  /** Closes every receiver. */
+  close() {
+    for (const list of groups.values()) for (const r of list) r.socket.destroy();
+    groups.clear();
+    return 0;
+  },
+});
