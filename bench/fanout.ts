@@ -73,7 +73,11 @@ async function startSide(o: { zk: string; base: string; admin: ZooKeeper }, name
   const root = `${o.base}/${name}/servers`;
   await mkdirp(NativeZkClient.of(o.admin), root);
   const previous = ['--import', pathToFileURL(fileURLToPath(new URL('./direct-writes.js', import.meta.url))).href];
-  const runner = new ServerRunner({ count: 1, zk: o.zk, root, host: '127.0.0.1', logLevel: 'warn', ...(name === 'previous' ? { execArgv: [...process.execArgv, ...DEFAULT_SERVER_NODE_FLAGS, ...previous] } : {}) });
+  // FULCRUM_BENCH_CPU_PROF=<dir>: each server process writes a V8 CPU profile there when it stops.
+  const dir = process.env.FULCRUM_BENCH_CPU_PROF;
+  const prof = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=fanout-${name}.cpuprofile`] : [];
+  const execArgv = [...process.execArgv, ...DEFAULT_SERVER_NODE_FLAGS, ...prof, ...(name === 'previous' ? previous : [])];
+  const runner = new ServerRunner({ count: 1, zk: o.zk, root, host: '127.0.0.1', logLevel: 'warn', execArgv });
   const [s] = await runner.start();
   const router = new Router({ zk: o.zk, root });
   const users = new BenchChild('./driver-fanout.js');

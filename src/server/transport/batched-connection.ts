@@ -18,6 +18,19 @@ export abstract class BatchedConnection {
   /** Hands frames to the transport now: one frame, or several in order (`bytes` in all). */
   protected abstract send(frames: Buffer | Buffer[], bytes: number): void;
 
+  /**
+   * Several frames as one buffer. A turn's broadcasts give every connection the same frames in the
+   * same order: the buffer made for the previous connection serves the next one when they match.
+   */
+  protected static joined(frames: Buffer[], bytes: number): Buffer {
+    if (!flushing) return Buffer.concat(frames, bytes);
+    const last = lastJoined;
+    if (last && last.frames.length === frames.length && last.bytes === bytes && sameFrames(last.frames, frames)) return last.buffer;
+    const buffer = Buffer.concat(frames, bytes);
+    lastJoined = { frames, bytes, buffer };
+    return buffer;
+  }
+
   write(frame: Buffer): void {
     if (!this.open) return;
     const p = this.pending;
@@ -49,6 +62,14 @@ export abstract class BatchedConnection {
 /** Connections with frames waiting, flushed together once per turn. */
 const dirty: BatchedConnection[] = [];
 let scheduled = false;
+let flushing = false;
+/** The frames joined last in this turn's flush, and their buffer (dropped after the flush). */
+let lastJoined: { frames: Buffer[]; bytes: number; buffer: Buffer } | undefined;
+
+function sameFrames(a: Buffer[], b: Buffer[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 function flushAtEndOfTurn(c: BatchedConnection): void {
   dirty.push(c);
@@ -59,9 +80,29 @@ function flushAtEndOfTurn(c: BatchedConnection): void {
 
 function flushAll(): void {
   scheduled = false;
+  flushing = true;
   try {
     for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
   } finally {
     dirty.length = 0;
+    flushing = false;
+    lastJoined = undefined;
   }
+}
+
+/**
+ * Writes `chunk` to a socket corked until the current tick's microtasks have run: requests or
+ * results written one by one in a burst (a Router's fan-outs in flight, a gateway's answers to
+ * them) leave in one write, so the peer reads them in one chunk and handles them in one turn.
+ */
+export function writeInTick(socket: Socket, chunk: Buffer): void {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    process.nextTick(uncork, socket);
+  }
+  socket.write(chunk);
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
 }

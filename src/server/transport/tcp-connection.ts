@@ -30,9 +30,9 @@ export class TcpConnection<S> extends BatchedConnection implements ClientConnect
     return !this.socket.destroyed && this.socket.writable;
   }
 
-  /** One write per turn: several frames are copied into one buffer (cheaper than a writev of small ones). */
+  /** One write per turn: several frames joined into one buffer (cheaper than a writev of small ones). */
   protected send(frames: Buffer | Buffer[], bytes: number): void {
-    this.socket.write(Array.isArray(frames) ? Buffer.concat(frames, bytes) : frames);
+    this.socket.write(Array.isArray(frames) ? BatchedConnection.joined(frames, bytes) : frames);
   }
 
   get queuedBytes(): number {
