@@ -2,6 +2,7 @@
 // clients that log in with a `login` frame (no token: the bench's servers run without a secret),
 // join a room (a ping after the join is the barrier), count every `message` frame and note when
 // the last one arrived. They never ack: room messages and broadcasts are not acked.
+import { once } from 'node:events';
 import net from 'node:net';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frames.js';
 import { serveRequests } from './child-ipc.js';
@@ -58,6 +59,20 @@ async function open(port: number, user: string): Promise<Receiver> {
 serveRequests({
   init() {
     return process.pid;
+  },
+  /** Opens `n` plain connections to `port` (no login: the write floor's server speaks no protocol). */
+  async connect(m) {
+    const list: Receiver[] = [];
+    groups.set(m.group as string, list);
+    await withConcurrency(Array.from({ length: m.n as number }, (_, i) => i), 200, async (i) => {
+      const socket = net.connect(m.port as number, '127.0.0.1');
+      const r: Receiver = { socket, decoder: new FrameDecoder() };
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => onFrames(r, chunk));
+      await once(socket, 'connect');
+      list[i] = r;
+    });
+    return list.length;
   },
   /** Logs in users <group>-<from> … <group>-<from+n-1> on `port`, 200 at a time. */
   async login(m) {

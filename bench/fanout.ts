@@ -36,10 +36,12 @@ export interface CpuRow {
   label: string;
   deliveries: number;
   /** Deliveries per server CPU second over every round (total / total), and the per-round range. */
-  rate: Record<SideName, { total: number; min: number; max: number }>;
-  missing: Record<SideName, number>;
+  rate: Record<SideName | 'floor', { total: number; min: number; max: number }>;
+  missing: Record<SideName | 'floor', number>;
   /** Of the CPU time, the share spent in the kernel (stime / (utime + stime)). */
-  kernel: Record<SideName, number>;
+  kernel: Record<SideName | 'floor', number>;
+  /** The floor's writes: frames per write, writes per connection per round. */
+  floor: { perWrite: number; turns: number };
 }
 
 export interface FanoutResult {
@@ -49,7 +51,7 @@ export interface FanoutResult {
   /** Server processes' CPU time per round of one broadcast to E2E_USERS (ms, median). */
   e2eCpuMs: Record<SideName, number>;
   /** Publishes and broadcasts the Router reported failed (e.g. no result in time from a stalled server). */
-  routerErrors: Record<SideName, number>;
+  routerErrors: Record<SideName, { count: number; first?: string }>;
 }
 
 interface Side {
@@ -61,6 +63,7 @@ interface Side {
   /** The side's receivers (their own process). */
   users: BenchChild;
   routerErrors: number;
+  firstRouterError?: string;
 }
 
 /** User and system CPU time (ms) of a process so far, from /proc (clock ticks of 10 ms). */
@@ -82,7 +85,11 @@ async function startSide(o: { zk: string; base: string; admin: ZooKeeper }, name
   const router = new Router({ zk: o.zk, root });
   const users = new BenchChild('./driver-fanout.js');
   const side: Side = { name, pid: s!.pid, port: s!.port, router, runner, users, routerErrors: 0 };
-  router.on('error', () => side.routerErrors++);
+  // A server that fails to answer is reported as an error event (the fan-out resolves with the other servers' results).
+  router.on('error', (e: Error) => {
+    side.routerErrors++;
+    side.firstRouterError ??= e.message;
+  });
   await Promise.all([router.start(), users.request('init')]);
   return side;
 }
@@ -90,13 +97,13 @@ async function startSide(o: { zk: string; base: string; admin: ZooKeeper }, name
 /** `count` fan-outs from the side's Router, all in flight at once or one after another. */
 async function send(side: Side, count: number, inFlight: boolean, room?: string): Promise<void> {
   const one = () => (room === undefined ? side.router.broadcast(BODY) : side.router.publish(room, BODY));
-  const failed = () => void side.routerErrors++;
+  const failed = (e: Error) => void side.router.emit('error', e);
   if (inFlight) await Promise.all(Array.from({ length: count }, () => one().catch(failed)));
   else for (let i = 0; i < count; i++) await one().catch(failed);
 }
 
 /** One measured fan-out: receipts of `deliveries` messages and the server's CPU meanwhile. */
-async function measure(side: Side, deliveries: number, fanout: () => Promise<void>): Promise<Measured> {
+async function measure(side: { pid: number; users: BenchChild }, deliveries: number, fanout: () => Promise<void>): Promise<Measured> {
   await side.users.request('expect', { n: deliveries });
   const cpu0 = cpuMs(side.pid);
   const t0 = sharedClockMs();
@@ -106,10 +113,12 @@ async function measure(side: Side, deliveries: number, fanout: () => Promise<voi
   await sleep(200); // what the fan-out leaves behind (garbage, results to the Router) stays out of the next one
   const missing = Math.max(0, deliveries - r.received);
   const sys = cpu1.sys - cpu0.sys;
-  return { cpuMs: cpu1.user - cpu0.user + sys, sysMs: sys, ms: missing ? Number.NaN : r.lastAt - t0, missing };
+  return { cpuMs: cpu1.user - cpu0.user + sys, sysMs: sys, ms: missing ? Number.NaN : r.lastAt - t0, missing, received: Math.min(r.received, deliveries) };
 }
 
 interface Measured {
+  /** Deliveries that arrived (a stalled server's missing ones are not counted as delivered). */
+  received: number;
   cpuMs: number;
   sysMs: number;
   ms: number;
@@ -119,7 +128,13 @@ interface Measured {
 export async function runFanout(o: { zk: string; base: string; admin: ZooKeeper; log?: (s: string) => void }): Promise<FanoutResult> {
   const log = o.log ?? (() => {});
   const sides: Side[] = [];
+  const floorServer = new BenchChild('./server-write-floor.js', [], { execArgv: [...DEFAULT_SERVER_NODE_FLAGS] });
+  const floorUsers = new BenchChild('./driver-fanout.js');
   try {
+    const listening = await floorServer.request<{ port: number; pid: number }>('listen');
+    const floor = { pid: listening.pid, users: floorUsers };
+    await floorUsers.request('connect', { group: 'floor', port: listening.port, n: CPU_USERS });
+    while ((await floorServer.request<number>('connections')) < CPU_USERS) await sleep(50);
     for (const name of SIDES) sides.push(await startSide(o, name));
     for (const side of sides) {
       await side.users.request('login', { group: side.name, port: side.port, from: 0, n: CPU_USERS });
@@ -128,32 +143,36 @@ export async function runFanout(o: { zk: string; base: string; admin: ZooKeeper;
     }
     const deliveries = CPU_USERS * BROADCASTS;
     const modes = [
-      { label: `${BROADCASTS} broadcasts in flight`, run: (s: Side) => send(s, BROADCASTS, true) },
-      { label: `${BROADCASTS} room publishes in flight`, run: (s: Side) => send(s, BROADCASTS, true, ROOM) },
-      { label: `${BROADCASTS} broadcasts one at a time`, run: (s: Side) => send(s, BROADCASTS, false) },
+      { label: `${BROADCASTS} broadcasts in flight`, run: (s: Side) => send(s, BROADCASTS, true), floor: { perWrite: BROADCASTS, turns: 1 } },
+      { label: `${BROADCASTS} room publishes in flight`, run: (s: Side) => send(s, BROADCASTS, true, ROOM), floor: { perWrite: BROADCASTS, turns: 1 } },
+      { label: `${BROADCASTS} broadcasts one at a time`, run: (s: Side) => send(s, BROADCASTS, false), floor: { perWrite: 1, turns: BROADCASTS } },
     ];
     const cpu: CpuRow[] = [];
     for (const mode of modes) {
-      const per = { batched: [] as Measured[], previous: [] as Measured[] };
+      const per = { batched: [] as Measured[], previous: [] as Measured[], floor: [] as Measured[] };
       for (let round = 0; round <= CPU_ROUNDS; round++) {
+        const f = await measure(floor, deliveries, async () => void (await floorServer.request('write', { body: BODY, ...mode.floor })));
+        if (round > 0) per.floor.push(f);
+        log(`  ${mode.label} · floor · round ${round}: ${f.cpuMs} ms CPU (${f.sysMs} ms system), ${f.missing} missing`);
         for (const side of round % 2 ? [...sides].reverse() : sides) {
           const m = await measure(side, deliveries, () => mode.run(side));
           if (round > 0) per[side.name].push(m);
           log(`  ${mode.label} · ${side.name} · round ${round}${round ? '' : ' (warm-up)'}: ${m.cpuMs} ms CPU (${m.sysMs} ms system), ${m.missing} missing`);
         }
       }
-      const rate = (xs: { cpuMs: number }[]) => {
-        const each = xs.map((x) => deliveries / (x.cpuMs / 1000));
-        return { total: (deliveries * xs.length) / (xs.reduce((a, x) => a + x.cpuMs, 0) / 1000), min: Math.min(...each), max: Math.max(...each) };
+      const rate = (xs: Measured[]) => {
+        const each = xs.map((x) => x.received / (x.cpuMs / 1000));
+        return { total: xs.reduce((a, x) => a + x.received, 0) / (xs.reduce((a, x) => a + x.cpuMs, 0) / 1000), min: Math.min(...each), max: Math.max(...each) };
       };
       const missing = (xs: Measured[]) => xs.reduce((a, x) => a + x.missing, 0);
       const kernel = (xs: Measured[]) => xs.reduce((a, x) => a + x.sysMs, 0) / xs.reduce((a, x) => a + x.cpuMs, 0);
       cpu.push({
         label: mode.label,
         deliveries,
-        rate: { batched: rate(per.batched), previous: rate(per.previous) },
-        missing: { batched: missing(per.batched), previous: missing(per.previous) },
-        kernel: { batched: kernel(per.batched), previous: kernel(per.previous) },
+        rate: { batched: rate(per.batched), previous: rate(per.previous), floor: rate(per.floor) },
+        missing: { batched: missing(per.batched), previous: missing(per.previous), floor: missing(per.floor) },
+        kernel: { batched: kernel(per.batched), previous: kernel(per.previous), floor: kernel(per.floor) },
+        floor: mode.floor,
       });
     }
     for (const side of sides) await side.users.request('login', { group: side.name, port: side.port, from: CPU_USERS, n: E2E_USERS - CPU_USERS });
@@ -175,9 +194,11 @@ export async function runFanout(o: { zk: string; base: string; admin: ZooKeeper;
       cpu,
       e2e: { batched: e2eOf('batched'), previous: e2eOf('previous') },
       e2eCpuMs: { batched: median(e2eCpu.batched), previous: median(e2eCpu.previous) },
-      routerErrors: { batched: sides[0]!.routerErrors, previous: sides[1]!.routerErrors },
+      routerErrors: Object.fromEntries(sides.map((x) => [x.name, { count: x.routerErrors, first: x.firstRouterError }])) as FanoutResult['routerErrors'],
     };
   } finally {
+    await floorUsers.stop();
+    await floorServer.stop();
     for (const s of sides) {
       await s.users.request('close').catch(() => {});
       await s.users.stop();
