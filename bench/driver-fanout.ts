@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frames.js';
 import { serveRequests } from './child-ipc.js';
+import { countReceipt, receiptRequests } from './receipt-window.js';
 import { withConcurrency } from './messaging.js';
-import { sharedClockMs } from './shared-clock.js';
 
 interface Receiver {
   socket: net.Socket;
@@ -17,18 +17,11 @@ interface Receiver {
 }
 
 const groups = new Map<string, Receiver[]>();
-let received = 0;
-let lastAt = 0;
-let expected: number | undefined;
-let arrived: (() => void) | undefined;
 
 function onFrames(r: Receiver, chunk: Buffer): void {
   for (const m of r.decoder.push(chunk) as { type?: string }[]) {
-    if (m.type === 'message') {
-      received++;
-      lastAt = sharedClockMs();
-      if (expected !== undefined && received >= expected) arrived?.();
-    } else if (m.type === 'welcome' || m.type === 'pong') r.answered?.();
+    if (m.type === 'message') countReceipt();
+    else if (m.type === 'welcome' || m.type === 'pong') r.answered?.();
   }
 }
 
@@ -57,6 +50,7 @@ async function open(port: number, user: string): Promise<Receiver> {
 }
 
 serveRequests({
+  ...receiptRequests,
   init() {
     return process.pid;
   },
@@ -93,28 +87,6 @@ serveRequests({
       await ask(r, { type: 'ping', seq: 1 });
     });
     return list.length;
-  },
-  /** Starts counting afresh for `n` messages; returns how many beyond its `n` the previous window received. */
-  expect(m) {
-    const extra = expected === undefined ? 0 : Math.max(0, received - expected);
-    received = 0;
-    lastAt = 0;
-    expected = m.n as number;
-    return extra;
-  },
-  /** Resolves once the window's `n` messages arrived (or at `timeoutMs`): how many, and when the last did. */
-  async receipts(m) {
-    if (received < expected!) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, m.timeoutMs as number);
-        arrived = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      arrived = undefined;
-    }
-    return { received, lastAt };
   },
   /** Closes every receiver. */
   close() {

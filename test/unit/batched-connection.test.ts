@@ -4,6 +4,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { encodeFrame, FrameDecoder } from '../../src/protocol/frames.js';
 import type { ConnectionHandler } from '../../src/server/transport/client-connection.js';
+import { FLUSH_AT_BYTES } from '../../src/server/transport/batched-connection.js';
 import { TcpConnection } from '../../src/server/transport/tcp-connection.js';
 
 const handler: ConnectionHandler<object> = { received: () => true, frame() {}, malformed() {}, closed() {} };
@@ -65,6 +66,25 @@ test('batched connection - destroy() drops the frames waiting for the end of the
     assert.equal(p.conn.queuedBytes, 0);
     await endOfTurn();
     assert.equal(p.writes(), 0);
+  } finally {
+    p.close();
+  }
+});
+
+test('batched connection - frames past FLUSH_AT_BYTES in one turn go to the socket at once, the rest at the end of the turn, all in order', async () => {
+  const p = await pair();
+  try {
+    const big = (n: number) => encodeFrame({ n, pad: 'x'.repeat(FLUSH_AT_BYTES / 2) });
+    p.conn.write(big(0));
+    assert.equal(p.writes(), 0);
+    p.conn.write(big(1));
+    assert.equal(p.writes(), 1, 'two halves pass the threshold: written at once');
+    p.conn.write(encodeFrame({ n: 2 }));
+    assert.equal(p.writes(), 1);
+    await endOfTurn();
+    assert.equal(p.writes(), 2);
+    p.conn.end(1_000);
+    assert.deepEqual((await p.arrived()).map((f) => (f as { n: number }).n), [0, 1, 2]);
   } finally {
     p.close();
   }

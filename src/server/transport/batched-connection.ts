@@ -6,6 +6,13 @@ import type { Socket } from 'node:net';
  * one chunk, a replay) costs one write, and a turn that writes to thousands of connections costs
  * one setImmediate. Frames keep their order; end() hands the waiting ones over first.
  */
+/**
+ * A connection's waiting frames go to the socket at once when they reach this many bytes: a burst
+ * of big messages reaches the kernel as it comes (its buffer absorbs what a reader takes), and
+ * what waits per connection stays small. Small frames of a turn still leave in one write.
+ */
+export const FLUSH_AT_BYTES = 64 * 1024;
+
 export abstract class BatchedConnection {
   /** Frames waiting for the end of the turn: one, or several in order. */
   private pending: Buffer | Buffer[] | undefined = undefined;
@@ -40,6 +47,7 @@ export abstract class BatchedConnection {
     } else if (Array.isArray(p)) p.push(frame);
     else this.pending = [p, frame];
     this.pendingBytes += frame.length;
+    if (this.pendingBytes >= FLUSH_AT_BYTES) this.flush();
   }
 
   /** Hands the waiting frames to the socket now (the turn's flush, or before a close). */
