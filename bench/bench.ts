@@ -3,7 +3,7 @@
 //   npm run bench -- --hold 100000     the hold benchmark at 100,000 connections (default 10,000)
 //   npm run bench -- --hold-servers 6  over 6 server processes instead of 5
 //   npm run bench -- --model           only the ZooKeeper load model (simulation) and its SVG plot
-//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer, routes, history or memory
+//   npm run bench -- --only hold       one part: latency, connect, writes, hold, model, messaging, http-push, ws, peer, routes, history, fanout or memory
 //   npm run bench -- --only memory --memory-users 10000,50000   bytes per idle logged-in user at these levels (the default)
 //   npm run bench -- --peer-users 2000 the messaging peer (Socket.IO + Redis adapter) with 2,000 users per side (default 10,000)
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { printWsBench, runWsBench } from './ws.js';
 import { httpPushBench } from './http-push.js';
 import { historyBench, type HistoryBenchResult } from './history.js';
 import { DEFAULT_MEMORY_LEVELS, EMBEDDED_USER_BYTES_TARGET, runMemory, USER_BYTES_TARGET, type MemoryResult } from './memory.js';
+import { BROADCASTS, CPU_USERS, E2E_USERS, FANOUT_TARGET, runFanout, type FanoutResult } from './fanout.js';
 import { DEFAULT_PEER_USERS, RECEIPT_TIMEOUT_MS, runPeer, type PeerResult } from './peer.js';
 import { deleteTree, mkdirp } from '../src/zk/paths.js';
 import { BenchChild, raiseFdLimit } from './child-ipc.js';
@@ -55,7 +56,7 @@ try {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(2);
 }
-const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes', 'history', 'memory'];
+const PARTS = ['latency', 'connect', 'writes', 'hold', 'model', 'messaging', 'http-push', 'ws', 'peer', 'routes', 'history', 'fanout', 'memory'];
 if (args.only !== undefined && !PARTS.includes(args.only)) {
   console.error(`--only: must be one of ${PARTS.join(', ')}, got ${JSON.stringify(args.only)}`);
   process.exit(2);
@@ -87,6 +88,7 @@ if (!Number.isInteger(holdServers) || holdServers < 1 || holdServers > 20) {
 
 const n0 = (v: number) => Math.round(v).toLocaleString('en-US');
 const ms = (v: number) => v.toFixed(2);
+const pct = (v: number) => `${Math.round(v * 100)} %`;
 const ok = (good: boolean) => (good ? 'OK' : 'MISSED');
 const table = (head: string[], rows: (string | number)[][]) => {
   const cells = [head, ...rows.map((r) => r.map(String))];
@@ -164,6 +166,37 @@ function printHold(h: HoldResult, v8Default: HoldResult): void {
   console.log(`  ${n0(d.bytesPerConn)} B above idle, ${n0(d.marginalBytesPerConn)} B second half; held ${n0(d.held)} in ${(d.openMs / 1000).toFixed(1)} s, balances exact at the peak and after ${d.peakExact && d.finalExact ? 'yes' : 'NO'}`);
   if (f.firstError || p.firstError) console.log(`  first error: ${f.firstError ?? p.firstError}`);
   console.log('');
+}
+
+function printFanout(f: FanoutResult): void {
+  console.log(`fan-out: one server process each (ServerRunner defaults), ${n0(CPU_USERS)} raw TCP users logged in and in one room, a 64-byte body`);
+  console.log('through the library Router; deliveries per second of the server\'s CPU time (utime + stime, /proc); receivers in their own process.');
+  console.log('previous = the same build with bench/direct-writes.ts loaded: every frame written to its socket at once (the path before batching);');
+  console.log('floor = a plain net.Server writing the same frames to as many sockets, one write per socket per turn (Node and the kernel alone)');
+  table(
+    ['deliveries per server CPU second', 'batched (range) · kernel share', 'previous (range) · kernel share', 'ratio', 'floor: plain net.Server · kernel', `target ≥ ${n0(FANOUT_TARGET)}`],
+    f.cpu.map((r) => [
+      `${r.label} (${n0(r.deliveries)} per round)`,
+      `${n0(r.rate.batched.total)} (${n0(r.rate.batched.min)}–${n0(r.rate.batched.max)}) · ${pct(r.kernel.batched)}`,
+      `${n0(r.rate.previous.total)} (${n0(r.rate.previous.min)}–${n0(r.rate.previous.max)}) · ${pct(r.kernel.previous)}`,
+      ratio(r.rate.batched.total, r.rate.previous.total),
+      `${n0(r.rate.floor.total)} (${r.floor.perWrite} per write) · ${pct(r.kernel.floor)}`,
+      `${ok(r.rate.batched.total >= FANOUT_TARGET)} (${(r.rate.batched.total / FANOUT_TARGET).toFixed(2)}×)${r.missing.batched + r.missing.previous + r.missing.floor ? ` · ${r.missing.batched} / ${r.missing.previous} / ${r.missing.floor} missing` : ''}`,
+    ]),
+  );
+  const e = f.e2e;
+  console.log(`broadcast to ${n0(E2E_USERS)} users, send → last receipt, median of ${e.batched.rounds.length} interleaved rounds`);
+  table(
+    ['', 'batched', 'previous', 'ratio batched / previous'],
+    [
+      ['send → last receipt', `${ms(e.batched.median)} ms`, `${ms(e.previous.median)} ms`, ratio(e.batched.median, e.previous.median)],
+      ['rounds', e.batched.rounds.map((x) => x.toFixed(0)).join(' '), e.previous.rounds.map((x) => x.toFixed(0)).join(' '), ''],
+      ['server CPU per broadcast', `${n0(f.e2eCpuMs.batched)} ms`, `${n0(f.e2eCpuMs.previous)} ms`, ratio(f.e2eCpuMs.batched, f.e2eCpuMs.previous)],
+      ['missing receipts', e.batched.missing, e.previous.missing, ''],
+    ],
+  );
+  for (const [side, e] of Object.entries(f.routerErrors)) if (e.count) console.log(`  ${side}: ${e.count} fan-outs the Router reported failed (their receipts still count above); first: ${e.first}`);
+  console.log(`  ${BROADCASTS} broadcasts of one turn share one socket write per connection; one at a time each costs a write per connection.\n`);
 }
 
 function printPeer(p: PeerResult): void {
@@ -412,7 +445,9 @@ try {
   }
   // 10. Message history in Redis beside the same cluster without it (bench/history.ts).
   if (runs('history')) printHistory(await historyBench({ zk: zkConnect, base: `${base}/history`, admin, log: args.verbose ? console.log : undefined }));
-  // 11. Memory per idle logged-in user on one server process (bench/memory.ts).
+  // 11. Fan-out: deliveries per server CPU second and broadcast to 10,000, batched beside the previous path (bench/fanout.ts).
+  if (runs('fanout')) printFanout(await runFanout({ zk: zkConnect, base: `${base}/fanout`, admin, log: args.verbose ? console.log : undefined }));
+  // 12. Memory per idle logged-in user on one server process (bench/memory.ts).
   if (runs('memory')) {
     // One server process holds every connection: a level beyond its open-file limit cannot be measured here.
     const most = Math.floor((fdLimit - 1_000) / 1_000) * 1_000;

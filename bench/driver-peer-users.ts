@@ -8,8 +8,8 @@ import { io, type Socket as IoSocket } from 'socket.io-client';
 import type { BalanceProvider } from '../src/balancing/balance-provider.js';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { serveRequests } from './child-ipc.js';
+import { countReceipt, receiptRequests } from './receipt-window.js';
 import { withConcurrency } from './messaging.js';
-import { sharedClockMs } from './shared-clock.js';
 import { snapshotProvider } from './snapshot-provider.js';
 
 export type UsersTarget = { kind: 'fulcrum'; zk: string; root: string } | { kind: 'socketio'; urls: string[] };
@@ -23,19 +23,9 @@ let target: UsersTarget | undefined;
 let provider: BalanceProvider | undefined;
 const users: (User | undefined)[] = [];
 
-let received = 0;
-let lastAt = 0;
-let expected: number | undefined;
-let arrived: (() => void) | undefined;
-function onMessage(): void {
-  received++;
-  lastAt = sharedClockMs();
-  if (expected !== undefined && received >= expected) arrived?.();
-}
-
 async function openFulcrum(user: string): Promise<User> {
   const c = new ClusterClient({ provider: provider!, reconnect: false, connectTimeoutMs: 30_000 });
-  c.on('message', onMessage);
+  c.on('message', countReceipt);
   await c.connect({ user });
   return { join: (room) => c.join(room), close: () => void c.disconnect() };
 }
@@ -43,10 +33,10 @@ async function openFulcrum(user: string): Promise<User> {
 function openSocketIo(url: string, user: string): Promise<User> {
   const s: IoSocket = io(url, { transports: ['websocket'], auth: { user }, reconnection: false, forceNew: true, timeout: 30_000 });
   s.on('push', (_body: unknown, ack: () => void) => {
-    onMessage();
+    countReceipt();
     ack();
   });
-  s.on('msg', onMessage);
+  s.on('msg', countReceipt);
   return new Promise((resolve, reject) => {
     s.once('connect', () => {
       s.off('connect_error', reject);
@@ -57,6 +47,7 @@ function openSocketIo(url: string, user: string): Promise<User> {
 }
 
 serveRequests({
+  ...receiptRequests,
   async init(m) {
     target = m.target as UsersTarget;
     if (target.kind === 'fulcrum') provider = await snapshotProvider(target.zk, target.root);
@@ -78,28 +69,6 @@ serveRequests({
     const ids = Array.from({ length: m.n as number }, (_, i) => from + i);
     await withConcurrency(ids, 200, async (i) => void (await users[i]!.join(m.room as string)));
     return ids.length;
-  },
-  /** Starts counting afresh for `n` messages; returns how many beyond its `n` the previous window received. */
-  expect(m) {
-    const extra = expected === undefined ? 0 : Math.max(0, received - expected);
-    received = 0;
-    lastAt = 0;
-    expected = m.n as number;
-    return extra;
-  },
-  /** Resolves once the window's `n` messages arrived (or at `timeoutMs`): how many, and when the last did. */
-  async receipts(m) {
-    if (received < expected!) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, m.timeoutMs as number);
-        arrived = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      arrived = undefined;
-    }
-    return { received, lastAt };
   },
   /** Closes the connections of users u<from> and above. */
   closeFrom(m) {

@@ -442,11 +442,15 @@ export class ClusterServer extends EventEmitter<{ connection: [Socket]; refused:
     if (drainMs > 0 && list.length > 1) {
       const gap = drainMs / list.length;
       for (const s of list) {
+        connectionOf(s)?.flush(); // what the protocol wrote this turn goes first
         s.end();
         await new Promise((r) => setTimeout(r, gap));
       }
     } else {
-      for (const s of list) s.end();
+      for (const s of list) {
+        connectionOf(s)?.flush();
+        s.end();
+      }
     }
     const deadline = setTimeout(() => {
       for (const s of this.sockets) s.destroy();

@@ -19,6 +19,8 @@ export class FakeConnection implements ClientConnection {
     this.written.push(...(new FrameDecoder(1 << 20).push(frame) as Frame[]));
     if (this.stalled) this.queuedBytes += frame.length;
   }
+  /** Written frames are recorded at once: nothing waits for the end of the turn. */
+  flush(): void {}
   pause(): void {
     this.paused = true;
   }

@@ -51,12 +51,12 @@ test('tcp connection - frames split at every offset arrive whole and in order; n
     for (let cut = 1; cut < all.length; cut += 5) {
       const { handler, seen } = recorder();
       const conn = new TcpConnection(accepted, 'owner', handler);
-      assert.equal(conn.pendingBytes, 0, 'an idle connection holds no bytes');
+      assert.equal(conn.partialBytes, 0, 'an idle connection holds no bytes');
       conn.receive(all.subarray(0, cut));
-      assert.ok(conn.pendingBytes < all.length, `cut ${cut}: whole frames are not kept`);
+      assert.ok(conn.partialBytes < all.length, `cut ${cut}: whole frames are not kept`);
       conn.receive(all.subarray(cut));
       assert.deepEqual(seen.frames, messages, `cut at ${cut}`);
-      assert.equal(conn.pendingBytes, 0, `cut ${cut}: nothing left once every frame is whole`);
+      assert.equal(conn.partialBytes, 0, `cut ${cut}: nothing left once every frame is whole`);
       accepted.removeAllListeners('data').removeAllListeners('close');
     }
     // One byte at a time.
@@ -64,7 +64,7 @@ test('tcp connection - frames split at every offset arrive whole and in order; n
     const conn = new TcpConnection(accepted, 'owner', handler);
     for (let i = 0; i < all.length; i++) conn.receive(all.subarray(i, i + 1));
     assert.deepEqual(seen.frames, messages);
-    assert.equal(conn.pendingBytes, 0);
+    assert.equal(conn.partialBytes, 0);
   } finally {
     close();
   }

@@ -1,5 +1,6 @@
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
+import { writeInTick } from '../../server/transport/batched-connection.js';
 import type { TlsClientOptions } from '../../server/transport/tls-options.js';
 import { backoffDelay } from '../../backoff.js';
 import { GatewayUnavailableError } from '../../errors.js';
@@ -122,7 +123,7 @@ class GatewayConnection {
         reject(new GatewayUnavailableError(this.server, `no result within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(rid, { resolve, reject, timer });
-      this.socket!.write(encodeFrame({ ...body, rid }));
+      writeInTick(this.socket!, encodeFrame({ ...body, rid }));
     });
   }
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
+import { writeInTick } from '../../server/transport/batched-connection.js';
 import { TLS_HANDSHAKE_TIMEOUT_MS, type TlsServerOptions } from '../../server/transport/tls-options.js';
 import { encodeFrame, FrameDecoder } from '../../protocol/frames.js';
 import { WIRE_ERRORS } from '../../protocol/messages.js';
@@ -112,12 +113,12 @@ export class GatewayServer {
         this.stats.requests++;
         this.options.handle(req).then(
           (r) => {
-            if (!socket.destroyed) socket.write(encodeFrame({ type: 'result', rid: req.rid, ...r } satisfies GatewayResult));
+            if (!socket.destroyed) writeInTick(socket, encodeFrame({ type: 'result', rid: req.rid, ...r } satisfies GatewayResult));
           },
           (e: unknown) => {
             this.stats.failed++;
             this.options.onError?.(e instanceof Error ? e : new Error(String(e)));
-            if (!socket.destroyed) socket.write(encodeFrame({ type: 'result', rid: req.rid, ok: false, code: 'FULCRUM_INTERNAL' } satisfies GatewayResult));
+            if (!socket.destroyed) writeInTick(socket, encodeFrame({ type: 'result', rid: req.rid, ok: false, code: 'FULCRUM_INTERNAL' } satisfies GatewayResult));
           },
         );
       }

@@ -29,17 +29,16 @@ export class GatewayRequests {
         const from = req.from !== undefined ? { from: req.from } : {};
         const bytes = encodeMessage({ type: 'message', id: req.id, body: req.body, ...from, ...(req.room !== undefined ? { room: req.room, ...positionOf(req) } : { broadcast: true }) });
         if (!bytes) return { ok: false, code: DELIVERY_CODES.tooLarge };
-        let n = 0;
-        if (req.room === undefined) {
-          for (const s of this.users.everyone()) if (this.users.deliver(s, bytes)) n++;
-        } else if (this.history && req.offset !== undefined && req.epoch !== undefined) {
+        // Written without acks: clients ack only their own stream's messages (an ack for a room message or broadcast is ignored).
+        if (req.room === undefined) return { ok: true, recipients: this.users.deliverToEveryone(bytes) };
+        if (this.history && req.offset !== undefined && req.epoch !== undefined) {
           // Each member's place in the room's stream decides: written now, after a gap fill, or not again.
           const d = { id: req.id, epoch: req.epoch, offset: req.offset, frame: bytes };
+          let n = 0;
           for (const s of this.users.members(req.room)) if (this.history.offerRoom(s, req.room, d)) n++;
-        } else {
-          for (const s of this.users.members(req.room)) if (this.users.deliver(s, bytes)) n++;
+          return { ok: true, recipients: n };
         }
-        return { ok: true, recipients: n };
+        return { ok: true, recipients: this.users.deliverToRoom(req.room, bytes) };
       }
       case 'kick': {
         const s = this.users.get(req.user);

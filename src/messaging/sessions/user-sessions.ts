@@ -184,6 +184,22 @@ export class UserSessions {
     return true;
   }
 
+  /** Writes one `message` frame to every online session (a broadcast); returns how many got it. */
+  deliverToEveryone(frame: Buffer): number {
+    let n = 0;
+    for (const s of this.byUser.values()) if (s.state === 'online' && this.deliver(s, frame)) n++;
+    return n;
+  }
+
+  /** Writes one `message` frame to every online member of `room`; returns how many got it. */
+  deliverToRoom(room: string, frame: Buffer): number {
+    const members = this.rooms.get(room);
+    if (!members) return 0;
+    let n = 0;
+    for (const s of members) if (s.state === 'online' && this.deliver(s, frame)) n++;
+    return n;
+  }
+
   /** Resolves true when the client acks `id`, false after `timeoutMs` or when the session ends. */
   waitAck(s: ClientSession, id: MessageId, timeoutMs: number): Promise<boolean> {
     if (s.state === 'closing') return Promise.resolve(false);

@@ -9,11 +9,14 @@ export type TransportKind = 'tcp' | 'ws';
  */
 export interface ClientConnection {
   /**
-   * Queues one encoded frame (4-byte big-endian length, then the MessagePack body) for the peer.
+   * Queues one encoded frame (4-byte big-endian length, then the MessagePack body) for the peer;
+   * the frames of one event-loop turn reach the socket together, in order, at the end of the turn.
    * A WebSocket sends the body alone as one binary message, so a frame encoded once serves both.
    */
   write(frame: Buffer): void;
-  /** Bytes written and not yet handed to the operating system (what a slow reader makes grow). */
+  /** Hands the frames written in this turn to the socket now (they go at the end of the turn otherwise). */
+  flush(): void;
+  /** Bytes written and not yet handed to the operating system (what a slow reader makes grow), frames waiting for the end of the turn included. */
   readonly queuedBytes: number;
   /** Stops reading from the peer until resume() (frames already read are still delivered). */
   pause(): void;

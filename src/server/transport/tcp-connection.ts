@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { appendChunk, DEFAULT_MAX_FRAME_BYTES, NO_PENDING_BYTES, takeFrames } from '../../protocol/frames.js';
+import { BatchedConnection } from './batched-connection.js';
 import { CONNECTION, type ClientConnection, type ConnectedSocket, type ConnectionHandler } from './client-connection.js';
 
 /**
@@ -8,8 +9,9 @@ import { CONNECTION, type ClientConnection, type ConnectedSocket, type Connectio
  * no closure or `once` wrapper per connection, and no decoder object: only the bytes of an
  * incomplete frame, when a chunk ended inside one (else a shared empty buffer).
  */
-export class TcpConnection<S> implements ClientConnection {
-  private pending: Buffer = NO_PENDING_BYTES;
+export class TcpConnection<S> extends BatchedConnection implements ClientConnection {
+  /** The bytes of an incomplete inbound frame (the outbound frames waiting for the turn are the base class's). */
+  private partial: Buffer = NO_PENDING_BYTES;
   private stopped = false;
   private paused = false;
 
@@ -19,6 +21,7 @@ export class TcpConnection<S> implements ClientConnection {
     private readonly handler: ConnectionHandler<S>,
     private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
   ) {
+    super();
     (socket as ConnectedSocket)[CONNECTION] = this;
     socket.on('data', onData);
     socket.on('close', onClose); // a socket closes once: no `once` wrapper to keep
@@ -29,16 +32,21 @@ export class TcpConnection<S> implements ClientConnection {
   }
 
   /** Bytes of an incomplete frame waiting for the rest of it. */
-  get pendingBytes(): number {
-    return this.pending.length;
+  get partialBytes(): number {
+    return this.partial.length;
   }
 
-  write(frame: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(frame);
+  protected get open(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
+  /** One write per turn: several frames joined into one buffer (cheaper than a writev of small ones). */
+  protected send(frames: Buffer | Buffer[], bytes: number): void {
+    this.socket.write(Array.isArray(frames) ? BatchedConnection.joined(frames, bytes) : frames);
   }
 
   get queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   pause(): void {
@@ -58,12 +66,14 @@ export class TcpConnection<S> implements ClientConnection {
 
   end(lingerMs: number): void {
     this.stopped = true;
+    this.flush();
     this.socket.end();
     setTimeout(destroySocket, lingerMs, this.socket).unref();
   }
 
   destroy(): void {
     this.stopped = true;
+    this.discard();
     this.socket.destroy();
   }
 
@@ -73,10 +83,10 @@ export class TcpConnection<S> implements ClientConnection {
     const frames: unknown[] = [];
     let bad: Error | undefined;
     try {
-      this.pending = takeFrames(appendChunk(this.pending, chunk), this.maxFrameBytes, frames);
+      this.partial = takeFrames(appendChunk(this.partial, chunk), this.maxFrameBytes, frames);
     } catch (e) {
       bad = e as Error;
-      this.pending = NO_PENDING_BYTES;
+      this.partial = NO_PENDING_BYTES;
     }
     // The frames before a bad one are handled whether or not the same chunk carried it (as over WebSocket).
     for (const f of frames) {
@@ -92,7 +102,7 @@ export class TcpConnection<S> implements ClientConnection {
   /** @internal */
   closed(): void {
     this.stopped = true;
-    this.pending = NO_PENDING_BYTES;
+    this.partial = NO_PENDING_BYTES;
     this.handler.closed(this.owner);
   }
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { ProtocolError } from '../../errors.js';
 import { decodeBody } from '../../protocol/frames.js';
+import { BatchedConnection } from './batched-connection.js';
 import { CONNECTION, type ClientConnection, type ConnectedSocket, type ConnectionHandler } from './client-connection.js';
 
 const WS_CONNECTION = Symbol('fulcrum.ws-connection');
@@ -14,7 +15,7 @@ const HEADER_BYTES = 4;
  * A client connection over a WebSocket: one binary message is one frame body (no length prefix);
  * a text message is a protocol error. Listeners are shared by every connection, as for TCP.
  */
-export class WsConnection<S> implements ClientConnection {
+export class WsConnection<S> extends BatchedConnection implements ClientConnection {
   readonly transport = 'ws';
   private stopped = false;
 
@@ -24,6 +25,7 @@ export class WsConnection<S> implements ClientConnection {
     readonly owner: S,
     private readonly handler: ConnectionHandler<S>,
   ) {
+    super();
     (ws as OwnedWebSocket)[WS_CONNECTION] = this as WsConnection<unknown>;
     (socket as ConnectedSocket)[CONNECTION] = this;
     ws.on('message', onMessage);
@@ -31,12 +33,20 @@ export class WsConnection<S> implements ClientConnection {
     ws.on('error', ignore); // an oversize or broken message: ws closes it (1009 / 1002), 'close' follows
   }
 
-  write(frame: Buffer): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame.subarray(HEADER_BYTES));
+  protected get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** One message per frame (WebSocket framing), corked so that a turn's messages leave in one write. */
+  protected send(frames: Buffer | Buffer[]): void {
+    if (!Array.isArray(frames)) return this.ws.send(frames.subarray(HEADER_BYTES));
+    this.socket.cork();
+    for (const f of frames) this.ws.send(f.subarray(HEADER_BYTES));
+    this.socket.uncork();
   }
 
   get queuedBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.ws.bufferedAmount + this.pendingBytes;
   }
 
   pause(): void {
@@ -49,12 +59,14 @@ export class WsConnection<S> implements ClientConnection {
 
   end(lingerMs: number): void {
     this.stopped = true;
+    this.flush();
     this.ws.close(1000);
     setTimeout(terminate, lingerMs, this.ws).unref();
   }
 
   destroy(): void {
     this.stopped = true;
+    this.discard();
     this.ws.terminate();
   }
 
