@@ -68,7 +68,8 @@ export interface RedisHistoryOptions extends HistoryLimitOptions {
 interface Commands {
   fulcrumAppend(s: string, m: string, i: string, payload: Buffer, maxLen: number, ttlMs: number, metaTtlMs: number, epoch: string, keyed: string, idemTtlMs: number): Promise<[number, string]>;
   fulcrumReadBuffer(s: string, m: string, mode: string, epoch: string, offset: number, limit: number, ttlMs: number, metaTtlMs: number, epoch2: string): Promise<[Buffer, number, number, number, [Buffer, Buffer[]][]]>;
-  fulcrumAck(n: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  /** ioredis flattens the arrays: the keys, then the arguments. */
+  fulcrumAck(n: number, keys: string[], args: (string | number)[]): Promise<number>;
   /** ioredis flattens the arrays: the keys, then the arguments. */
   fulcrumAppendMany(n: number, keys: string[], args: (string | number | Buffer)[]): Promise<(number | string)[]>;
 }
@@ -85,8 +86,11 @@ interface Stored {
   f?: string;
 }
 
+const SPECIAL = /[%{}]/;
+
 /** `{`, `}` and `%` escaped, so the hash tag is exactly the stream and no name can end it early. */
 function escapeName(name: string): string {
+  if (!SPECIAL.test(name)) return name;
   return name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -247,12 +251,12 @@ export class RedisHistory implements HistoryEngine {
       const batch = this.queued.length <= APPEND_BATCH ? this.queued : this.queued.slice(0, APPEND_BATCH);
       this.queued = batch === this.queued ? [] : this.queued.slice(APPEND_BATCH);
       const keys: string[] = [];
-      const args: (string | number | Buffer)[] = [this.limits.metaTtlMs];
+      const args: (string | number | Buffer)[] = [this.limits.metaTtlMs, newEpoch()];
       for (const q of batch) {
         const k = streamKeys(this.prefix, q.stream);
         const limits = q.stream.kind === 'user' ? this.limits.users : this.limits.rooms;
         keys.push(k.stream, k.meta);
-        args.push(q.payload, limits.maxMessages, limits.ttlMs, newEpoch());
+        args.push(q.payload, limits.maxMessages, limits.ttlMs);
       }
       this.appendStats.calls++;
       this.appendStats.appends += batch.length;
@@ -312,7 +316,13 @@ export class RedisHistory implements HistoryEngine {
     const calls: Promise<number>[] = [];
     for (let i = 0; i < cursors.length; i += batch) {
       const part = cursors.slice(i, i + batch);
-      calls.push(this.client.fulcrumAck(part.length, ...part.map((c) => streamKeys(this.prefix, { kind: 'user', name: c.user }).meta), ...part.flatMap((c) => [c.position.epoch, c.position.offset])));
+      const keys: string[] = [];
+      const args: (string | number)[] = [];
+      for (const c of part) {
+        keys.push(streamKeys(this.prefix, { kind: 'user', name: c.user }).meta);
+        args.push(c.position.epoch, c.position.offset);
+      }
+      calls.push(this.client.fulcrumAck(part.length, keys, args));
     }
     try {
       await Promise.all(calls);
