@@ -263,8 +263,8 @@ export class RedisHistory implements HistoryEngine {
       this.appendCalls++;
       this.client.fulcrumAppendMany(keys.length, keys, args).then(
         (out) => {
-          this.appended();
           for (let j = 0; j < batch.length; j++) batch[j]!.resolve({ offset: Number(out[2 * j]), epoch: String(out[2 * j + 1]) });
+          this.appended();
         },
         (e: unknown) => {
           // The store failed this call: the appends waiting behind it fail with it rather than
@@ -280,7 +280,7 @@ export class RedisHistory implements HistoryEngine {
     }
   }
 
-  /** A call answered: what queued meanwhile goes out now (in this turn: it waited already). */
+  /** A call answered: what queued meanwhile goes out now (no extra turn: it has waited already). */
   private appended(): void {
     this.appendCalls--;
     if (this.queued.length > 0 && !this.flushPending) this.flushAppends();
