@@ -152,7 +152,8 @@ function unavailable(op: string, e: unknown): HistoryUnavailableError {
  * History in Redis Streams (ioredis): per stream one XADD-trimmed stream of entries `<offset>-0`
  * and a meta hash (epoch, last offset, acked cursor), written by Lua scripts so they move together.
  * Works with a standalone Redis, Sentinel and Redis Cluster (keys of a stream share a hash tag).
- * Commands issued in the same tick go out as one pipeline (ioredis auto-pipelining).
+ * Appends go out group-committed (see flushAppends); reads issued in the same tick go out as one
+ * pipeline (ioredis auto-pipelining).
  */
 export class RedisHistory implements HistoryEngine {
   readonly kind = 'redis' as const;
