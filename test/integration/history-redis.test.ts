@@ -63,3 +63,20 @@ test('history redis - an unreachable Redis fails appends and reads with FULCRUM_
     await engine.close();
   }
 });
+
+test('history redis - appends made while a call is out go together in the next one, in order', async () => {
+  const engine = new RedisHistory({ redis: url, keyPrefix: prefix });
+  try {
+    await engine.start();
+    const first = engine.append(userStream('gc'), { id: 0, body: 0 });
+    // The engine's flush ran (its setImmediate came first); its answer needs an I/O turn, so these queue.
+    await new Promise((r) => setImmediate(r));
+    const rest = Array.from({ length: 50 }, (_, i) => engine.append(userStream(i % 2 === 0 ? 'gc' : 'gc2'), { id: i + 1, body: i + 1 }));
+    const [p0, ...ps] = await Promise.all([first, ...rest]);
+    assert.deepEqual(engine.appendStats, { calls: 2, appends: 51 }, 'one call for the first, one for the 50 queued behind it');
+    assert.deepEqual([p0!.offset, ...ps.filter((_, i) => i % 2 === 0).map((p) => p.offset)], Array.from({ length: 26 }, (_, i) => i + 1));
+    assert.deepEqual(ps.filter((_, i) => i % 2 === 1).map((p) => p.offset), Array.from({ length: 25 }, (_, i) => i + 1));
+  } finally {
+    await engine.close();
+  }
+});

@@ -24,6 +24,13 @@ import { ACK_LUA, APPEND_LUA, APPEND_MANY_LUA, READ_LUA } from './redis-scripts.
 const ACK_BATCH = 128;
 /** Most appends one script call carries. */
 const APPEND_BATCH = 256;
+/**
+ * Append script calls in flight at once; appends arriving meanwhile wait and go out together when
+ * one answers (group commit: under load a call carries many appends, idle ones go out at once).
+ */
+const APPEND_CALLS_IN_FLIGHT = 1;
+/** Batched by the engine itself: ioredis's auto-pipelining would only wrap each in a pipeline of one. */
+const UNPIPELINED = ['fulcrumAppendMany', 'fulcrumAck'];
 
 interface QueuedAppend {
   stream: StreamRef;
@@ -61,8 +68,10 @@ export interface RedisHistoryOptions extends HistoryLimitOptions {
 interface Commands {
   fulcrumAppend(s: string, m: string, i: string, payload: Buffer, maxLen: number, ttlMs: number, metaTtlMs: number, epoch: string, keyed: string, idemTtlMs: number): Promise<[number, string]>;
   fulcrumReadBuffer(s: string, m: string, mode: string, epoch: string, offset: number, limit: number, ttlMs: number, metaTtlMs: number, epoch2: string): Promise<[Buffer, number, number, number, [Buffer, Buffer[]][]]>;
-  fulcrumAck(n: number, ...keysThenArgs: (string | number)[]): Promise<number>;
-  fulcrumAppendMany(n: number, ...keysThenArgs: (string | number | Buffer)[]): Promise<(number | string)[]>;
+  /** ioredis flattens the arrays: the keys, then the arguments. */
+  fulcrumAck(n: number, keys: string[], args: (string | number)[]): Promise<number>;
+  /** ioredis flattens the arrays: the keys, then the arguments. */
+  fulcrumAppendMany(n: number, keys: string[], args: (string | number | Buffer)[]): Promise<(number | string)[]>;
 }
 
 type Client = (Redis | Cluster) & Commands;
@@ -77,8 +86,11 @@ interface Stored {
   f?: string;
 }
 
+const SPECIAL = /[%{}]/;
+
 /** `{`, `}` and `%` escaped, so the hash tag is exactly the stream and no name can end it early. */
 function escapeName(name: string): string {
+  if (!SPECIAL.test(name)) return name;
   return name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -116,7 +128,7 @@ export function checkRedisUrl(url: string): void {
 function connect(target: RedisTarget, commandTimeout: number): { client: Redis | Cluster; owned: boolean } {
   if (target instanceof Redis || target instanceof Cluster) return { client: target, owned: false };
   if (typeof (target as Partial<RedisClient>).defineCommand === 'function') throw InvalidArgumentError.format('history.redis', 'must be an ioredis Redis or Cluster of the ioredis fulcrum uses');
-  const common = { lazyConnect: true, enableAutoPipelining: true, commandTimeout, maxRetriesPerRequest: 2 } satisfies RedisOptions;
+  const common = { lazyConnect: true, enableAutoPipelining: true, autoPipeliningIgnoredCommands: UNPIPELINED, commandTimeout, maxRetriesPerRequest: 2 } satisfies RedisOptions;
   if (typeof target === 'string') {
     checkRedisUrl(target);
     const cluster = CLUSTER_URL.exec(target);
@@ -140,7 +152,8 @@ function unavailable(op: string, e: unknown): HistoryUnavailableError {
  * History in Redis Streams (ioredis): per stream one XADD-trimmed stream of entries `<offset>-0`
  * and a meta hash (epoch, last offset, acked cursor), written by Lua scripts so they move together.
  * Works with a standalone Redis, Sentinel and Redis Cluster (keys of a stream share a hash tag).
- * Commands issued in the same tick go out as one pipeline (ioredis auto-pipelining).
+ * Appends go out group-committed (see flushAppends); reads issued in the same tick go out as one
+ * pipeline (ioredis auto-pipelining).
  */
 export class RedisHistory implements HistoryEngine {
   readonly kind = 'redis' as const;
@@ -151,8 +164,11 @@ export class RedisHistory implements HistoryEngine {
   private readonly prefix: string;
   private started: Promise<void> | undefined;
   private ready = false;
-  /** Appends of this event-loop turn, sent as one script call (not on Redis Cluster: one call's keys must share a slot). */
+  /** Appends waiting for the next script call (not on Redis Cluster: one call's keys must share a slot). */
   private queued: QueuedAppend[] = [];
+  /** A flush is scheduled (setImmediate) or waits for a call to answer. */
+  private flushPending = false;
+  private appendCalls = 0;
   private readonly batching: boolean;
   /** Script calls that carried appends, and the appends they carried. */
   readonly appendStats = { calls: 0, appends: 0 };
@@ -194,7 +210,11 @@ export class RedisHistory implements HistoryEngine {
     const keyed = opts.idempotencyKey !== undefined;
     if (this.batching && !keyed) {
       return new Promise((resolve, reject) => {
-        if (this.queued.push({ stream, payload: packr.pack(stored), resolve, reject }) === 1) setImmediate(() => this.flushAppends());
+        this.queued.push({ stream, payload: packr.pack(stored), resolve, reject });
+        if (!this.flushPending && this.appendCalls < APPEND_CALLS_IN_FLIGHT) {
+          this.flushPending = true;
+          setImmediate(() => this.flushAppends());
+        }
       });
     }
     const k = streamKeys(this.prefix, stream);
@@ -225,30 +245,46 @@ export class RedisHistory implements HistoryEngine {
     return Promise.all(items.map((i) => this.append(i.stream, i.entry, i.opts)));
   }
 
-  /** Sends the appends queued this turn: one script call per APPEND_BATCH, in order. */
+  /** Sends the queued appends: one script call per APPEND_BATCH, in order, while calls are free. */
   private flushAppends(): void {
-    const all = this.queued;
-    this.queued = [];
-    for (let i = 0; i < all.length; i += APPEND_BATCH) {
-      const batch = all.slice(i, i + APPEND_BATCH);
+    this.flushPending = false;
+    while (this.queued.length > 0 && this.appendCalls < APPEND_CALLS_IN_FLIGHT) {
+      const batch = this.queued.length <= APPEND_BATCH ? this.queued : this.queued.slice(0, APPEND_BATCH);
+      this.queued = batch === this.queued ? [] : this.queued.slice(APPEND_BATCH);
       const keys: string[] = [];
-      const args: (string | number | Buffer)[] = [this.limits.metaTtlMs];
+      const args: (string | number | Buffer)[] = [this.limits.metaTtlMs, newEpoch()];
       for (const q of batch) {
         const k = streamKeys(this.prefix, q.stream);
         const limits = q.stream.kind === 'user' ? this.limits.users : this.limits.rooms;
         keys.push(k.stream, k.meta);
-        args.push(q.payload, limits.maxMessages, limits.ttlMs, newEpoch());
+        args.push(q.payload, limits.maxMessages, limits.ttlMs);
       }
       this.appendStats.calls++;
       this.appendStats.appends += batch.length;
-      this.client.fulcrumAppendMany(keys.length, ...keys, ...args).then(
-        (out) => batch.forEach((q, j) => q.resolve({ offset: Number(out[2 * j]), epoch: String(out[2 * j + 1]) })),
+      this.appendCalls++;
+      this.client.fulcrumAppendMany(keys.length, keys, args).then(
+        (out) => {
+          for (let j = 0; j < batch.length; j++) batch[j]!.resolve({ offset: Number(out[2 * j]), epoch: String(out[2 * j + 1]) });
+          this.appended();
+        },
         (e: unknown) => {
+          // The store failed this call: the appends waiting behind it fail with it rather than
+          // each waiting out its own timeout in turn (nothing of theirs was sent).
           const err = unavailable('append', e);
+          const waiting = this.queued;
+          this.queued = [];
+          this.appendCalls--;
           for (const q of batch) q.reject(err);
+          for (const q of waiting) q.reject(err);
         },
       );
     }
+  }
+
+  /** A call answered: what queued meanwhile goes out now (no extra turn: it has waited already). */
+  private appended(): void {
+    this.appendCalls--;
+    if (this.queued.length > 0 && !this.flushPending) this.flushAppends();
   }
 
   async read(stream: StreamRef, opts: ReadOptions): Promise<HistoryPage> {
@@ -281,7 +317,13 @@ export class RedisHistory implements HistoryEngine {
     const calls: Promise<number>[] = [];
     for (let i = 0; i < cursors.length; i += batch) {
       const part = cursors.slice(i, i + batch);
-      calls.push(this.client.fulcrumAck(part.length, ...part.map((c) => streamKeys(this.prefix, { kind: 'user', name: c.user }).meta), ...part.flatMap((c) => [c.position.epoch, c.position.offset])));
+      const keys: string[] = [];
+      const args: (string | number)[] = [];
+      for (const c of part) {
+        keys.push(streamKeys(this.prefix, { kind: 'user', name: c.user }).meta);
+        args.push(c.position.epoch, c.position.offset);
+      }
+      calls.push(this.client.fulcrumAck(part.length, keys, args));
     }
     try {
       await Promise.all(calls);

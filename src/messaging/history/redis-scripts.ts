@@ -64,18 +64,19 @@ return {top, e}
 `;
 
 /**
- * Many appends in one call (the Router's appends of one event-loop turn), in order.
- * KEYS: stream and meta of each append. ARGV: metaTtlMs, then per append: payload, maxMessages,
- * ttlMs, new epoch. Returns {offset, epoch} per append, flattened.
+ * Many appends in one call (the Router's appends waiting for one call), in order.
+ * KEYS: stream and meta of each append. ARGV: metaTtlMs, the new epoch (for any stream of the call
+ * whose meta is missing; epochs are only compared within a stream), then per append: payload,
+ * maxMessages, ttlMs. Returns {offset, epoch} per append, flattened.
  */
 export const APPEND_MANY_LUA = `${TRIM_AGE}
 local now = now_ms()
 local out = {}
 for i = 1, #KEYS / 2 do
   local S, M = KEYS[2 * i - 1], KEYS[2 * i]
-  local a = 4 * i - 2
+  local a = 3 * i
   local e = redis.call('hget', M, 'e')
-  if not e then e = open_meta(S, M, ARGV[a + 3]) end
+  if not e then e = open_meta(S, M, ARGV[2]) end
   local top = redis.call('hincrby', M, 's', 1)
   redis.call('xadd', S, 'MAXLEN', ARGV[a + 1], top .. '-0', 'd', ARGV[a], 't', now)
   redis.call('pexpire', S, ARGV[a + 2])

@@ -130,14 +130,14 @@ export class HistoryDelivery {
 
   /** A delivery of the user's stream to this connection (its ack wait, if any, is registered first). */
   offerUser(s: ClientSession, d: PendingDelivery): void {
-    this.offer(s, userStream(s.user!), s.userStream!, d);
+    this.offer(s, 'user', s.user!, s.userStream!, d);
   }
 
   /** A room message for one member (fast path: it continues the member's stream). */
   offerRoom(s: ClientSession, room: string, d: PendingDelivery): boolean {
     const c = s.roomStreams?.get(room);
     if (!c) return this.users.deliver(s, d.frame);
-    this.offer(s, roomStream(room), c, d);
+    this.offer(s, 'room', room, c, d);
     return true;
   }
 
@@ -154,7 +154,8 @@ export class HistoryDelivery {
     this.acks.mark(user, { epoch: c.epoch, offset });
   }
 
-  private offer(s: ClientSession, ref: StreamRef, c: StreamCursor, d: PendingDelivery): void {
+  /** The stream's ref is made only for a gap fill (this runs once per push and per room member). */
+  private offer(s: ClientSession, kind: StreamRef['kind'], name: string, c: StreamCursor, d: PendingDelivery): void {
     if (c.queue) {
       c.queue.push(d);
       return;
@@ -165,7 +166,7 @@ export class HistoryDelivery {
     }
     this.stats.gapFills++;
     c.queue = [d];
-    void this.run(s, ref, c, undefined, 0);
+    void this.run(s, { kind, name }, c, undefined, 0);
   }
 
   /** Already written to this connection: not again. If the client acked it then, a push waiting for that ack has it. */
