@@ -177,6 +177,7 @@ function usersRole(): { received: () => Record<string, (string | number)[]>; qui
   const provider = new BalanceProvider({ source: servers.source, root: config.root, strategy: 'least' });
   const received = new Map<string, (string | number)[]>();
   const clients: ClusterClient[] = [];
+  const relogging = new Set<number>();
   const login = (i: number) => {
     const user = `soak-${config.index}-${i}`;
     const client = new ClusterClient({ provider, reconnect: true, backoffMaxMs: 1_000, logger: log });
@@ -189,6 +190,10 @@ function usersRole(): { received: () => Record<string, (string | number)[]>; qui
       const why = 'reason' in e ? `${e.code} ${e.reason}` : e.code;
       report.stops[why] = (report.stops[why] ?? 0) + 1;
       log.warn({ err: e, user }, `${user} stopped: ${e.message}`);
+      // The soak's own re-logins race the connection they replace: when the older login wins (its
+      // server stored it last), the newer client is kicked as replaced. The user logs in again, as an
+      // application would from its one device; the stop stays counted in the report.
+      if ('reason' in e && e.reason === 'replaced' && clients[i] === client && !relogging.has(i)) setTimeout(() => clients[i] === client && login(i), 100);
     });
     client.on('failed', () => {}); // re-homing rounds that fail while ZooKeeper is away: expected here
     clients[i] = client;
@@ -201,7 +206,6 @@ function usersRole(): { received: () => Record<string, (string | number)[]>; qui
     received.set(`soak-${config.index}-${i}`, []);
     login(i);
   }
-  const relogging = new Set<number>();
   ticker = setInterval(() => {
     const i = Math.floor(random() * clients.length);
     if (relogging.has(i)) return;
