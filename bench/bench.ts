@@ -28,6 +28,7 @@ import { runConnectRate } from './connect-rate.js';
 import { runHold, type HoldResult } from './hold-100k.js';
 import { runLatency, withHaproxy, type LatencyRow } from './latency.js';
 import { runLatencyBreakdown } from './latency-breakdown.js';
+import { runPingPath } from './ping-path.js';
 import { ROUTE_BYTES_TARGET, runRouteMemory } from './route-memory.js';
 import { runRouteServers } from './route-servers.js';
 import { ENSEMBLE_WRITE_BYTES_PER_SEC, FULL_VIEW_ROUTERS, fits, maxUsers, runRouteModel, SMALL_SHARD_USERS } from './route-load-model.js';
@@ -355,6 +356,15 @@ try {
     table(
       ['direct side connects to', 'direct p50', 'HAProxy p50', 'ratio', 'direct p99', 'HAProxy p99', 'ratio'],
       [{ label: 'fulcrum, 5 server processes (the table above)', row: main }, ...parts].map(({ label, row: r }) => [label, ...(['p50', 'p99'] as const).flatMap((k) => [ms(cell(r, 'direct', k)), ms(cell(r, 'proxy', k)), q(r, 'direct', 'proxy', k).toFixed(2)])]),
+    );
+    for (const kind of ['plain', 'fulcrum', 'messaging']) await mkdirp(NativeZkClient.of(admin), `${root}-${kind}`);
+    const path = await runPingPath({ zk: zkConnect, root });
+    const plainPath = path.find((p) => p.kind === 'plain')!;
+    console.log(`  the server's own ping path: one process per side (--max-semi-space-size=1), this process the client, 50 connections,`);
+    console.log(`  one ping at a time 1 ms apart, ${n0(plainPath.n)} per side, sides rotated every round; µs`);
+    table(
+      ['server', 'p50', 'p90', 'p50 / plain'],
+      path.map((p) => [{ plain: 'plain net.Server, ping handler', fulcrum: 'ClusterServer, ping handler', messaging: 'MessagingServer (the latency part\'s servers)' }[p.kind], p.p50.toFixed(1), p.p90.toFixed(1), (p.p50 / plainPath.p50).toFixed(2)]),
     );
     console.log('');
   }

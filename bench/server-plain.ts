@@ -5,13 +5,14 @@ import { once } from 'node:events';
 import { serveRequests } from './child-ipc.js';
 import { ClusterServer } from '../src/server/cluster-server.js';
 import { pingHandler } from '../src/server/ping-handler.js';
+import { MessagingServer } from '../src/messaging/messaging-server.js';
 
-let server: net.Server | ClusterServer | undefined;
+let server: net.Server | ClusterServer | MessagingServer | undefined;
 const noop = () => {};
 const onPing = pingHandler({ id: 'plain' });
 
 serveRequests({
-  /** kind 'plain': net.Server; kind 'fulcrum': ClusterServer registered under `root` (balance updates on). */
+  /** kind 'plain': net.Server; 'fulcrum': ClusterServer registered under `root` (balance updates on); 'messaging': MessagingServer there. */
   async listen(m) {
     if (m.kind === 'plain') {
       const s = net.createServer((c) => {
@@ -23,6 +24,11 @@ serveRequests({
       await once(s, 'listening');
       server = s;
       return (s.address() as net.AddressInfo).port;
+    }
+    if (m.kind === 'messaging') {
+      const ms = new MessagingServer({ zk: m.zk as string, root: m.root as string });
+      server = ms;
+      return (await ms.listen()).port;
     }
     const c = new ClusterServer({ zk: m.zk as string, root: m.root as string });
     server = c;
@@ -42,7 +48,7 @@ serveRequests({
     return undefined;
   },
   async close() {
-    if (server instanceof ClusterServer) await server.close();
+    if (server instanceof ClusterServer || server instanceof MessagingServer) await server.close();
     else server?.close();
     return true;
   },
